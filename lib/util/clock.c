@@ -1,0 +1,126 @@
+/* Date-time and duration parsing and formatting; see clock.h. */
+#include "util/clock.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/common.h"
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = (unsigned)(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+char *clock_format_ms(int64_t ms, char *out) {
+  int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  int millis = (int)(ms - secs * 1000);
+  time_t t = (time_t)secs;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  /* Fields are bounded by gmtime_r; unsigned char casts tell the compiler so. */
+  snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)((tm.tm_year + 1900) % 10000),
+           (unsigned char)(tm.tm_mon + 1), (unsigned char)tm.tm_mday, (unsigned char)tm.tm_hour,
+           (unsigned char)tm.tm_min, (unsigned char)tm.tm_sec, (unsigned)millis % 1000);
+  return out;
+}
+
+static int digits(const char **p, int n, int *out) {
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)(*p)[i])) return BATON_EPARSE;
+    v = v * 10 + ((*p)[i] - '0');
+  }
+  *p += n;
+  *out = v;
+  return 0;
+}
+
+int clock_parse_iso8601(const char *s, int64_t *out_ms) {
+  const char *p = s;
+  int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;
+  if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+      digits(&p, 2, &d))
+    return BATON_EPARSE;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31) return BATON_EPARSE;
+  int64_t offset_min = 0;
+  if (*p == 'T' || *p == 't' || *p == ' ') {
+    p++;
+    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi)) return BATON_EPARSE;
+    if (*p == ':') {
+      p++;
+      if (digits(&p, 2, &sec)) return BATON_EPARSE;
+      if (*p == '.' || *p == ',') {
+        p++;
+        int n = 0;
+        while (isdigit((unsigned char)*p)) {
+          if (n < 3) ms = ms * 10 + (*p - '0');
+          n++;
+          p++;
+        }
+        if (n == 0) return BATON_EPARSE;
+        for (; n < 3; n++) ms *= 10;
+      }
+    }
+    if (h > 23 || mi > 59 || sec > 60) return BATON_EPARSE;
+    if (*p == 'Z' || *p == 'z') {
+      p++;
+    } else if (*p == '+' || *p == '-') {
+      int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+      if (digits(&p, 2, &oh)) return BATON_EPARSE;
+      if (*p == ':') p++;
+      if (*p && digits(&p, 2, &om)) return BATON_EPARSE;
+      if (oh > 23 || om > 59) return BATON_EPARSE;
+      offset_min = sign * (oh * 60 + om);
+    }
+  }
+  if (*p) return BATON_EPARSE;
+  int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+  *out_ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000 + ms;
+  return 0;
+}
+
+int clock_parse_duration(const char *s, int64_t *out_ms) {
+  const char *p = s;
+  int64_t total = 0;
+  if (!*p) return BATON_EPARSE;
+  while (*p) {
+    if (!isdigit((unsigned char)*p)) return BATON_EPARSE;
+    int64_t v = 0;
+    while (isdigit((unsigned char)*p)) {
+      v = v * 10 + (*p++ - '0');
+      if (v > 315360000000LL) return BATON_ERANGE;
+    }
+    int64_t unit;
+    if (!strncmp(p, "ms", 2)) {
+      unit = 1;
+      p += 2;
+    } else if (*p == 's') {
+      unit = 1000;
+      p++;
+    } else if (*p == 'm') {
+      unit = 60000;
+      p++;
+    } else if (*p == 'h') {
+      unit = 3600000;
+      p++;
+    } else if (*p == 'd') {
+      unit = 86400000;
+      p++;
+    } else if (*p == 'w') {
+      unit = 7 * 86400000LL;
+      p++;
+    } else {
+      return BATON_EPARSE;
+    }
+    total += v * unit;
+    if (total > 315360000000LL) return BATON_ERANGE;
+  }
+  *out_ms = total;
+  return 0;
+}

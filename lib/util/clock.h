@@ -1,0 +1,41 @@
+/* Wall and monotonic clocks in the units Baton uses everywhere. */
+#ifndef BATON_UTIL_CLOCK_H
+#define BATON_UTIL_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
+static inline int64_t clock_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Nanoseconds from an arbitrary start (CLOCK_MONOTONIC); for intervals only. */
+static inline int64_t clock_mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Formats ms since the epoch as RFC 3339 UTC with milliseconds
+ * ("2026-11-23T03:08:00.000Z") into out (at least 32 bytes). Returns out.
+ */
+char *clock_format_ms(int64_t ms, char *out);
+
+/*
+ * Parses an ISO 8601 / RFC 3339 date-time ("2026-11-23T03:08:00Z",
+ * "...T03:08:00.123+01:00", or a date alone) into ms since the epoch.
+ * Returns 0 or BATON_EPARSE.
+ */
+int clock_parse_iso8601(const char *s, int64_t *out_ms);
+
+/*
+ * Parses a duration like "2s", "500ms", "15m", "1h30m", "7d" into ms.
+ * Returns 0, BATON_EPARSE, or BATON_ERANGE (negative or over 10 years).
+ */
+int clock_parse_duration(const char *s, int64_t *out_ms);
+
+#endif
