@@ -1,0 +1,106 @@
+/*
+ * The engine: a deterministic state machine over the event log. One engine
+ * thread applies records in log order — profile updates, journey triggers,
+ * steps and timers — and periodically checkpoints its in-memory state to the
+ * store together with the LSN it covers. Opening an engine loads the last
+ * checkpoint; starting it replays the log from there, so the same log always
+ * gives the same state and the same outgoing messages (their ids derive from
+ * customer, journey version, step and entry; the clock is the log's own).
+ *
+ * Threads: engine_start runs the engine thread. Queries (engine_*_json) may
+ * be called from any thread: they take a read lock that the engine thread
+ * holds for writing only while applying a batch of records.
+ */
+#ifndef BATON_ENGINE_ENGINE_H
+#define BATON_ENGINE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "channels/outbox.h"
+#include "evlog/evlog.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+struct engine;
+
+/* Receives each message the engine produces (ownership passes). */
+typedef void (*engine_sink_fn)(void *arg, struct outmsg *m);
+
+struct engine_options {
+  struct evlog *log;       /* may be NULL for engine_apply-only use (benchmarks, tests) */
+  struct store *store;     /* may be NULL: no checkpoints (benchmarks, tests) */
+  engine_sink_fn sink;     /* may be NULL: messages are counted and dropped */
+  void *sink_arg;
+  size_t recent_events;    /* events kept in memory per profile (the newest) */
+  int64_t checkpoint_interval_ms;
+};
+
+struct engine_stats {
+  uint64_t applied_lsn;
+  uint64_t profiles;
+  uint64_t events;
+  uint64_t journeys;
+  uint64_t active_runs;
+  uint64_t timers;
+  uint64_t messages;
+  uint64_t checkpoints;
+  uint64_t checkpoint_lsn;
+};
+
+/*
+ * Creates an engine and loads the last checkpoint from opt->store (if any).
+ * Returns 0, BATON_ESTORE or BATON_ECORRUPT.
+ */
+int engine_open(const struct engine_options *opt, struct engine **out);
+
+/*
+ * Starts the engine thread and returns once it has replayed every record that
+ * was durable when called. Returns 0, or the error that stopped the replay
+ * (BATON_ENOENT if the log no longer holds the records after the checkpoint,
+ * BATON_ECORRUPT).
+ */
+int engine_start(struct engine *e);
+
+/*
+ * Applies every durable record not yet applied, writes a final checkpoint and
+ * stops the engine thread. Call after ingestion has stopped.
+ */
+void engine_stop(struct engine *e);
+
+/* Frees the engine (stopped or never started). */
+void engine_close(struct engine *e);
+
+/*
+ * Applies one record directly, as the engine thread would (for tests and
+ * benchmarks; never while the engine thread runs). Returns 0 or BATON_ECORRUPT.
+ */
+int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len);
+
+/* Writes a checkpoint now (engine stopped or never started). Returns 0 or BATON_ESTORE. */
+int engine_checkpoint(struct engine *e);
+
+/* Waits until the record at lsn has been applied; 0, BATON_EBUSY on timeout. */
+int engine_wait_applied(struct engine *e, uint64_t lsn, int timeout_ms);
+
+void engine_get_stats(struct engine *e, struct engine_stats *out);
+
+/*
+ * Appends the JSON view of the profile found by id (a userId, else an
+ * anonymousId) to out. Returns 0 or BATON_ENOENT.
+ */
+int engine_profile_json(struct engine *e, const char *id, struct buf *out);
+
+/* Appends a JSON array of published journeys (latest versions) to out. */
+int engine_journeys_json(struct engine *e, struct buf *out);
+
+/*
+ * Appends one journey's JSON (latest version with its source, and every
+ * version's figures) to out. Returns 0 or BATON_ENOENT.
+ */
+int engine_journey_json(struct engine *e, const char *id, struct buf *out);
+
+/* Latest version number of journey id, or 0 if it does not exist. */
+uint32_t engine_journey_version(struct engine *e, const char *id);
+
+#endif

@@ -1,0 +1,420 @@
+/*
+ * Checkpoints: writing the engine's changed state to the store in one LMDB
+ * transaction together with the LSN it covers, and loading it back at start.
+ * Only what changed since the last checkpoint is written: dirty profiles,
+ * new timeline events, new journey versions and new outgoing messages.
+ *
+ * Profile encoding ("P1"), little-endian, str = u32 length (UINT32_MAX: null):
+ *   "P1", str key, str user_id, u32 n_anon {str}, str traits_json,
+ *   i64 first_seen, i64 last_seen, u64 n_events,
+ *   u32 n_members { str journey_id, u32 entries, i64 last_exit_ms, u8 has_run,
+ *     [u32 version, i32 step, u32 entry_no, i64 entered_ms, u8 armed,
+ *      i64 due, u64 seq, str trigger] },
+ *   u32 n_msgs { 36-byte message id }
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+#include "util/clock.h"
+#include "util/common.h"
+#include "util/jlog.h"
+
+/* ---- encoding helpers ---- */
+
+static void put_u32(struct buf *b, uint32_t v) { buf_append(b, &v, 4); }
+static void put_u64(struct buf *b, uint64_t v) { buf_append(b, &v, 8); }
+static void put_str(struct buf *b, const char *s, size_t n) {
+  put_u32(b, s ? (uint32_t)n : UINT32_MAX);
+  if (s) buf_append(b, s, n);
+}
+static void put_cstr(struct buf *b, const char *s) { put_str(b, s, s ? strlen(s) : 0); }
+
+struct rd {
+  const char *p, *end;
+  int bad;
+};
+
+static int need(struct rd *r, size_t n) {
+  if (r->bad || (size_t)(r->end - r->p) < n) {
+    r->bad = 1;
+    return 0;
+  }
+  return 1;
+}
+static uint32_t get_u32(struct rd *r) {
+  uint32_t v = 0;
+  if (need(r, 4)) memcpy(&v, r->p, 4), r->p += 4;
+  return v;
+}
+static uint64_t get_u64(struct rd *r) {
+  uint64_t v = 0;
+  if (need(r, 8)) memcpy(&v, r->p, 8), r->p += 8;
+  return v;
+}
+static uint8_t get_u8(struct rd *r) { return need(r, 1) ? (uint8_t)*r->p++ : 0; }
+/* Returns a new string (or NULL for a null string); *len gets its length. */
+static char *get_str(struct rd *r, uint32_t *len) {
+  uint32_t n = get_u32(r);
+  if (len) *len = 0;
+  if (r->bad || n == UINT32_MAX) return NULL;
+  if (!need(r, n)) return NULL;
+  char *s = xstrndup(r->p, n);
+  r->p += n;
+  if (len) *len = n;
+  return s;
+}
+
+static void encode_profile(const struct profile *p, struct buf *b) {
+  buf_append(b, "P1", 2);
+  put_cstr(b, p->key);
+  put_cstr(b, p->user_id);
+  put_u32(b, (uint32_t)p->n_anon);
+  for (size_t i = 0; i < p->n_anon; i++) put_cstr(b, p->anon_ids[i]);
+  char *traits = cJSON_PrintUnformatted(p->traits);
+  put_cstr(b, traits ? traits : "{}");
+  free(traits);
+  put_u64(b, (uint64_t)p->first_seen);
+  put_u64(b, (uint64_t)p->last_seen);
+  put_u64(b, p->n_events);
+  uint32_t n = 0;
+  for (struct jmember *m = p->members; m; m = m->next) n++;
+  put_u32(b, n);
+  for (struct jmember *m = p->members; m; m = m->next) {
+    put_cstr(b, m->j->id);
+    put_u32(b, m->entries);
+    put_u64(b, (uint64_t)m->last_exit_ms);
+    struct run *r = m->run;
+    buf_putc(b, r ? 1 : 0);
+    if (!r) continue;
+    put_u32(b, r->jv->version);
+    put_u32(b, (uint32_t)r->step);
+    put_u32(b, r->entry_no);
+    put_u64(b, (uint64_t)r->entered_ms);
+    buf_putc(b, timer_armed(&r->timer) ? 1 : 0);
+    put_u64(b, (uint64_t)r->timer.due);
+    put_u64(b, r->timer.seq);
+    put_str(b, r->trigger, r->trigger_len);
+  }
+  put_u32(b, p->msg_n);
+  for (uint32_t i = 0; i < p->msg_n; i++)
+    buf_append(b, p->msgs[(p->msg_head + i) % PROFILE_MAX_MSGS], OUTMSG_ID_LEN);
+}
+
+static struct profile *decode_profile(struct engine *e, const void *data, size_t len) {
+  struct rd r = {data, (const char *)data + len, 0};
+  if (len < 2 || memcmp(data, "P1", 2)) return NULL;
+  r.p += 2;
+  struct profile *p = xcalloc(1, sizeof(*p));
+  p->ring = xcalloc(e->opt.recent_events ? e->opt.recent_events : 1, sizeof(*p->ring));
+  p->msgs = xcalloc(PROFILE_MAX_MSGS, sizeof(*p->msgs));
+  p->key = get_str(&r, NULL);
+  p->user_id = get_str(&r, NULL);
+  uint32_t n_anon = get_u32(&r);
+  if (n_anon > 100000) r.bad = 1;
+  for (uint32_t i = 0; i < n_anon && !r.bad; i++) {
+    char *a = get_str(&r, NULL);
+    if (!a) break;
+    p->anon_ids = xrealloc(p->anon_ids, (p->n_anon + 1) * sizeof(*p->anon_ids));
+    p->anon_ids[p->n_anon++] = a;
+  }
+  char *traits = get_str(&r, NULL);
+  p->traits = traits ? cJSON_Parse(traits) : NULL;
+  free(traits);
+  if (!p->traits) p->traits = cJSON_CreateObject();
+  p->first_seen = (int64_t)get_u64(&r);
+  p->last_seen = (int64_t)get_u64(&r);
+  p->n_events = get_u64(&r);
+  uint32_t n_members = get_u32(&r);
+  struct jmember **tail = &p->members;
+  for (uint32_t i = 0; i < n_members && !r.bad; i++) {
+    char *jid = get_str(&r, NULL);
+    struct jmember *m = xcalloc(1, sizeof(*m));
+    m->entries = get_u32(&r);
+    m->last_exit_ms = (int64_t)get_u64(&r);
+    uint8_t has_run = get_u8(&r);
+    m->j = jid ? engine_jentry(e, jid, strlen(jid), 0) : NULL;
+    if (has_run && !r.bad) {
+      uint32_t version = get_u32(&r);
+      int step = (int)get_u32(&r);
+      uint32_t entry_no = get_u32(&r);
+      int64_t entered = (int64_t)get_u64(&r);
+      uint8_t armed = get_u8(&r);
+      int64_t due = (int64_t)get_u64(&r);
+      uint64_t seq = get_u64(&r);
+      uint32_t tlen;
+      char *trigger = get_str(&r, &tlen);
+      struct jversion *jv = m->j ? jentry_version(m->j, version) : NULL;
+      if (!jv || step < 0 || (size_t)step >= jv->def->n_steps || r.bad) {
+        r.bad = 1;
+        free(trigger);
+      } else {
+        struct run *run = xcalloc(1, sizeof(*run));
+        timer_init(&run->timer);
+        run->p = p;
+        run->m = m;
+        run->jv = jv;
+        run->step = step;
+        run->entry_no = entry_no;
+        run->entered_ms = entered;
+        run->trigger = trigger ? trigger : xstrdup("null");
+        run->trigger_len = trigger ? tlen : 4;
+        m->run = run;
+        jv->active++;
+        e->n_active_runs++;
+        if (armed) {
+          jv->at_step[step]++;
+          run_arm(e, run, due, seq);
+        }
+      }
+    }
+    free(jid);
+    if (!m->j) r.bad = 1;
+    *tail = m;
+    tail = &m->next;
+  }
+  uint32_t n_msgs = get_u32(&r);
+  for (uint32_t i = 0; i < n_msgs && i < PROFILE_MAX_MSGS && need(&r, OUTMSG_ID_LEN); i++) {
+    memcpy(p->msgs[i], r.p, OUTMSG_ID_LEN);
+    p->msgs[i][OUTMSG_ID_LEN] = '\0';
+    r.p += OUTMSG_ID_LEN;
+    p->msg_n++;
+  }
+  if (r.bad || r.p != r.end || !p->key) {
+    for (struct jmember *m = p->members; m; m = m->next)
+      if (m->run) {
+        m->run->jv->active--;
+        if (timer_armed(&m->run->timer)) m->run->jv->at_step[m->run->step]--;
+        e->n_active_runs--;
+        run_free(e, m->run);
+      }
+    profile_free(p);
+    return NULL;
+  }
+  return p;
+}
+
+/* timeline key: profile key, NUL, u64 big-endian LSN */
+static size_t timeline_key(char *out, size_t cap, const char *pkey, uint64_t lsn) {
+  size_t n = strlen(pkey);
+  if (n + 9 > cap) n = cap - 9;
+  memcpy(out, pkey, n);
+  out[n] = '\0';
+  for (int i = 0; i < 8; i++) out[n + 1 + i] = (char)(lsn >> (56 - 8 * i));
+  return n + 9;
+}
+
+static size_t journey_key(char *out, size_t cap, const char *id, uint32_t version) {
+  size_t n = strlen(id);
+  if (n + 5 > cap) n = cap - 5;
+  memcpy(out, id, n);
+  out[n] = '\0';
+  for (int i = 0; i < 4; i++) out[n + 1 + i] = (char)(version >> (24 - 8 * i));
+  return n + 5;
+}
+
+int engine_checkpoint_locked(struct engine *e) {
+  struct store *st = e->opt.store;
+  if (e->applied_lsn == e->checkpoint_lsn && !e->dirty_head && !e->tl_len &&
+      !e->outbox_pending.len)
+    return 0;
+  int64_t t0 = clock_mono_ns();
+  MDB_txn *txn = store_begin(st, 0);
+  struct buf b;
+  buf_init(&b, 0);
+  int rc = 0;
+  size_t n_profiles = 0;
+  /* Journeys first: profiles refer to their versions. */
+  size_t it = 0;
+  const struct smap_slot *s;
+  while (!rc && smap_next(&e->journeys, &it, &s)) {
+    struct jentry *j = s->val;
+    for (struct jversion *v = j->latest; v && !rc; v = v->older) {
+      if (v->persisted) continue;
+      char key[128];
+      size_t kn = journey_key(key, sizeof(key), j->id, v->version);
+      buf_clear(&b);
+      put_u64(&b, (uint64_t)v->published_ms);
+      put_u64(&b, v->lsn);
+      buf_append(&b, v->def->source, v->def->source_len);
+      MDB_val k = {kn, key}, val = {b.len, b.ptr};
+      rc = mdb_put(txn, st->journeys, &k, &val, 0);
+      if (rc) rc = store_fail("put journey", rc);
+    }
+  }
+  for (struct profile *p = e->dirty_head; p && !rc; p = p->next_dirty) {
+    buf_clear(&b);
+    encode_profile(p, &b);
+    MDB_val k = {strlen(p->key), p->key}, val = {b.len, b.ptr};
+    rc = mdb_put(txn, st->profiles, &k, &val, 0);
+    if (rc) rc = store_fail("put profile", rc);
+    n_profiles++;
+  }
+  for (size_t i = 0; i < e->tl_len && !rc; i++) {
+    char key[1200];
+    size_t kn = timeline_key(key, sizeof(key), e->tl[i].p->key, e->tl[i].ev->lsn);
+    MDB_val k = {kn, key}, val = {e->tl[i].ev->len, e->tl[i].ev->data};
+    rc = mdb_put(txn, st->timeline, &k, &val, 0);
+    if (rc) rc = store_fail("put timeline", rc);
+  }
+  for (size_t off = 0; off + 4 <= e->outbox_pending.len && !rc;) {
+    uint32_t len;
+    memcpy(&len, e->outbox_pending.ptr + off, 4);
+    const char *m = e->outbox_pending.ptr + off + 4;
+    /* the id sits right after the 3-byte tag */
+    MDB_val k = {OUTMSG_ID_LEN, (void *)(m + 3)}, val = {len, (void *)m};
+    rc = mdb_put(txn, st->outbox, &k, &val, 0);
+    if (rc) rc = store_fail("put outbox", rc);
+    off += 4 + len;
+  }
+  if (!rc) rc = store_put_u64(txn, st, "applied_lsn", e->applied_lsn);
+  if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)e->clock_ms);
+  buf_release(&b);
+  if (rc) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  rc = store_commit(txn);
+  if (rc) return rc;
+  /* Durable: now the in-memory bookkeeping can be cleared. */
+  it = 0;
+  while (smap_next(&e->journeys, &it, &s))
+    for (struct jversion *v = ((struct jentry *)s->val)->latest; v; v = v->older) v->persisted = 1;
+  for (struct profile *p = e->dirty_head, *n; p; p = n) {
+    n = p->next_dirty;
+    p->dirty = 0;
+    p->next_dirty = NULL;
+  }
+  e->dirty_head = NULL;
+  size_t n_events = e->tl_len;
+  for (size_t i = 0; i < e->tl_len; i++) evcopy_unref(e->tl[i].ev);
+  e->tl_len = 0;
+  buf_clear(&e->outbox_pending);
+  e->checkpoint_lsn = e->applied_lsn;
+  e->n_checkpoints++;
+  if (e->opt.log) evlog_checkpoint(e->opt.log, e->applied_lsn + 1);
+  struct jlog_line l;
+  jlog_begin(&l, JLOG_DEBUG, "checkpoint written");
+  jlog_u64(&l, "applied_lsn", e->applied_lsn);
+  jlog_u64(&l, "profiles", n_profiles);
+  jlog_u64(&l, "events", n_events);
+  jlog_f64(&l, "ms", (double)(clock_mono_ns() - t0) / 1e6);
+  jlog_end(&l);
+  return 0;
+}
+
+/* ---- loading ---- */
+
+static int load_journeys(struct engine *e, MDB_txn *txn) {
+  MDB_cursor *cur;
+  mdb_cursor_open(txn, e->opt.store->journeys, &cur);
+  MDB_val k, v;
+  int rc;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    const char *kp = k.mv_data;
+    const char *nul = memchr(kp, '\0', k.mv_size);
+    if (!nul || k.mv_size != (size_t)(nul - kp) + 5 || v.mv_size < 16) {
+      mdb_cursor_close(cur);
+      return BATON_ECORRUPT;
+    }
+    uint32_t version = 0;
+    for (int i = 0; i < 4; i++) version = version << 8 | (uint8_t)nul[1 + i];
+    char *id = xstrndup(kp, (size_t)(nul - kp));
+    struct journey_def *def;
+    struct yerr err;
+    if (journey_parse((const char *)v.mv_data + 16, v.mv_size - 16, id, id, &def, &err)) {
+      char msg[900];
+      jlog(JLOG_ERROR, "stored journey no longer valid", "error",
+           yerr_format(&err, msg, sizeof(msg)));
+      free(id);
+      mdb_cursor_close(cur);
+      return BATON_ECORRUPT;
+    }
+    struct jentry *j = engine_jentry(e, id, strlen(id), 1);
+    free(id);
+    struct jversion *jv = jversion_new(def, version);
+    memcpy(&jv->published_ms, v.mv_data, 8);
+    memcpy(&jv->lsn, (const char *)v.mv_data + 8, 8);
+    jv->persisted = 1;
+    jv->older = j->latest; /* keys sort by version, so this one is newer */
+    j->latest = jv;
+  }
+  mdb_cursor_close(cur);
+  engine_rebuild_triggers(e);
+  return 0;
+}
+
+static void load_ring(struct engine *e, MDB_txn *txn, MDB_cursor *cur, struct profile *p) {
+  size_t cap = e->opt.recent_events;
+  if (!cap) return;
+  char key[1200];
+  size_t kn = timeline_key(key, sizeof(key), p->key, UINT64_MAX);
+  size_t plen = kn - 8; /* prefix including the NUL */
+  MDB_val k = {kn, key}, v;
+  struct evcopy *got[cap];
+  size_t n = 0;
+  int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+  (void)txn;
+  while (rc == 0 && n < cap && k.mv_size == plen + 8 && !memcmp(k.mv_data, key, plen)) {
+    struct evcopy *c = xmalloc(sizeof(*c) + v.mv_size + 1);
+    uint64_t lsn = 0;
+    for (int i = 0; i < 8; i++) lsn = lsn << 8 | ((const uint8_t *)k.mv_data)[plen + i];
+    c->lsn = lsn;
+    c->refs = 0;
+    c->len = (uint32_t)v.mv_size;
+    memcpy(c->data, v.mv_data, v.mv_size);
+    c->data[c->len] = '\0';
+    got[n++] = c;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+  }
+  while (n) profile_ring_push(e, p, got[--n]); /* oldest first */
+}
+
+int engine_load(struct engine *e) {
+  struct store *st = e->opt.store;
+  MDB_txn *txn = store_begin(st, 1);
+  uint64_t v;
+  if (store_get_u64(txn, st, "applied_lsn", &v) == 0) e->applied_lsn = v;
+  if (store_get_u64(txn, st, "clock_ms", &v) == 0) e->clock_ms = (int64_t)v;
+  e->checkpoint_lsn = e->applied_lsn;
+  int rc = load_journeys(e, txn);
+  if (rc) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  MDB_cursor *cur, *tcur;
+  mdb_cursor_open(txn, st->profiles, &cur);
+  mdb_cursor_open(txn, st->timeline, &tcur);
+  MDB_val k, val;
+  size_t n = 0;
+  for (int r = mdb_cursor_get(cur, &k, &val, MDB_FIRST); r == 0;
+       r = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+    struct profile *p = decode_profile(e, val.mv_data, val.mv_size);
+    if (!p) {
+      jlog(JLOG_ERROR, "corrupt profile in checkpoint", NULL, NULL);
+      rc = BATON_ECORRUPT;
+      break;
+    }
+    *smap_upsert(&e->profiles, p->key, strlen(p->key), NULL) = p;
+    profile_index(e, p);
+    load_ring(e, txn, tcur, p);
+    n++;
+  }
+  mdb_cursor_close(tcur);
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  if (rc) return rc;
+  size_t it = 0;
+  const struct smap_slot *s;
+  while (smap_next(&e->profiles, &it, &s)) e->n_events += ((struct profile *)s->val)->n_events;
+  struct jlog_line l;
+  jlog_begin(&l, JLOG_INFO, "checkpoint loaded");
+  jlog_u64(&l, "applied_lsn", e->applied_lsn);
+  jlog_u64(&l, "profiles", n);
+  jlog_u64(&l, "journeys", e->journeys.len);
+  jlog_u64(&l, "timers", e->timers.len);
+  jlog_end(&l);
+  return 0;
+}

@@ -1,0 +1,150 @@
+/*
+ * Engine internals shared by engine*.c: the in-memory state. Everything here
+ * is owned by the engine thread; other threads read it only under e->lock.
+ */
+#ifndef BATON_ENGINE_ENGINE_INT_H
+#define BATON_ENGINE_ENGINE_INT_H
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "engine/engine.h"
+#include "engine/record.h"
+#include "engine/timerq.h"
+#include "journey/journey.h"
+#include "util/smap.h"
+
+#define PROFILE_MAX_MSGS 50 /* message ids remembered per profile */
+
+/* An event as kept in memory: its LSN and normalised JSON text. Shared by a
+   profile's ring and the timeline write queue, hence the reference count. */
+struct evcopy {
+  uint64_t lsn;
+  uint32_t refs;
+  uint32_t len;
+  char data[];
+};
+
+struct jversion {
+  struct journey_def *def;
+  uint32_t version;
+  int64_t published_ms;
+  uint64_t lsn;
+  int persisted;              /* written to the store */
+  uint64_t entered, completed, active;
+  uint64_t *at_step;          /* customers currently at each step */
+  uint64_t *step_passed;      /* customers that passed through each step */
+  struct jversion *older;
+};
+
+struct jentry {
+  char *id;
+  struct jversion *latest;
+};
+
+/* A customer's state in one journey: entry count and the active run, if any. */
+struct jmember {
+  struct jmember *next;
+  struct jentry *j;
+  uint32_t entries;
+  int64_t last_exit_ms;
+  struct run *run;
+};
+
+struct run {
+  struct timer timer; /* armed while waiting */
+  struct profile *p;
+  struct jmember *m;
+  struct jversion *jv;
+  int step;           /* current step index; -1 once finished */
+  uint32_t entry_no;
+  int64_t entered_ms;
+  char *trigger;      /* the triggering event's JSON */
+  uint32_t trigger_len;
+};
+
+struct profile {
+  char *key;          /* "u:<userId>" or "a:<anonymousId>" */
+  char *user_id;      /* NULL until known */
+  char **anon_ids;
+  size_t n_anon;
+  cJSON *traits;      /* object */
+  int64_t first_seen, last_seen;
+  uint64_t n_events;
+  struct evcopy **ring; /* newest events, capacity e->recent_cap */
+  uint32_t ring_head, ring_n;
+  struct jmember *members;
+  char (*msgs)[OUTMSG_ID_LEN + 1]; /* newest message ids, ring of PROFILE_MAX_MSGS */
+  uint32_t msg_head, msg_n;
+  int dirty;
+  struct profile *next_dirty;
+};
+
+struct tl_pending {
+  struct profile *p;
+  struct evcopy *ev;
+};
+
+struct engine {
+  struct engine_options opt;
+  pthread_rwlock_t lock;
+  /* state (engine thread; readers under lock) */
+  struct smap profiles; /* key -> profile */
+  struct smap ids;      /* "u:id" / "a:id" -> profile */
+  struct smap journeys; /* id -> jentry */
+  struct smap triggers; /* event name -> struct trig */
+  struct timerq timers;
+  int64_t clock_ms;
+  uint64_t applied_lsn;
+  uint64_t cur_lsn;     /* record being applied */
+  uint32_t seq_in_rec;  /* timers armed while applying cur_lsn */
+  uint64_t n_events, n_messages, n_active_runs;
+  /* checkpoint bookkeeping */
+  struct profile *dirty_head;
+  struct tl_pending *tl;
+  size_t tl_len, tl_cap;
+  struct buf outbox_pending; /* encoded messages since the last checkpoint: u32 len, bytes */
+  uint64_t checkpoint_lsn, n_checkpoints;
+  int64_t last_checkpoint_mono_ms;
+  /* thread */
+  pthread_t thread;
+  int running;
+  atomic_int stop;
+  atomic_int tick_in_flight;
+  int fatal;            /* error that stopped the engine thread */
+  pthread_mutex_t applied_mu;
+  pthread_cond_t applied_cv;
+  uint64_t replay_target;
+  int replay_done;
+};
+
+struct trig {
+  struct jentry **v;
+  size_t n;
+};
+
+/* engine.c */
+struct profile *engine_find_profile(struct engine *e, const char *id, size_t len);
+void profile_mark_dirty(struct engine *e, struct profile *p);
+void profile_free(struct profile *p);
+void evcopy_unref(struct evcopy *ev);
+void profile_ring_push(struct engine *e, struct profile *p, struct evcopy *ev);
+void profile_index(struct engine *e, struct profile *p);
+
+/* engine_journeys.c */
+void engine_apply_publish(struct engine *e, const struct rec_journey *jr);
+void engine_trigger(struct engine *e, struct profile *p, const struct rec_event *ev);
+void engine_fire_timers(struct engine *e, int64_t until);
+void engine_rebuild_triggers(struct engine *e);
+struct jentry *engine_jentry(struct engine *e, const char *id, size_t len, int create);
+struct jversion *jentry_version(struct jentry *j, uint32_t version);
+struct jversion *jversion_new(struct journey_def *def, uint32_t version);
+void run_free(struct engine *e, struct run *r);
+void run_arm(struct engine *e, struct run *r, int64_t due, uint64_t seq);
+void engine_free_journeys(struct engine *e);
+
+/* engine_checkpoint.c */
+int engine_load(struct engine *e);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * Read-only JSON views of engine state for the admin API. Each takes the
+ * engine's read lock for as short as it can: message outcomes come from the
+ * delivery ledger in the store, read after the lock is released.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "channels/delivery.h"
+#include "engine/engine_int.h"
+#include "util/clock.h"
+#include "util/common.h"
+
+static void json_key(struct buf *b, const char *k) {
+  buf_json_str(b, k, strlen(k));
+  buf_putc(b, ':');
+}
+
+static void json_time(struct buf *b, const char *k, int64_t ms) {
+  char ts[32];
+  json_key(b, k);
+  buf_printf(b, "\"%s\"", clock_format_ms(ms, ts));
+}
+
+int engine_profile_json(struct engine *e, const char *id, struct buf *out) {
+  char (*msgs)[OUTMSG_ID_LEN + 1] = NULL;
+  uint32_t n_msgs = 0;
+  pthread_rwlock_rdlock(&e->lock);
+  struct profile *p = engine_find_profile(e, id, strlen(id));
+  if (!p) {
+    pthread_rwlock_unlock(&e->lock);
+    return BATON_ENOENT;
+  }
+  buf_putc(out, '{');
+  json_key(out, "key");
+  buf_json_str(out, p->key, strlen(p->key));
+  buf_putc(out, ',');
+  json_key(out, "userId");
+  if (p->user_id)
+    buf_json_str(out, p->user_id, strlen(p->user_id));
+  else
+    buf_puts(out, "null");
+  buf_puts(out, ",\"anonymousIds\":[");
+  for (size_t i = 0; i < p->n_anon; i++) {
+    if (i) buf_putc(out, ',');
+    buf_json_str(out, p->anon_ids[i], strlen(p->anon_ids[i]));
+  }
+  char *traits = cJSON_PrintUnformatted(p->traits);
+  buf_printf(out, "],\"traits\":%s,", traits ? traits : "{}");
+  free(traits);
+  json_time(out, "firstSeen", p->first_seen);
+  buf_putc(out, ',');
+  json_time(out, "lastSeen", p->last_seen);
+  buf_printf(out, ",\"eventCount\":%llu,\"events\":[", (unsigned long long)p->n_events);
+  size_t cap = e->opt.recent_events;
+  for (uint32_t i = 0; i < p->ring_n; i++) { /* newest first */
+    struct evcopy *c = p->ring[(p->ring_head + p->ring_n - 1 - i) % cap];
+    if (i) buf_putc(out, ',');
+    buf_append(out, c->data, c->len);
+  }
+  buf_puts(out, "],\"journeys\":[");
+  int first = 1;
+  for (struct jmember *m = p->members; m; m = m->next) {
+    if (!first) buf_putc(out, ',');
+    first = 0;
+    buf_puts(out, "{\"id\":");
+    buf_json_str(out, m->j->id, strlen(m->j->id));
+    buf_printf(out, ",\"entries\":%u", m->entries);
+    if (m->last_exit_ms) {
+      buf_putc(out, ',');
+      json_time(out, "lastExit", m->last_exit_ms);
+    }
+    if (m->run) {
+      struct run *r = m->run;
+      const struct journey_step *s = &r->jv->def->steps[r->step];
+      buf_printf(out, ",\"active\":{\"version\":%u,\"step\":", r->jv->version);
+      buf_json_str(out, s->id, strlen(s->id));
+      buf_printf(out, ",\"entry\":%u,", r->entry_no);
+      json_time(out, "entered", r->entered_ms);
+      if (timer_armed(&r->timer)) {
+        buf_putc(out, ',');
+        json_time(out, "waitingUntil", r->timer.due);
+      }
+      buf_putc(out, '}');
+    }
+    buf_putc(out, '}');
+  }
+  buf_puts(out, "]");
+  if (p->msg_n) {
+    msgs = xmalloc(p->msg_n * sizeof(*msgs));
+    for (uint32_t i = 0; i < p->msg_n; i++) /* newest first */
+      memcpy(msgs[i], p->msgs[(p->msg_head + p->msg_n - 1 - i) % PROFILE_MAX_MSGS],
+             OUTMSG_ID_LEN + 1);
+    n_msgs = p->msg_n;
+  }
+  pthread_rwlock_unlock(&e->lock);
+
+  buf_puts(out, ",\"messages\":[");
+  MDB_txn *txn = e->opt.store && n_msgs ? store_begin(e->opt.store, 1) : NULL;
+  for (uint32_t i = 0; i < n_msgs; i++) {
+    if (i) buf_putc(out, ',');
+    size_t before = out->len;
+    if (!txn || delivery_record_json(e->opt.store, txn, msgs[i], out)) {
+      out->len = before;
+      buf_printf(out, "{\"id\":\"%s\",\"state\":\"queued\"}", msgs[i]);
+    }
+  }
+  if (txn) mdb_txn_abort(txn);
+  free(msgs);
+  buf_puts(out, "]}");
+  return 0;
+}
+
+static void journey_summary(struct buf *out, const struct jentry *j, int with_source) {
+  const struct jversion *v = j->latest;
+  const struct journey_def *d = v->def;
+  buf_puts(out, "{\"id\":");
+  buf_json_str(out, j->id, strlen(j->id));
+  buf_puts(out, ",\"name\":");
+  buf_json_str(out, d->name, strlen(d->name));
+  buf_printf(out, ",\"version\":%u,", v->version);
+  json_time(out, "published", v->published_ms);
+  buf_puts(out, ",\"trigger\":{\"event\":");
+  buf_json_str(out, d->trigger_event, strlen(d->trigger_event));
+  buf_printf(out, "},\"reentry\":\"%s\",\"steps\":[",
+             d->reentry == JREENTRY_NEVER ? "never" : "after_exit");
+  for (size_t i = 0; i < d->n_steps; i++) {
+    if (i) buf_putc(out, ',');
+    buf_puts(out, "{\"id\":");
+    buf_json_str(out, d->steps[i].id, strlen(d->steps[i].id));
+    buf_printf(out, ",\"type\":\"%s\"}", journey_step_type_name(d->steps[i].type));
+  }
+  buf_puts(out, "],\"versions\":[");
+  for (const struct jversion *o = v; o; o = o->older) {
+    if (o != v) buf_putc(out, ',');
+    buf_printf(out,
+               "{\"version\":%u,\"entered\":%llu,\"active\":%llu,\"completed\":%llu,\"steps\":{",
+               o->version, (unsigned long long)o->entered, (unsigned long long)o->active,
+               (unsigned long long)o->completed);
+    for (size_t i = 0; i < o->def->n_steps; i++) {
+      if (i) buf_putc(out, ',');
+      buf_json_str(out, o->def->steps[i].id, strlen(o->def->steps[i].id));
+      buf_printf(out, ":{\"waiting\":%llu,\"passed\":%llu}",
+                 (unsigned long long)o->at_step[i], (unsigned long long)o->step_passed[i]);
+    }
+    buf_puts(out, "}}");
+  }
+  buf_putc(out, ']');
+  if (with_source) {
+    buf_puts(out, ",\"source\":");
+    buf_json_str(out, d->source, d->source_len);
+  }
+  buf_putc(out, '}');
+}
+
+static int cmp_jentry(const void *a, const void *b) {
+  return strcmp((*(struct jentry *const *)a)->id, (*(struct jentry *const *)b)->id);
+}
+
+int engine_journeys_json(struct engine *e, struct buf *out) {
+  pthread_rwlock_rdlock(&e->lock);
+  size_t n = 0, it = 0;
+  const struct smap_slot *s;
+  struct jentry **all = xcalloc(e->journeys.len + 1, sizeof(*all));
+  while (smap_next(&e->journeys, &it, &s))
+    if (((struct jentry *)s->val)->latest) all[n++] = s->val;
+  qsort(all, n, sizeof(*all), cmp_jentry);
+  buf_putc(out, '[');
+  for (size_t i = 0; i < n; i++) {
+    if (i) buf_putc(out, ',');
+    journey_summary(out, all[i], 0);
+  }
+  buf_putc(out, ']');
+  free(all);
+  pthread_rwlock_unlock(&e->lock);
+  return 0;
+}
+
+int engine_journey_json(struct engine *e, const char *id, struct buf *out) {
+  pthread_rwlock_rdlock(&e->lock);
+  struct jentry *j = smap_get(&e->journeys, id, strlen(id));
+  if (!j || !j->latest) {
+    pthread_rwlock_unlock(&e->lock);
+    return BATON_ENOENT;
+  }
+  journey_summary(out, j, 1);
+  pthread_rwlock_unlock(&e->lock);
+  return 0;
+}
+
+uint32_t engine_journey_version(struct engine *e, const char *id) {
+  pthread_rwlock_rdlock(&e->lock);
+  struct jentry *j = smap_get(&e->journeys, id, strlen(id));
+  uint32_t v = j && j->latest ? j->latest->version : 0;
+  pthread_rwlock_unlock(&e->lock);
+  return v;
+}

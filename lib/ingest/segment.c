@@ -1,0 +1,341 @@
+/* Segment payload validation and normalisation; see segment.h. */
+#include "ingest/segment.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/record.h"
+#include "util/clock.h"
+#include "util/common.h"
+
+#define MAX_ID_LEN 1024
+#define MAX_NAME_LEN 256
+#define MAX_MESSAGE_ID_LEN 256
+
+void segment_out_init(struct segment_out *o) {
+  memset(o, 0, sizeof(*o));
+  buf_init(&o->data, 0);
+}
+
+void segment_out_release(struct segment_out *o) {
+  buf_release(&o->data);
+  free(o->offsets);
+  memset(o, 0, sizeof(*o));
+}
+
+static void out_reset(struct segment_out *o) {
+  buf_clear(&o->data);
+  o->n = 0;
+}
+
+enum segment_endpoint segment_endpoint_for_path(const char *path) {
+  static const struct {
+    const char *path;
+    enum segment_endpoint ep;
+  } map[] = {{"/v1/track", SEG_TRACK}, {"/v1/identify", SEG_IDENTIFY}, {"/v1/page", SEG_PAGE},
+             {"/v1/screen", SEG_SCREEN}, {"/v1/group", SEG_GROUP},     {"/v1/alias", SEG_ALIAS},
+             {"/v1/batch", SEG_BATCH},   {"/v1/import", SEG_BATCH},    {"/v1/t", SEG_TRACK},
+             {"/v1/i", SEG_IDENTIFY},    {"/v1/p", SEG_PAGE},          {"/v1/s", SEG_SCREEN},
+             {"/v1/g", SEG_GROUP},       {"/v1/a", SEG_ALIAS},         {"/v1/b", SEG_BATCH}};
+  for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+    if (!strcmp(path, map[i].path)) return map[i].ep;
+  return 0;
+}
+
+static int fail(struct segment_error *err, const char *code, const char *field,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(struct segment_error *err, const char *code, const char *field, const char *fmt,
+                ...) {
+  err->status = 400;
+  snprintf(err->code, sizeof(err->code), "%s", code);
+  snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+  va_end(ap);
+  return BATON_EINVAL;
+}
+
+/* Returns the id as a string (numbers are accepted and converted, as Segment does). */
+static int get_id(cJSON *ev, const char *name, const char *prefix, char *tmp, size_t tmpcap,
+                  const char **out, struct segment_error *err) {
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, name);
+  char field[64];
+  snprintf(field, sizeof(field), "%s%s", prefix, name);
+  *out = NULL;
+  if (!v || cJSON_IsNull(v)) return 0;
+  if (cJSON_IsString(v)) {
+    size_t n = strlen(v->valuestring);
+    if (n == 0) return 0; /* empty is the same as absent */
+    if (n > MAX_ID_LEN)
+      return fail(err, "invalid_field", field, "%s is longer than %d characters", field,
+                  MAX_ID_LEN);
+    *out = v->valuestring;
+    return 0;
+  }
+  if (cJSON_IsNumber(v)) {
+    double d = v->valuedouble;
+    if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740991.0)
+      return fail(err, "invalid_field", field, "%s must be a string or an integer", field);
+    snprintf(tmp, tmpcap, "%.0f", d);
+    cJSON_ReplaceItemInObjectCaseSensitive(ev, name, cJSON_CreateString(tmp));
+    *out = cJSON_GetObjectItemCaseSensitive(ev, name)->valuestring;
+    return 0;
+  }
+  return fail(err, "invalid_field", field, "%s must be a string or an integer", field);
+}
+
+static int check_object(cJSON *ev, const char *name, const char *prefix,
+                        struct segment_error *err) {
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, name);
+  if (!v || cJSON_IsNull(v) || cJSON_IsObject(v)) return 0;
+  char field[64];
+  snprintf(field, sizeof(field), "%s%s", prefix, name);
+  return fail(err, "invalid_field", field, "%s must be an object", field);
+}
+
+static int get_time(cJSON *ev, const char *name, const char *prefix, int64_t *out, int *present,
+                    struct segment_error *err) {
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, name);
+  *present = 0;
+  if (!v || cJSON_IsNull(v)) return 0;
+  char field[64];
+  snprintf(field, sizeof(field), "%s%s", prefix, name);
+  if (!cJSON_IsString(v) || clock_parse_iso8601(v->valuestring, out))
+    return fail(err, "invalid_field", field, "%s must be an ISO 8601 date-time string", field);
+  *present = 1;
+  return 0;
+}
+
+static void gen_message_id(char *out, uint64_t seed, size_t index) {
+  uint64_t a = baton_hash64(&seed, sizeof(seed), index);
+  uint64_t b = baton_hash64(&index, sizeof(index), seed ^ 0x9e3779b97f4a7c15ull);
+  snprintf(out, 48, "baton-%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+static void set_string(cJSON *obj, const char *name, const char *val) {
+  if (cJSON_GetObjectItemCaseSensitive(obj, name))
+    cJSON_ReplaceItemInObjectCaseSensitive(obj, name, cJSON_CreateString(val));
+  else
+    cJSON_AddStringToObject(obj, name, val);
+}
+
+static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSON *batch_context,
+                     int64_t batch_sent_at, int batch_has_sent_at,
+                     const struct segment_limits *lim, int64_t received_ms, const char *source,
+                     uint64_t seed, struct segment_out *out, struct segment_error *err) {
+  char prefix[32] = "";
+  if (in_batch) snprintf(prefix, sizeof(prefix), "batch[%zu].", index);
+  if (!cJSON_IsObject(ev)) {
+    char field[32];
+    snprintf(field, sizeof(field), "batch[%zu]", index);
+    return fail(err, "invalid_event", field, "%s must be an object", field);
+  }
+  if (in_batch) {
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "type");
+    char field[48];
+    snprintf(field, sizeof(field), "%stype", prefix);
+    if (!cJSON_IsString(t))
+      return fail(err, "invalid_field", field,
+                  "%s is required: track, identify, page, screen, group or alias", field);
+    kind = event_kind_parse(t->valuestring);
+    if (!kind)
+      return fail(err, "invalid_field", field,
+                  "%s '%.40s' is not one of track, identify, page, screen, group, alias", field,
+                  t->valuestring);
+  } else {
+    set_string(ev, "type", event_kind_name(kind));
+  }
+  char uid_tmp[48], aid_tmp[48];
+  const char *user_id, *anon_id;
+  if (get_id(ev, "userId", prefix, uid_tmp, sizeof(uid_tmp), &user_id, err) ||
+      get_id(ev, "anonymousId", prefix, aid_tmp, sizeof(aid_tmp), &anon_id, err))
+    return BATON_EINVAL;
+  if (!user_id && !anon_id) {
+    char field[64];
+    snprintf(field, sizeof(field), "%suserId", prefix);
+    return fail(err, "missing_identity", field, "%suserId or %sanonymousId is required", prefix,
+                prefix);
+  }
+  const char *name = "";
+  if (kind == EV_TRACK) {
+    cJSON *n = cJSON_GetObjectItemCaseSensitive(ev, "event");
+    char field[48];
+    snprintf(field, sizeof(field), "%sevent", prefix);
+    if (!cJSON_IsString(n) || !n->valuestring[0])
+      return fail(err, "invalid_field", field, "%s is required for track: a non-empty string",
+                  field);
+    if (strlen(n->valuestring) > MAX_NAME_LEN)
+      return fail(err, "invalid_field", field, "%s is longer than %d characters", field,
+                  MAX_NAME_LEN);
+    name = n->valuestring;
+  } else if (kind == EV_PAGE || kind == EV_SCREEN) {
+    cJSON *n = cJSON_GetObjectItemCaseSensitive(ev, "name");
+    if (n && !cJSON_IsNull(n) && !cJSON_IsString(n)) {
+      char field[48];
+      snprintf(field, sizeof(field), "%sname", prefix);
+      return fail(err, "invalid_field", field, "%s must be a string", field);
+    }
+    if (cJSON_IsString(n) && strlen(n->valuestring) <= MAX_NAME_LEN) name = n->valuestring;
+  } else if (kind == EV_ALIAS) {
+    cJSON *prev = cJSON_GetObjectItemCaseSensitive(ev, "previousId");
+    char field[48];
+    snprintf(field, sizeof(field), "%spreviousId", prefix);
+    if (!(cJSON_IsString(prev) && prev->valuestring[0]) && !cJSON_IsNumber(prev))
+      return fail(err, "invalid_field", field, "%s is required for alias", field);
+  } else if (kind == EV_GROUP) {
+    cJSON *g = cJSON_GetObjectItemCaseSensitive(ev, "groupId");
+    char field[48];
+    snprintf(field, sizeof(field), "%sgroupId", prefix);
+    if (!(cJSON_IsString(g) && g->valuestring[0]) && !cJSON_IsNumber(g))
+      return fail(err, "invalid_field", field, "%s is required for group", field);
+  }
+  if (check_object(ev, "properties", prefix, err) || check_object(ev, "traits", prefix, err) ||
+      check_object(ev, "context", prefix, err) || check_object(ev, "integrations", prefix, err))
+    return BATON_EINVAL;
+  int64_t ts, ots, sent;
+  int has_ts, has_ots, has_sent;
+  if (get_time(ev, "timestamp", prefix, &ts, &has_ts, err) ||
+      get_time(ev, "originalTimestamp", prefix, &ots, &has_ots, err) ||
+      get_time(ev, "sentAt", prefix, &sent, &has_sent, err))
+    return BATON_EINVAL;
+  if (!has_sent && batch_has_sent_at) {
+    sent = batch_sent_at;
+    has_sent = 1;
+  }
+  int64_t orig = has_ts ? ts : ots;
+  int has_orig = has_ts || has_ots;
+  int64_t when = has_orig && has_sent ? received_ms - (sent - orig) : has_orig ? orig : received_ms;
+  char tsbuf[32];
+  if (has_ts && !has_ots) set_string(ev, "originalTimestamp", clock_format_ms(ts, tsbuf));
+  set_string(ev, "timestamp", clock_format_ms(when, tsbuf));
+  set_string(ev, "receivedAt", clock_format_ms(received_ms, tsbuf));
+  cJSON *mid = cJSON_GetObjectItemCaseSensitive(ev, "messageId");
+  char midbuf[48];
+  const char *message_id;
+  if (mid && !cJSON_IsNull(mid)) {
+    char field[48];
+    snprintf(field, sizeof(field), "%smessageId", prefix);
+    if (!cJSON_IsString(mid) || !mid->valuestring[0] ||
+        strlen(mid->valuestring) > MAX_MESSAGE_ID_LEN)
+      return fail(err, "invalid_field", field, "%s must be a non-empty string of at most %d", field,
+                  MAX_MESSAGE_ID_LEN);
+    message_id = mid->valuestring;
+  } else {
+    gen_message_id(midbuf, seed, index);
+    set_string(ev, "messageId", midbuf);
+    message_id = cJSON_GetObjectItemCaseSensitive(ev, "messageId")->valuestring;
+  }
+  cJSON_DeleteItemFromObjectCaseSensitive(ev, "writeKey");
+  if (batch_context && !cJSON_GetObjectItemCaseSensitive(ev, "context"))
+    cJSON_AddItemToObject(ev, "context", cJSON_Duplicate(batch_context, 1));
+  char *json = cJSON_PrintUnformatted(ev);
+  if (!json) return fail(err, "invalid_event", prefix, "event cannot be serialised");
+  size_t jlen = strlen(json);
+  if (jlen > lim->max_event_bytes) {
+    free(json);
+    char field[32];
+    snprintf(field, sizeof(field), in_batch ? "batch[%zu]" : "body", index);
+    return fail(err, "event_too_large", field, "%s is %zu bytes; the limit is %zu per event", field,
+                jlen, lim->max_event_bytes);
+  }
+  struct rec_event r = {
+      .kind = (uint8_t)kind,
+      .received_ms = received_ms,
+      .timestamp_ms = when,
+      .user_id = {user_id ? user_id : "", user_id ? (uint32_t)strlen(user_id) : 0},
+      .anonymous_id = {anon_id ? anon_id : "", anon_id ? (uint32_t)strlen(anon_id) : 0},
+      .message_id = {message_id, (uint32_t)strlen(message_id)},
+      .name = {name, (uint32_t)strlen(name)},
+      .source = {source, (uint32_t)strlen(source)},
+      .json = {json, (uint32_t)jlen},
+  };
+  if (out->n + 2 > out->cap) {
+    out->cap = out->cap ? out->cap * 2 : 16;
+    out->offsets = xrealloc(out->offsets, out->cap * sizeof(*out->offsets));
+  }
+  if (out->n == 0) out->offsets[0] = 0;
+  rec_event_encode(&out->data, &r);
+  out->offsets[++out->n] = out->data.len;
+  free(json);
+  return 0;
+}
+
+static void take_write_key(cJSON *root, struct segment_out *out) {
+  cJSON *wk = cJSON_GetObjectItemCaseSensitive(root, "writeKey");
+  if (cJSON_IsString(wk) && strlen(wk->valuestring) < sizeof(out->write_key))
+    snprintf(out->write_key, sizeof(out->write_key), "%s", wk->valuestring);
+}
+
+int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
+                  const struct segment_limits *lim, int64_t received_ms, const char *source,
+                  uint64_t seed, struct segment_out *out, struct segment_error *err) {
+  memset(err, 0, sizeof(*err));
+  out_reset(out);
+  out->write_key[0] = '\0';
+  if (len == 0) return fail(err, "invalid_json", "body", "the request body is empty");
+  if (!baton_utf8_valid(body, len))
+    return fail(err, "invalid_utf8", "body", "the request body is not valid UTF-8");
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+  if (!root) {
+    size_t at = end && end >= body ? (size_t)(end - body) : 0;
+    return fail(err, "invalid_json", "body", "the request body is not valid JSON (near byte %zu)",
+                at);
+  }
+  /* Trailing garbage after the JSON value is an error too (only whitespace allowed). */
+  for (const char *p = end; p && p < body + len; p++)
+    if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+      cJSON_Delete(root);
+      return fail(err, "invalid_json", "body", "unexpected data after the JSON value at byte %zu",
+                  (size_t)(p - body));
+    }
+  int rc = 0;
+  if (!cJSON_IsObject(root)) {
+    rc = fail(err, "invalid_json", "body", "the request body must be a JSON object");
+    goto done;
+  }
+  take_write_key(root, out);
+  if (ep == SEG_BATCH) {
+    cJSON *batch = cJSON_GetObjectItemCaseSensitive(root, "batch");
+    if (!cJSON_IsArray(batch)) {
+      rc = fail(err, "invalid_field", "batch", "batch is required: an array of events");
+      goto done;
+    }
+    int n = cJSON_GetArraySize(batch);
+    if (n == 0) {
+      rc = fail(err, "invalid_field", "batch", "batch is empty");
+      goto done;
+    }
+    if ((size_t)n > lim->max_batch_events) {
+      rc = fail(err, "batch_too_large", "batch", "batch has %d events; the limit is %zu", n,
+                lim->max_batch_events);
+      goto done;
+    }
+    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(root, "context");
+    if (ctx && !cJSON_IsObject(ctx)) {
+      rc = fail(err, "invalid_field", "context", "context must be an object");
+      goto done;
+    }
+    int64_t sent = 0;
+    int has_sent = 0;
+    if ((rc = get_time(root, "sentAt", "", &sent, &has_sent, err))) goto done;
+    size_t i = 0;
+    cJSON *ev;
+    cJSON_ArrayForEach(ev, batch) {
+      rc = one_event(ev, 0, i, 1, ctx, sent, has_sent, lim, received_ms, source, seed, out, err);
+      if (rc) goto done;
+      i++;
+    }
+  } else {
+    rc = one_event(root, (int)ep, 0, 0, NULL, 0, 0, lim, received_ms, source, seed, out, err);
+  }
+done:
+  cJSON_Delete(root);
+  if (rc) out_reset(out);
+  return rc;
+}

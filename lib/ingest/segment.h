@@ -1,0 +1,68 @@
+/*
+ * The Segment tracking API's payloads: parsing, validation and normalisation
+ * of a request body into event-log records. A pure function of its inputs
+ * (no I/O, no shared state), so it is unit-tested and fuzzed on its own.
+ *
+ * Normalisation: the event keeps every field it was sent with, except
+ * writeKey; type is set from the endpoint; messageId is generated when
+ * missing; receivedAt is added; timestamp follows Segment's clock-skew rule
+ * timestamp = receivedAt - (sentAt - originalTimestamp) when the client sent
+ * both, else the client's timestamp, else receivedAt.
+ */
+#ifndef BATON_INGEST_SEGMENT_H
+#define BATON_INGEST_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+enum segment_endpoint {
+  SEG_TRACK = 1, /* values match enum event_kind */
+  SEG_IDENTIFY = 2,
+  SEG_PAGE = 3,
+  SEG_SCREEN = 4,
+  SEG_GROUP = 5,
+  SEG_ALIAS = 6,
+  SEG_BATCH = 7,
+};
+
+struct segment_limits {
+  size_t max_event_bytes;  /* one event, as normalised JSON */
+  size_t max_batch_events;
+};
+
+/* A request-level error: HTTP status, a stable code, a message and the field. */
+struct segment_error {
+  int status;
+  char code[32];
+  char field[64];
+  char msg[256];
+};
+
+/* Records produced from one request, ready for evlog_append. */
+struct segment_out {
+  struct buf data;   /* concatenated records */
+  size_t *offsets;   /* n + 1 offsets into data */
+  size_t n, cap;
+  char write_key[256]; /* writeKey found in the body, if any ("" if none) */
+};
+
+void segment_out_init(struct segment_out *o);
+void segment_out_release(struct segment_out *o);
+
+/*
+ * Parses body (len bytes) sent to endpoint ep and appends one REC_EVENT
+ * record per event to out. source names the source (for the record).
+ * message_id_seed makes generated messageIds unique (e.g. random bytes).
+ * Returns 0, or BATON_EINVAL with *err filled (status 400); on error out is
+ * left empty: nothing from a bad request is stored.
+ */
+int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
+                  const struct segment_limits *lim, int64_t received_ms, const char *source,
+                  uint64_t message_id_seed, struct segment_out *out, struct segment_error *err);
+
+/* Maps a request path ("/v1/track", "/v1/t", ...) to its endpoint, or 0. */
+enum segment_endpoint segment_endpoint_for_path(const char *path);
+
+#endif

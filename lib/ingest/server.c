@@ -1,0 +1,538 @@
+/* HTTP server: routing, authentication, ingest and admin handlers; see server.h. */
+#include "ingest/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "engine/record.h"
+#include "ingest/segment.h"
+#include "journey/journey.h"
+#include "util/clock.h"
+#include "util/common.h"
+#include "util/jlog.h"
+
+#define ADMIN_MAX_BODY (JOURNEY_MAX_SOURCE + 1024)
+
+struct baton_server {
+  struct server_deps deps;
+  struct MHD_Daemon *mhd;
+  int port;
+  atomic_long active;     /* requests begun and not completed */
+  atomic_ullong seq;      /* request counter for message id seeds */
+  uint64_t seed;          /* random per process */
+  struct segment_limits lim;
+};
+
+enum req_state { REQ_NEW, REQ_WAITING, REQ_DURABLE };
+
+struct req {
+  struct baton_server *srv;
+  struct MHD_Connection *conn;
+  enum req_state state;
+  int is_ingest;
+  enum segment_endpoint ep;
+  struct buf body;
+  int too_big;
+  const struct baton_source *src;
+  int append_status; /* set by the log writer before resuming */
+  size_t n_events;
+};
+
+/* ---- responses ---- */
+
+static enum MHD_Result send_body(struct MHD_Connection *conn, int status, const char *ctype,
+                                 const char *body, size_t len, int cors) {
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (ctype) MHD_add_response_header(r, "Content-Type", ctype);
+  if (cors) MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+  enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, int status, const char *json,
+                                 int cors) {
+  return send_body(conn, status, "application/json", json, strlen(json), cors);
+}
+
+/* {"error": msg, "code": code, "field": field} */
+static enum MHD_Result send_error(struct MHD_Connection *conn, int status, const char *code,
+                                  const char *field, const char *msg, int cors) {
+  struct buf b;
+  buf_init(&b, 0);
+  buf_puts(&b, "{\"error\":");
+  buf_json_str(&b, msg, strlen(msg));
+  buf_puts(&b, ",\"code\":");
+  buf_json_str(&b, code, strlen(code));
+  if (field && *field) {
+    buf_puts(&b, ",\"field\":");
+    buf_json_str(&b, field, strlen(field));
+  }
+  buf_putc(&b, '}');
+  enum MHD_Result r = send_json(conn, status, b.ptr, cors);
+  buf_release(&b);
+  return r;
+}
+
+static enum MHD_Result send_preflight(struct MHD_Connection *conn) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+  MHD_add_response_header(r, "Access-Control-Allow-Methods", "POST, OPTIONS");
+  MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                          "Content-Type, Authorization, Content-Encoding");
+  MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+  enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+/* ---- authentication ---- */
+
+static int str_eq_ct(const char *a, const char *b) {
+  size_t na = strlen(a), nb = strlen(b);
+  return na == nb && CRYPTO_memcmp(a, b, na) == 0;
+}
+
+static const struct baton_source *source_by_key(const struct baton_config *cfg, const char *key) {
+  const struct baton_source *found = NULL;
+  for (size_t i = 0; i < cfg->n_sources; i++)
+    if (str_eq_ct(cfg->sources[i].write_key, key)) found = &cfg->sources[i];
+  return found;
+}
+
+/* Decodes "Basic base64(user:pass)" and returns the user part in out. */
+static int basic_user(const char *auth, char *out, size_t cap) {
+  if (strncasecmp(auth, "Basic ", 6)) return -1;
+  const char *b64 = auth + 6;
+  while (*b64 == ' ') b64++;
+  size_t n = strlen(b64);
+  if (n == 0 || n > 1024 || n % 4) return -1;
+  unsigned char dec[800];
+  int len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
+  if (len < 0) return -1;
+  while (len > 0 && b64[n - 1] == '=') { /* EVP_DecodeBlock counts padding as zero bytes */
+    len--;
+    n--;
+  }
+  dec[len] = '\0';
+  char *colon = memchr(dec, ':', (size_t)len);
+  size_t ulen = colon ? (size_t)(colon - (char *)dec) : (size_t)len;
+  if (ulen >= cap) return -1;
+  memcpy(out, dec, ulen);
+  out[ulen] = '\0';
+  return 0;
+}
+
+/* Returns the scopes of the Bearer key on conn, or 0 (and sends 401). */
+static unsigned admin_scopes(struct baton_server *s, struct MHD_Connection *conn) {
+  const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+  if (!auth || strncasecmp(auth, "Bearer ", 7)) return 0;
+  const char *key = auth + 7;
+  while (*key == ' ') key++;
+  unsigned scopes = 0;
+  const struct baton_config *cfg = s->deps.cfg;
+  for (size_t i = 0; i < cfg->n_admin_keys; i++)
+    if (str_eq_ct(cfg->admin_keys[i].key, key)) scopes = cfg->admin_keys[i].scopes;
+  return scopes;
+}
+
+/* ---- ingest ---- */
+
+static void on_durable(void *arg, uint64_t first_lsn, int status) {
+  struct req *r = arg;
+  (void)first_lsn;
+  r->append_status = status;
+  r->state = REQ_DURABLE;
+  MHD_resume_connection(r->conn);
+}
+
+static enum MHD_Result finish_ingest(struct req *r) {
+  struct MHD_Connection *conn = r->conn;
+  if (r->append_status == 0) return send_json(conn, 200, "{\"success\":true}", 1);
+  if (r->append_status == BATON_EBUSY) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        strlen("{\"error\":\"the event log is behind; retry shortly\",\"code\":\"busy\"}"),
+        (void *)"{\"error\":\"the event log is behind; retry shortly\",\"code\":\"busy\"}",
+        MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Retry-After", "1");
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    enum MHD_Result ret = MHD_queue_response(conn, 429, resp);
+    MHD_destroy_response(resp);
+    return ret;
+  }
+  if (r->append_status == BATON_ECLOSED)
+    return send_error(conn, 503, "shutting_down", NULL, "the server is shutting down", 1);
+  return send_error(conn, 500, "log_error", NULL,
+                    "the events could not be stored durably; nothing was acknowledged", 1);
+}
+
+static enum MHD_Result handle_ingest(struct req *r) {
+  struct baton_server *s = r->srv;
+  struct MHD_Connection *conn = r->conn;
+  if (r->too_big) {
+    char msg[128];
+    snprintf(msg, sizeof(msg), "the request body is over the limit of %zu bytes",
+             s->deps.cfg->max_body_bytes);
+    return send_error(conn, 413, "body_too_large", "body", msg, 1);
+  }
+  const char *enc = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
+  if (enc && strcasecmp(enc, "identity"))
+    return send_error(conn, 415, "unsupported_encoding", "Content-Encoding",
+                      "Content-Encoding is not supported here; send an uncompressed body", 1);
+  struct segment_out out;
+  struct segment_error err;
+  segment_out_init(&out);
+  uint64_t seed = s->seed ^ baton_hash64("", 0, atomic_fetch_add(&s->seq, 1));
+  const char *source = r->src ? r->src->name : "";
+  int rc = segment_parse(r->body.ptr ? r->body.ptr : "", r->body.len, r->ep, &s->lim,
+                         clock_now_ms(), source, seed, &out, &err);
+  if (!r->src) {
+    /* No Basic auth header: the write key may be in the body (browser library). */
+    r->src = out.write_key[0] ? source_by_key(s->deps.cfg, out.write_key) : NULL;
+    if (!r->src) {
+      segment_out_release(&out);
+      return send_error(conn, 401, "invalid_write_key", "writeKey",
+                        "a valid write key is required (Basic auth user name or writeKey)", 1);
+    }
+    if (!rc) { /* re-parse so the records carry the source name */
+      rc = segment_parse(r->body.ptr, r->body.len, r->ep, &s->lim, clock_now_ms(), r->src->name,
+                         seed, &out, &err);
+    }
+  }
+  if (rc) {
+    segment_out_release(&out);
+    return send_error(conn, err.status, err.code, err.field, err.msg, 1);
+  }
+  struct evlog_rec *recs = xmalloc(out.n * sizeof(*recs));
+  for (size_t i = 0; i < out.n; i++) {
+    recs[i].data = out.data.ptr + out.offsets[i];
+    recs[i].len = out.offsets[i + 1] - out.offsets[i];
+  }
+  r->n_events = out.n;
+  r->state = REQ_WAITING;
+  MHD_suspend_connection(conn);
+  rc = evlog_append_async(s->deps.log, recs, out.n, on_durable, r);
+  free(recs);
+  segment_out_release(&out);
+  if (rc) {
+    r->append_status = rc;
+    r->state = REQ_DURABLE;
+    MHD_resume_connection(conn);
+  }
+  return MHD_YES;
+}
+
+/* ---- admin ---- */
+
+static enum MHD_Result need_scope(struct baton_server *s, struct MHD_Connection *conn,
+                                  unsigned want, int *ok) {
+  unsigned scopes = admin_scopes(s, conn);
+  *ok = 0;
+  if (!scopes)
+    return send_error(conn, 401, "unauthorized", "Authorization",
+                      "an admin key is required: Authorization: Bearer <key>", 0);
+  if ((scopes & want) != want)
+    return send_error(conn, 403, "forbidden", "Authorization",
+                      "this admin key lacks the scope this request needs", 0);
+  *ok = 1;
+  return MHD_YES;
+}
+
+static enum MHD_Result send_buf(struct MHD_Connection *conn, int status, struct buf *b) {
+  enum MHD_Result r = send_body(conn, status, "application/json", b->ptr ? b->ptr : "", b->len, 0);
+  buf_release(b);
+  return r;
+}
+
+static enum MHD_Result put_journey(struct req *r, const char *id) {
+  struct baton_server *s = r->srv;
+  struct MHD_Connection *conn = r->conn;
+  if (r->too_big)
+    return send_error(conn, 413, "body_too_large", "body", "the journey is over 256 KiB", 0);
+  if (!journey_id_valid(id))
+    return send_error(conn, 400, "invalid_id", "id",
+                      "journey ids are 1-64 characters of letters, digits, _ . -", 0);
+  struct journey_def *def;
+  struct yerr err;
+  char file[96];
+  snprintf(file, sizeof(file), "%s", id);
+  int rc = journey_parse(r->body.ptr ? r->body.ptr : "", r->body.len, file, id, &def, &err);
+  if (rc) {
+    struct buf b;
+    buf_init(&b, 0);
+    char msg[900];
+    buf_puts(&b, "{\"error\":");
+    yerr_format(&err, msg, sizeof(msg));
+    buf_json_str(&b, msg, strlen(msg));
+    buf_printf(&b, ",\"code\":\"invalid_journey\",\"line\":%d,\"column\":%d,\"message\":",
+               err.line, err.col);
+    buf_json_str(&b, err.msg, strlen(err.msg));
+    buf_putc(&b, '}');
+    return send_buf(conn, rc == BATON_ETOOBIG ? 413 : 400, &b);
+  }
+  journey_free(def);
+  struct buf rec;
+  buf_init(&rec, 0);
+  struct rec_journey jr = {.op = JOP_PUBLISH,
+                           .time_ms = clock_now_ms(),
+                           .id = {id, (uint32_t)strlen(id)},
+                           .source = {r->body.ptr, (uint32_t)r->body.len}};
+  rec_journey_encode(&rec, &jr);
+  struct evlog_rec lr = {rec.ptr, rec.len};
+  uint64_t lsn;
+  rc = evlog_append(s->deps.log, &lr, 1, &lsn);
+  buf_release(&rec);
+  if (rc) return send_error(conn, 503, "log_error", NULL, baton_strerror(rc), 0);
+  if (engine_wait_applied(s->deps.engine, lsn, 10000))
+    return send_error(conn, 503, "engine_busy", NULL,
+                      "the journey is stored but the engine has not applied it yet", 0);
+  struct buf b;
+  buf_init(&b, 0);
+  buf_puts(&b, "{\"id\":");
+  buf_json_str(&b, id, strlen(id));
+  buf_printf(&b, ",\"version\":%u}", engine_journey_version(s->deps.engine, id));
+  return send_buf(conn, 200, &b);
+}
+
+static enum MHD_Result handle_admin(struct req *r, const char *method, const char *url) {
+  struct baton_server *s = r->srv;
+  struct MHD_Connection *conn = r->conn;
+  int ok;
+  enum MHD_Result ret;
+  if (!strcmp(url, "/healthz")) {
+    if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+      return send_error(conn, 405, "method_not_allowed", NULL, "use GET", 0);
+    return send_json(conn, 200, "{\"status\":\"ok\"}", 0);
+  }
+  if (!strncmp(url, "/v1/profiles/", 13)) {
+    const char *id = url + 13;
+    if (strcmp(method, "GET")) return send_error(conn, 405, "method_not_allowed", NULL, "use GET", 0);
+    ret = need_scope(s, conn, BATON_SCOPE_PROFILES_READ, &ok);
+    if (!ok) return ret;
+    if (!*id || strlen(id) > 1024)
+      return send_error(conn, 400, "invalid_id", "id", "a profile id is required", 0);
+    struct buf b;
+    buf_init(&b, 0);
+    if (engine_profile_json(s->deps.engine, id, &b)) {
+      buf_release(&b);
+      return send_error(conn, 404, "not_found", "id", "no profile has this userId or anonymousId",
+                        0);
+    }
+    return send_buf(conn, 200, &b);
+  }
+  if (!strcmp(url, "/v1/journeys") || !strcmp(url, "/v1/journeys/")) {
+    if (strcmp(method, "GET")) return send_error(conn, 405, "method_not_allowed", NULL, "use GET", 0);
+    ret = need_scope(s, conn, BATON_SCOPE_JOURNEYS_READ, &ok);
+    if (!ok) return ret;
+    struct buf b;
+    buf_init(&b, 0);
+    engine_journeys_json(s->deps.engine, &b);
+    return send_buf(conn, 200, &b);
+  }
+  if (!strncmp(url, "/v1/journeys/", 13)) {
+    const char *id = url + 13;
+    if (!strcmp(method, "PUT")) {
+      ret = need_scope(s, conn, BATON_SCOPE_JOURNEYS_WRITE, &ok);
+      if (!ok) return ret;
+      return put_journey(r, id);
+    }
+    if (strcmp(method, "GET"))
+      return send_error(conn, 405, "method_not_allowed", NULL, "use GET or PUT", 0);
+    ret = need_scope(s, conn, BATON_SCOPE_JOURNEYS_READ, &ok);
+    if (!ok) return ret;
+    struct buf b;
+    buf_init(&b, 0);
+    if (engine_journey_json(s->deps.engine, id, &b)) {
+      buf_release(&b);
+      return send_error(conn, 404, "not_found", "id", "no journey has this id", 0);
+    }
+    return send_buf(conn, 200, &b);
+  }
+  if (!strcmp(url, "/v1/stats")) {
+    ret = need_scope(s, conn, BATON_SCOPE_ADMIN, &ok);
+    if (!ok) return ret;
+    struct engine_stats es;
+    engine_get_stats(s->deps.engine, &es);
+    struct delivery_stats ds = {0};
+    if (s->deps.delivery) delivery_get_stats(s->deps.delivery, &ds);
+    struct buf b;
+    buf_init(&b, 0);
+    buf_printf(&b,
+               "{\"log\":{\"durable_lsn\":%llu,\"first_lsn\":%llu},\"engine\":{\"applied_lsn\":%llu,"
+               "\"profiles\":%llu,\"events\":%llu,\"journeys\":%llu,\"active_runs\":%llu,"
+               "\"timers\":%llu,\"messages\":%llu,\"checkpoints\":%llu,\"checkpoint_lsn\":%llu},"
+               "\"delivery\":{\"delivered\":%llu,\"failed\":%llu,\"dead\":%llu,\"unknown\":%llu,"
+               "\"retries\":%llu,\"duplicates_refused\":%llu}}",
+               (unsigned long long)evlog_durable_lsn(s->deps.log) - 1,
+               (unsigned long long)evlog_first_lsn(s->deps.log),
+               (unsigned long long)es.applied_lsn, (unsigned long long)es.profiles,
+               (unsigned long long)es.events, (unsigned long long)es.journeys,
+               (unsigned long long)es.active_runs, (unsigned long long)es.timers,
+               (unsigned long long)es.messages, (unsigned long long)es.checkpoints,
+               (unsigned long long)es.checkpoint_lsn, (unsigned long long)ds.delivered,
+               (unsigned long long)ds.failed, (unsigned long long)ds.dead,
+               (unsigned long long)ds.unknown, (unsigned long long)ds.retries,
+               (unsigned long long)ds.duplicates);
+    return send_buf(conn, 200, &b);
+  }
+  return send_error(conn, 404, "not_found", NULL, "no such endpoint", 0);
+}
+
+/* ---- libmicrohttpd callbacks ---- */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+  struct baton_server *s = cls;
+  struct req *r = *con_cls;
+  (void)version;
+  if (!r) {
+    r = xcalloc(1, sizeof(*r));
+    r->srv = s;
+    r->conn = conn;
+    *con_cls = r;
+    atomic_fetch_add(&s->active, 1);
+    r->ep = segment_endpoint_for_path(url);
+    r->is_ingest = r->ep != 0;
+    size_t cap = r->is_ingest ? s->deps.cfg->max_body_bytes : ADMIN_MAX_BODY;
+    buf_init(&r->body, cap);
+    if (!strcmp(method, "OPTIONS")) return send_preflight(conn);
+    if (r->is_ingest) {
+      if (strcmp(method, "POST"))
+        return send_error(conn, 405, "method_not_allowed", NULL, "use POST", 1);
+      const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+      if (auth) {
+        char user[600];
+        if (basic_user(auth, user, sizeof(user)) || !(r->src = source_by_key(s->deps.cfg, user)))
+          return send_error(conn, 401, "invalid_write_key", "Authorization",
+                            "the write key is not valid (send it as the Basic auth user name)", 1);
+      }
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > cap) {
+      r->too_big = 1;
+      if (r->is_ingest) return handle_ingest(r);
+    }
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    if (!r->too_big && buf_append(&r->body, upload_data, *upload_data_size)) {
+      r->too_big = 1;
+      buf_release(&r->body);
+    }
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (r->state == REQ_DURABLE) return finish_ingest(r);
+  if (r->state == REQ_WAITING) return MHD_YES; /* spurious call while suspended */
+  if (r->is_ingest) return handle_ingest(r);
+  return handle_admin(r, method, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  struct baton_server *s = cls;
+  struct req *r = *con_cls;
+  (void)conn;
+  (void)toe;
+  if (!r) return;
+  buf_release(&r->body);
+  free(r);
+  *con_cls = NULL;
+  atomic_fetch_sub(&s->active, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char msg[512];
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  size_t n = strlen(msg);
+  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
+  jlog(JLOG_WARN, "http", "detail", msg);
+}
+
+int server_start(const struct server_deps *deps, struct baton_server **out) {
+  struct baton_server *s = xcalloc(1, sizeof(*s));
+  s->deps = *deps;
+  s->lim.max_event_bytes = deps->cfg->max_event_bytes;
+  s->lim.max_batch_events = deps->cfg->max_batch_events;
+  if (getrandom(&s->seed, sizeof(s->seed), 0) != sizeof(s->seed)) s->seed = (uint64_t)clock_mono_ns();
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+  struct addrinfo *ai = NULL;
+  char port[16];
+  snprintf(port, sizeof(port), "%d", deps->cfg->listen_port);
+  int grc = getaddrinfo(deps->cfg->listen_host, port, &hints, &ai);
+  if (grc) {
+    jlog(JLOG_ERROR, "listen address must be a numeric IP address", "listen",
+         deps->cfg->listen_host);
+    free(s);
+    return BATON_EINVAL;
+  }
+  unsigned threads = deps->cfg->http_threads > 0 ? (unsigned)deps->cfg->http_threads
+                                                 : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+  if (threads < 1) threads = 1;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                   MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            MHD_OPTION_END);
+  freeaddrinfo(ai);
+  if (!s->mhd) {
+    struct jlog_line l;
+    jlog_begin(&l, JLOG_ERROR, "cannot listen");
+    jlog_str(&l, "host", deps->cfg->listen_host);
+    jlog_i64(&l, "port", deps->cfg->listen_port);
+    jlog_end(&l);
+    free(s);
+    return BATON_EIO;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  s->port = info ? info->port : deps->cfg->listen_port;
+  struct jlog_line l;
+  jlog_begin(&l, JLOG_INFO, "listening");
+  jlog_str(&l, "host", deps->cfg->listen_host);
+  jlog_i64(&l, "port", s->port);
+  jlog_i64(&l, "threads", threads);
+  jlog_end(&l);
+  *out = s;
+  return 0;
+}
+
+int server_port(struct baton_server *s) { return s->port; }
+
+void server_stop(struct baton_server *s, int drain_ms) {
+  if (!s) return;
+  MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+  if (fd != MHD_INVALID_SOCKET) close(fd);
+  for (int waited = 0; atomic_load(&s->active) > 0 && waited < drain_ms; waited += 10)
+    usleep(10000);
+  long left = atomic_load(&s->active);
+  if (left) {
+    struct jlog_line l;
+    jlog_begin(&l, JLOG_WARN, "requests still open at shutdown");
+    jlog_i64(&l, "count", left);
+    jlog_end(&l);
+  }
+  MHD_stop_daemon(s->mhd);
+  free(s);
+}

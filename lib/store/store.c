@@ -1,0 +1,99 @@
+/* LMDB environment and named databases; see store.h. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/common.h"
+#include "util/jlog.h"
+
+int store_fail(const char *what, int mdb_rc) {
+  struct jlog_line l;
+  jlog_begin(&l, JLOG_ERROR, "store error");
+  jlog_str(&l, "op", what);
+  jlog_str(&l, "error", mdb_strerror(mdb_rc));
+  jlog_end(&l);
+  return BATON_ESTORE;
+}
+
+int store_open(const char *dir, uint64_t map_bytes, struct store **out) {
+  if (mkdir(dir, 0700) && errno != EEXIST) {
+    jlog(JLOG_ERROR, "cannot create store directory", "error", strerror(errno));
+    return BATON_ESTORE;
+  }
+  struct store *st = xcalloc(1, sizeof(*st));
+  int rc = mdb_env_create(&st->env);
+  if (rc) {
+    free(st);
+    return store_fail("env_create", rc);
+  }
+  mdb_env_set_maxdbs(st->env, 16);
+  mdb_env_set_maxreaders(st->env, 512);
+  mdb_env_set_mapsize(st->env, map_bytes ? map_bytes : (64ull << 30));
+  rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
+  if (rc) goto fail;
+  MDB_txn *txn;
+  rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+  if (rc) goto fail;
+  struct {
+    const char *name;
+    MDB_dbi *dbi;
+  } dbs[] = {{"meta", &st->meta},         {"profiles", &st->profiles},
+             {"timeline", &st->timeline}, {"journeys", &st->journeys},
+             {"outbox", &st->outbox},     {"deliveries", &st->deliveries}};
+  for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
+    rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
+    if (rc) {
+      mdb_txn_abort(txn);
+      goto fail;
+    }
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc) goto fail;
+  *out = st;
+  return 0;
+fail:
+  mdb_env_close(st->env);
+  free(st);
+  return store_fail("open", rc);
+}
+
+void store_close(struct store *st) {
+  if (!st) return;
+  mdb_env_close(st->env);
+  free(st);
+}
+
+MDB_txn *store_begin(struct store *st, int read_only) {
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(st->env, NULL, read_only ? MDB_RDONLY : 0, &txn);
+  if (rc) {
+    store_fail("txn_begin", rc);
+    abort();
+  }
+  return txn;
+}
+
+int store_commit(MDB_txn *txn) {
+  int rc = mdb_txn_commit(txn);
+  return rc ? store_fail("commit", rc) : 0;
+}
+
+int store_get_u64(MDB_txn *txn, struct store *st, const char *key, uint64_t *out) {
+  MDB_val k = {strlen(key), (void *)key}, v;
+  int rc = mdb_get(txn, st->meta, &k, &v);
+  if (rc == MDB_NOTFOUND) return BATON_ENOENT;
+  if (rc) return store_fail("get", rc);
+  if (v.mv_size != 8) return BATON_ECORRUPT;
+  memcpy(out, v.mv_data, 8);
+  return 0;
+}
+
+int store_put_u64(MDB_txn *txn, struct store *st, const char *key, uint64_t val) {
+  MDB_val k = {strlen(key), (void *)key}, v = {8, &val};
+  int rc = mdb_put(txn, st->meta, &k, &v, 0);
+  return rc ? store_fail("put", rc) : 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * The embedded store: one LMDB environment in <data_dir>/store holding the
+ * engine's checkpoints and the delivery ledger. It is not the source of truth
+ * for events (the event log is); it records how far the engine got, so a
+ * restart loads it and replays only the log after it.
+ *
+ * Named databases:
+ *   meta        "applied_lsn" -> u64, "clock_ms" -> i64
+ *   profiles    profile key -> serialised profile (engine/checkpoint.c)
+ *   timeline    profile key, NUL, u64 BE lsn -> event JSON text
+ *   journeys    journey id, NUL, u32 BE version -> i64 published_ms, source
+ *   outbox      message id -> serialised outgoing message awaiting a final outcome
+ *   deliveries  message id -> JSON delivery record (state, attempts, ...)
+ *
+ * LMDB allows one write transaction at a time across threads (it serialises
+ * them itself) and any number of concurrent readers; read transactions here
+ * use MDB_NOTLS so any thread may open one.
+ */
+#ifndef BATON_STORE_STORE_H
+#define BATON_STORE_STORE_H
+
+#include <lmdb.h>
+#include <stdint.h>
+
+struct store {
+  MDB_env *env;
+  MDB_dbi meta, profiles, timeline, journeys, outbox, deliveries;
+};
+
+/*
+ * Opens or creates the store under dir (created if missing). map_bytes is
+ * the maximum size (0: 64 GiB; the file is sparse). Returns 0 or BATON_ESTORE
+ * (logged with LMDB's message).
+ */
+int store_open(const char *dir, uint64_t map_bytes, struct store **out);
+void store_close(struct store *st);
+
+/* Begin a transaction; aborts the process on failure (LMDB only fails here on
+   resource exhaustion, e.g. the reader table is full). */
+MDB_txn *store_begin(struct store *st, int read_only);
+/* Commits; returns 0 or BATON_ESTORE (logged). */
+int store_commit(MDB_txn *txn);
+
+/* Meta helpers inside a transaction. */
+int store_get_u64(MDB_txn *txn, struct store *st, const char *key, uint64_t *out);
+int store_put_u64(MDB_txn *txn, struct store *st, const char *key, uint64_t v);
+
+/* Logs an LMDB error with context and returns BATON_ESTORE. */
+int store_fail(const char *what, int mdb_rc);
+
+#endif
