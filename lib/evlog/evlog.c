@@ -339,6 +339,10 @@ void evlog_close(struct evlog *log) {
   pthread_cond_broadcast(&log->durable_cv);
   pthread_mutex_unlock(&log->mu);
   pthread_join(log->writer, NULL);
+  /* Every callback has run; let waiters (sync appenders among them) leave before freeing. */
+  pthread_mutex_lock(&log->mu);
+  while (log->n_waiters > 0) pthread_cond_wait(&log->durable_cv, &log->mu);
+  pthread_mutex_unlock(&log->mu);
   log_free(log);
 }
 
@@ -357,8 +361,9 @@ static void batch_grow(struct evlog_batch *b, size_t more) {
   }
 }
 
-int evlog_append_async(struct evlog *log, const struct evlog_rec *recs, size_t n,
-                       evlog_done_fn cb, void *arg) {
+/* The body of both appends; a sync one (waiter) is counted in log->n_waiters when accepted. */
+static int append(struct evlog *log, const struct evlog_rec *recs, size_t n, evlog_done_fn cb,
+                  void *arg, int waiter) {
   if (n == 0 || !recs || !cb) return BATON_EINVAL;
   size_t total = 0;
   for (size_t i = 0; i < n; i++) {
@@ -400,10 +405,21 @@ int evlog_append_async(struct evlog *log, const struct evlog_rec *recs, size_t n
     b->end_lsn = log->next_lsn;
     log->pending_bytes += total;
     if (b->n_pend == 1) pthread_cond_signal(&log->work_cv);
+    log->n_waiters += waiter;
   }
   pthread_mutex_unlock(&log->mu);
   if (crcs != crc_stack) free(crcs);
   return rc;
+}
+
+int evlog_append_async(struct evlog *log, const struct evlog_rec *recs, size_t n,
+                       evlog_done_fn cb, void *arg) {
+  return append(log, recs, n, cb, arg, 0);
+}
+
+/* A waiter leaves; evlog_close frees the log only once none is left. log->mu held. */
+static void waiter_leave(struct evlog *log) {
+  if (--log->n_waiters == 0 && log->closing) pthread_cond_broadcast(&log->durable_cv);
 }
 
 struct sync_wait {
@@ -421,12 +437,13 @@ static void sync_done(void *arg, uint64_t first_lsn, int status) {
 
 int evlog_append(struct evlog *log, const struct evlog_rec *recs, size_t n, uint64_t *first_lsn) {
   struct sync_wait w = {0};
-  int rc = evlog_append_async(log, recs, n, sync_done, &w);
+  int rc = append(log, recs, n, sync_done, &w, 1);
   if (rc < 0) return rc;
   /* The writer broadcasts durable_cv under mu after running a batch's callbacks. */
   pthread_mutex_lock(&log->mu);
   while (!atomic_load_explicit(&w.done, memory_order_acquire))
     pthread_cond_wait(&log->durable_cv, &log->mu);
+  waiter_leave(log);
   pthread_mutex_unlock(&log->mu);
   if (w.status == 0 && first_lsn) *first_lsn = w.first_lsn;
   return w.status;
@@ -449,6 +466,7 @@ int evlog_wait(struct evlog *log, uint64_t lsn, int timeout_ms) {
   }
   int rc;
   pthread_mutex_lock(&log->mu);
+  log->n_waiters++;
   uint64_t gen = log->wake_gen;
   for (;;) {
     if (atomic_load(&log->durable_lsn) > lsn) {
@@ -474,6 +492,7 @@ int evlog_wait(struct evlog *log, uint64_t lsn, int timeout_ms) {
       break;
     }
   }
+  waiter_leave(log);
   pthread_mutex_unlock(&log->mu);
   return rc;
 }

@@ -76,6 +76,7 @@ struct evlog {
   int closing;
   int failed;      /* a write or fsync failed: appends are refused with BATON_EIO */
   uint64_t wake_gen; /* bumped by evlog_wake */
+  size_t n_waiters;  /* threads inside evlog_wait or a sync evlog_append (close waits for 0) */
   uint64_t ckpt_lsn;
 
   struct evlog_seg *segs; /* oldest first; the last one is active */

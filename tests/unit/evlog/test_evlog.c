@@ -250,7 +250,9 @@ static void test_reopen_continues(void **state) {
   /* A second open of the same directory in the meantime is refused. */
   log = open_log(f->dir, NULL);
   struct evlog *other = NULL;
+  jlog_set_level(JLOG_ERROR + 1); /* the error line is expected */
   assert_int_equal(evlog_open(&(struct evlog_options){.dir = f->dir}, &other), BATON_EIO);
+  jlog_set_level(JLOG_INFO);
   assert_null(other);
   evlog_close(log);
 }
@@ -377,6 +379,36 @@ static void test_group_commit_batches(void **state) {
   assert_int_equal(after.batches - before.batches, 1);
   assert_int_equal(after.syncs - before.syncs, 1);
   assert_int_equal(after.appends - before.appends, N_THREADS);
+  evlog_close(log);
+}
+
+static void noop_cb(void *arg, uint64_t first_lsn, int status) {
+  (void)arg, (void)first_lsn;
+  assert_int_equal(status, 0);
+}
+
+/* One batch spanning three segments: one write and one fdatasync per segment, none split. */
+static void test_batch_across_segments(void **state) {
+  struct fixture *f = *state;
+  struct evlog *log = open_log(f->dir, &(struct evlog_options){.segment_bytes = 1024});
+  struct evlog_stats before, after;
+  evlog_get_stats(log, &before);
+  evlog_test_pause(log, 1);
+  char buf[300];
+  memset(buf, 's', sizeof(buf));
+  struct evlog_rec r = {buf, sizeof(buf)};
+  for (int i = 0; i < 10; i++) assert_int_equal(evlog_append_async(log, &r, 1, noop_cb, NULL), 0);
+  evlog_test_pause(log, 0);
+  assert_int_equal(evlog_wait(log, 10, 10000), 0);
+  evlog_get_stats(log, &after);
+  assert_int_equal(after.batches - before.batches, 1);
+  /* 16 + 4 * 308 passes 1024: segments of 4, 4 and 2 records. */
+  assert_int_equal(after.segments_created - before.segments_created, 2);
+  assert_int_equal(after.syncs - before.syncs, 3);
+  assert_int_equal(log->n_segs, 3);
+  assert_int_equal(log->segs[1].first_lsn, 5);
+  assert_int_equal(log->segs[2].first_lsn, 9);
+  assert_int_equal(log->segs[0].bytes, 16 + 4 * 308);
   evlog_close(log);
 }
 
@@ -715,6 +747,30 @@ static void test_retention_under_reader(void **state) {
   evlog_close(log);
 }
 
+/* Damage that appears after open is caught by the reader's CRC check. */
+static void test_reader_detects_corruption(void **state) {
+  struct fixture *f = *state;
+  struct evlog_options o = {.segment_bytes = 1024, .no_sync = 1};
+  uint64_t offs[40];
+  fill_log(f->dir, &o, 5, 200, offs);
+  struct evlog *log = open_log(f->dir, &o);
+  char path[160];
+  seg_path(f->dir, 1, path, sizeof(path));
+  flip_byte(path, (off_t)(offs[3] + EVLOG_REC_HDR)); /* record 4's first payload byte */
+  struct evlog_reader *r;
+  assert_int_equal(evlog_reader_open(log, 1, &r), 0);
+  struct evlog_entry e;
+  for (uint64_t lsn = 1; lsn <= 3; lsn++) {
+    assert_int_equal(evlog_reader_next(r, &e), 1);
+    assert_int_equal(e.lsn, lsn);
+  }
+  assert_int_equal(evlog_reader_next(r, &e), BATON_ECORRUPT);
+  evlog_reader_close(r);
+  /* Seeking past it reads through it, so that fails too. */
+  assert_int_equal(evlog_reader_open(log, 5, &r), BATON_ECORRUPT);
+  evlog_close(log);
+}
+
 /* ---- limits and waits ---- */
 
 static void test_backpressure(void **state) {
@@ -771,6 +827,30 @@ static void *wait_forever(void *p) {
   struct waker *w = p;
   w->rc = evlog_wait(w->log, 1000, -1);
   return NULL;
+}
+
+/* evlog_close releases waiters with BATON_ECLOSED and frees the log only after they left. */
+static void test_wait_during_close(void **state) {
+  struct fixture *f = *state;
+  struct evlog *log = open_log(f->dir, &(struct evlog_options){.no_sync = 1});
+  struct waker w[3];
+  pthread_t th[3];
+  for (int i = 0; i < 3; i++) {
+    w[i] = (struct waker){log, 1};
+    assert_int_equal(pthread_create(&th[i], NULL, wait_forever, &w[i]), 0);
+  }
+  for (;;) { /* all three are waiting */
+    pthread_mutex_lock(&log->mu);
+    size_t n = log->n_waiters;
+    pthread_mutex_unlock(&log->mu);
+    if (n == 3) break;
+    usleep(1000);
+  }
+  evlog_close(log);
+  for (int i = 0; i < 3; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(w[i].rc, BATON_ECLOSED);
+  }
 }
 
 static void test_wait(void **state) {
@@ -908,6 +988,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_reopen_continues, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_commit_batches, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batch_across_segments, setup, teardown),
       cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
       cmocka_unit_test_setup_teardown(test_flipped_byte_last_segment, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupt_non_last_segment, setup, teardown),
@@ -916,9 +997,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_reader_concurrent_with_writer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_checkpoint_retention, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retention_under_reader, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reader_detects_corruption, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wait, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_wait_during_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_io_failure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_sigkill, setup, teardown),
   };
