@@ -312,6 +312,13 @@ int evlog_recover(struct evlog *log) {
     log->next_lsn = sc.end_lsn;
     atomic_store(&log->durable_lsn, sc.end_lsn);
   }
+  struct jlog_line l;
+  jlog_begin(&l, JLOG_DEBUG, "event log recovered");
+  jlog_str(&l, "dir", log->dir);
+  jlog_u64(&l, "segments", log->n_segs);
+  jlog_u64(&l, "first_lsn", log->segs[0].first_lsn);
+  jlog_u64(&l, "durable_lsn", log->next_lsn);
+  jlog_end(&l);
   rc = 0;
 done:
   free(lsns);

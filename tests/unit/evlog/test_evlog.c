@@ -493,23 +493,28 @@ static void flip_byte(const char *path, off_t at) {
 }
 
 static void test_flipped_byte_last_segment(void **state) {
-  struct fixture *f = *state;
   enum { N = 12 };
-  uint64_t offs[N];
-  char path[160];
-  seg_path(f->dir, 1, path, sizeof(path));
-  fill_log(f->dir, NULL, N, 300, offs);
-  /* Record 7 (id 6): flip a byte in the middle of its payload. */
-  flip_byte(path, (off_t)(offs[6] + 8 + rec_len(6, 300) / 2));
-  jlog_set_level(JLOG_ERROR);
-  struct evlog *log = open_log(f->dir, NULL);
-  jlog_set_level(JLOG_INFO);
-  assert_int_equal(evlog_durable_lsn(log), 7);
-  assert_int_equal(file_size(path), offs[6]);
-  assert_int_equal(read_check(log, 1, -1, 300), 6);
-  assert_int_equal(append_id(log, 6, 300), 7);
-  assert_int_equal(read_check(log, 1, -1, 300), 7);
-  evlog_close(log);
+  /* Flip a payload byte of the last record, then of record 7: it and all after it go. */
+  const uint64_t victims[] = {N - 1, 6};
+  for (size_t v = 0; v < ARRAY_SIZE(victims); v++) {
+    teardown(state);
+    setup(state);
+    struct fixture *f = *state;
+    uint64_t offs[N], id = victims[v];
+    char path[160];
+    seg_path(f->dir, 1, path, sizeof(path));
+    fill_log(f->dir, NULL, N, 300, offs);
+    flip_byte(path, (off_t)(offs[id] + EVLOG_REC_HDR + rec_len(id, 300) / 2));
+    jlog_set_level(JLOG_ERROR);
+    struct evlog *log = open_log(f->dir, NULL);
+    jlog_set_level(JLOG_INFO);
+    assert_int_equal(evlog_durable_lsn(log), id + 1);
+    assert_int_equal(file_size(path), offs[id]);
+    assert_int_equal(read_check(log, 1, -1, 300), id);
+    assert_int_equal(append_id(log, id, 300), id + 1);
+    assert_int_equal(read_check(log, 1, -1, 300), id + 1);
+    evlog_close(log);
+  }
 }
 
 static void test_corrupt_non_last_segment(void **state) {
