@@ -517,6 +517,46 @@ static void test_flipped_byte_last_segment(void **state) {
   }
 }
 
+/* A crash while creating a segment leaves it empty or with an unwritten (zero) header. */
+static void test_empty_last_segment(void **state) {
+  struct fixture *f = *state;
+  for (int kind = 0; kind < 3; kind++) {
+    teardown(state);
+    setup(state);
+    f = *state;
+    fill_log(f->dir, NULL, 5, 100, NULL);
+    char path[160];
+    seg_path(f->dir, 6, path, sizeof(path));
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    static const char zeros[EVLOG_HDR_BYTES];
+    if (kind == 1) assert_int_equal(write(fd, zeros, sizeof(zeros)), sizeof(zeros));
+    if (kind == 2) assert_int_equal(write(fd, "BATONSG1", 8), 8); /* half a header */
+    close(fd);
+    jlog_set_level(JLOG_ERROR);
+    struct evlog *log = open_log(f->dir, NULL);
+    jlog_set_level(JLOG_INFO);
+    assert_int_equal(log->n_segs, 2);
+    assert_int_equal(file_size(path), EVLOG_HDR_BYTES);
+    assert_int_equal(evlog_durable_lsn(log), 6);
+    assert_int_equal(append_id(log, 5, 100), 6);
+    assert_int_equal(read_check(log, 1, -1, 100), 6);
+    evlog_close(log);
+  }
+  /* A last segment whose header is wrong (not just unwritten) is not guessed at. */
+  char path[160];
+  seg_path(f->dir, 7, path, sizeof(path));
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "BATONSG1\x09\0\0\0\0\0\0\0", 16), 16); /* first LSN 9, not 7 */
+  close(fd);
+  struct evlog *log = NULL;
+  jlog_set_level(JLOG_ERROR + 1);
+  assert_int_equal(evlog_open(&(struct evlog_options){.dir = f->dir}, &log), BATON_ECORRUPT);
+  jlog_set_level(JLOG_INFO);
+  assert_null(log);
+}
+
 static void test_corrupt_non_last_segment(void **state) {
   struct fixture *f = *state;
   struct evlog_options o = {.segment_bytes = 1024};
@@ -1044,6 +1084,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_batch_across_segments, setup, teardown),
       cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
       cmocka_unit_test_setup_teardown(test_flipped_byte_last_segment, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_empty_last_segment, setup, teardown),
       cmocka_unit_test_setup_teardown(test_corrupt_non_last_segment, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gap_between_segments, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rollover_and_readers, setup, teardown),
