@@ -290,7 +290,7 @@ int evlog_open(const struct evlog_options *opt, struct evlog **out) {
 
   struct evlog *log = xcalloc(1, sizeof(*log));
   log->dir = xstrdup(opt->dir);
-  log->active_fd = -1;
+  log->active_fd = log->dir_fd = -1;
   log->segment_bytes = opt->segment_bytes ? opt->segment_bytes : 64 * MiB;
   log->max_record_bytes = opt->max_record_bytes ? opt->max_record_bytes : 1 * MiB;
   /* The length field is a u32. */
