@@ -159,7 +159,10 @@ int main(int argc, char **argv) {
   printf("MB/s (payload)     %.1f\n", (double)records * (double)rec_bytes / secs / 1e6);
   printf("fsyncs/s           %.0f\n", (double)st.syncs / secs);
   printf("batches/s          %.0f\n", (double)st.batches / secs);
-  printf("records per fsync  %.1f\n", st.syncs ? (double)st.records / (double)st.syncs : 0.0);
+  if (st.syncs)
+    printf("records per fsync  %.1f\n", (double)st.records / (double)st.syncs);
+  else
+    printf("records per fsync  n/a (no fsync)\n");
   printf("appends per batch  %.2f\n", st.batches ? (double)st.appends / (double)st.batches : 0.0);
   printf("append latency     p50 %.0f us, p99 %.0f us\n", p50, p99);
 
