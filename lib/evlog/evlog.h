@@ -20,7 +20,18 @@
  * Durability: appends are group-committed. One writer thread takes everything
  * pending, writes it with one write per segment, calls fdatasync once, and
  * only then reports the records durable (callbacks, waiters). An append
- * therefore costs one fsync of latency, shared by everyone waiting.
+ * therefore costs one fsync of latency, shared by everyone waiting. The
+ * writer rolls to a new segment between appends once the active one has
+ * reached segment_bytes, so neither a record nor an append is ever split and
+ * a segment passes segment_bytes by at most one append; a batch touching two
+ * segments is fdatasynced once in each, and a new segment's directory entry
+ * is fsynced before anything in it is acknowledged.
+ *
+ * Failure: if a write or fdatasync fails, that batch's callbacks get
+ * BATON_EIO and the log refuses every later append with BATON_EIO (Linux may
+ * drop the dirty pages after a failed fsync, so nothing written later could
+ * honestly be called durable); reopen it to recover. Records of a failed
+ * append were not acknowledged but may still be found after a reopen.
  *
  * Threads: evlog_append*, evlog_durable_lsn, evlog_wait and evlog_checkpoint
  * may be called from any thread. A reader belongs to one thread.
@@ -62,21 +73,29 @@ struct evlog_entry {
  * Called from the writer thread once the records of one append are durable
  * (status 0) or failed (a BATON_E* code, e.g. BATON_EIO when the disk write or
  * fsync failed; nothing of that append is then acknowledged). Must be quick
- * and must not call evlog_close.
+ * and must not call evlog_close, evlog_append or evlog_wait (they would wait
+ * for the very thread running the callback); evlog_append_async is fine.
  */
 typedef void (*evlog_done_fn)(void *arg, uint64_t first_lsn, int status);
 
 /*
  * Opens (or creates) the log in opt->dir, recovers the tail as described above
- * and starts the writer thread. Returns 0 and *out, or BATON_EIO (with errno
- * set) if the directory or a segment cannot be opened or read, BATON_ECORRUPT
- * if a segment other than the last is damaged.
+ * and starts the writer thread. Recovery reads and checks every retained
+ * segment (headers, CRCs, LSNs following on), so opening costs one sequential
+ * read of the log. Returns 0 and *out, or BATON_EIO (with errno set) if the
+ * directory or a segment cannot be opened or read, or if the log is already
+ * open (an exclusive flock on the directory; errno EWOULDBLOCK),
+ * BATON_ECORRUPT if a segment other than the last is damaged or missing,
+ * BATON_EINVAL if opt or opt->dir is NULL.
  */
 int evlog_open(const struct evlog_options *opt, struct evlog **out);
 
 /*
  * Waits for every accepted append to be durable (their callbacks run), stops
- * the writer thread and frees the log. Readers must be closed first.
+ * the writer thread and frees the log. Appends that start meanwhile get
+ * BATON_ECLOSED; evlog_wait callers return BATON_ECLOSED and sync appenders
+ * get their result, and the log is freed only after they have left. Readers
+ * must be closed first, and no call may start after evlog_close returns.
  */
 void evlog_close(struct evlog *log);
 
@@ -84,14 +103,20 @@ void evlog_close(struct evlog *log);
  * Appends n records as one batch with consecutive LSNs. The bytes are copied
  * before returning. cb(arg, first_lsn, status) runs later on the writer
  * thread. Returns 0 (cb will run exactly once), or without calling cb:
- * BATON_ETOOBIG if a record exceeds max_record_bytes, BATON_EBUSY if accepting
- * the batch would exceed max_pending_bytes, BATON_ECLOSED after evlog_close
- * began, BATON_EINVAL for n == 0.
+ * BATON_ETOOBIG if a record exceeds max_record_bytes or the whole batch (8
+ * bytes of framing per record plus the payloads) exceeds max_pending_bytes so
+ * it could never be accepted, BATON_EBUSY if accepting the batch would exceed
+ * max_pending_bytes (retry once earlier appends are durable), BATON_ECLOSED
+ * after evlog_close began, BATON_EIO once a write or fsync has failed,
+ * BATON_EINVAL for n == 0 or a NULL recs or cb. A refused batch uses no LSN.
  */
 int evlog_append_async(struct evlog *log, const struct evlog_rec *recs, size_t n,
                        evlog_done_fn cb, void *arg);
 
-/* Like evlog_append_async but waits until durable; *first_lsn may be NULL. */
+/*
+ * Like evlog_append_async but waits until durable; *first_lsn may be NULL.
+ * Returns what evlog_append_async returns, or the status cb would have got.
+ */
 int evlog_append(struct evlog *log, const struct evlog_rec *recs, size_t n, uint64_t *first_lsn);
 
 /* Returns the LSN one past the last durable record (1 for an empty log). */
@@ -100,24 +125,31 @@ uint64_t evlog_durable_lsn(struct evlog *log);
 /*
  * Waits until evlog_durable_lsn() > lsn, the log closes, or timeout_ms passes
  * (-1: no timeout). Returns 0 when the record is durable, BATON_EBUSY on
- * timeout, BATON_ECLOSED when closing.
+ * timeout or when evlog_wake was called meanwhile, BATON_ECLOSED when
+ * closing, BATON_EIO once a write or fsync has failed (it never will be).
  */
 int evlog_wait(struct evlog *log, uint64_t lsn, int timeout_ms);
 
-/* Wakes every evlog_wait caller (e.g. to let an engine thread notice shutdown). */
+/*
+ * Wakes every evlog_wait caller (e.g. to let an engine thread notice
+ * shutdown); those not yet satisfied return BATON_EBUSY.
+ */
 void evlog_wake(struct evlog *log);
 
 /*
- * Opens a reader positioned at from_lsn (>= 1). Returns 0, BATON_ENOENT if
- * from_lsn is older than the oldest retained segment, or BATON_ERANGE if it is
- * beyond evlog_durable_lsn().
+ * Opens a reader positioned at from_lsn (>= 1). There is no index: it reads
+ * forward from the start of the segment holding from_lsn (at most about
+ * segment_bytes). Returns 0, BATON_ENOENT if from_lsn is older than the
+ * oldest retained segment, BATON_ERANGE if it is beyond evlog_durable_lsn(),
+ * BATON_EINVAL for 0, or BATON_EIO / BATON_ECORRUPT from reading up to it.
  */
 int evlog_reader_open(struct evlog *log, uint64_t from_lsn, struct evlog_reader **out);
 
 /*
- * Reads the next durable record. Returns 1 with *e filled, 0 if the reader has
- * caught up with evlog_durable_lsn() (call again later), or BATON_EIO /
- * BATON_ECORRUPT.
+ * Reads the next durable record (CRC checked). Returns 1 with *e filled, 0 if
+ * the reader has caught up with evlog_durable_lsn() (call again later), or
+ * BATON_EIO / BATON_ECORRUPT, or BATON_ENOENT if retention deleted the next
+ * segment before the reader got to it (a segment it has open stays readable).
  */
 int evlog_reader_next(struct evlog_reader *r, struct evlog_entry *e);
 void evlog_reader_close(struct evlog_reader *r);
@@ -125,7 +157,11 @@ void evlog_reader_close(struct evlog_reader *r);
 /*
  * Records that every record below lsn is covered by a durable checkpoint:
  * segments wholly below it become eligible for deletion under retain_bytes.
- * Returns 0 or BATON_EIO.
+ * It then deletes the oldest eligible segment while the eligible ones left
+ * would still hold at least retain_bytes; the active segment is never
+ * deleted. lsn is capped at evlog_durable_lsn() and never moves back. Runs on
+ * the caller's thread. Returns 0 or BATON_EIO (a segment could not be
+ * unlinked or the directory not fsynced; it is dropped from the log anyway).
  */
 int evlog_checkpoint(struct evlog *log, uint64_t lsn);
 
