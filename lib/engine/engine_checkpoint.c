@@ -262,9 +262,12 @@ int engine_checkpoint_locked(struct engine *e) {
     memcpy(&len, e->outbox_pending.ptr + off, 4);
     const char *m = e->outbox_pending.ptr + off + 4;
     /* the id sits right after the 3-byte tag */
-    MDB_val k = {OUTMSG_ID_LEN, (void *)(m + 3)}, val = {len, (void *)m};
-    rc = mdb_put(txn, st->outbox, &k, &val, 0);
-    if (rc) rc = store_fail("put outbox", rc);
+    MDB_val k = {OUTMSG_ID_LEN, (void *)(m + 3)}, val = {len, (void *)m}, seen;
+    /* Delivery may already have settled it: then there is nothing to keep. */
+    if (mdb_get(txn, st->deliveries, &k, &seen) == MDB_NOTFOUND) {
+      rc = mdb_put(txn, st->outbox, &k, &val, 0);
+      if (rc) rc = store_fail("put outbox", rc);
+    }
     off += 4 + len;
   }
   if (!rc) rc = store_put_u64(txn, st, "applied_lsn", e->applied_lsn);
