@@ -36,8 +36,8 @@ struct fy_document *yaml_parse(const char *text, size_t len, const char *file, s
     void *it = NULL;
     struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
     if (de) {
-      err->line = de->line + 1;
-      err->col = de->column + 1;
+      err->line = de->line; /* libfyaml's collected errors are 1-based already */
+      err->col = de->column;
       snprintf(err->msg, sizeof(err->msg), "invalid YAML: %s", de->msg);
     } else {
       snprintf(err->msg, sizeof(err->msg), doc ? "empty document" : "invalid YAML");
@@ -90,6 +90,17 @@ int yaml_fail(struct yerr *err, const char *file, struct fy_node *node, const ch
 const char *yaml_str(struct fy_node *node) {
   if (!node || !fy_node_is_scalar(node)) return NULL;
   return fy_node_get_scalar0(node);
+}
+
+struct fy_node *yaml_get_key(struct fy_node *map, const char *key) {
+  void *it = NULL;
+  struct fy_node_pair *p;
+  if (!map || !fy_node_is_mapping(map)) return NULL;
+  while ((p = fy_node_mapping_iterate(map, &it))) {
+    const char *k = yaml_str(fy_node_pair_key(p));
+    if (k && !strcmp(k, key)) return fy_node_pair_key(p);
+  }
+  return NULL;
 }
 
 struct fy_node *yaml_get(struct fy_node *map, const char *key) {

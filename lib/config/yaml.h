@@ -38,6 +38,9 @@ const char *yaml_str(struct fy_node *node);
 /* The value under key in mapping node, or NULL (also when node is not a mapping). */
 struct fy_node *yaml_get(struct fy_node *map, const char *key);
 
+/* The key node itself (for error positions when the value has none, e.g. []). */
+struct fy_node *yaml_get_key(struct fy_node *map, const char *key);
+
 /*
  * Checks that every key of mapping node is one of the NULL-terminated allowed
  * list; returns 0 or fails with "unknown field 'x' (expected one of ...)".

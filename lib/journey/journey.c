@@ -192,7 +192,8 @@ static int parse_doc(struct fy_node *root, const char *file, const char *expect_
   }
   struct fy_node *steps = yaml_get(root, "steps");
   if (!steps || !fy_node_is_sequence(steps) || fy_node_sequence_item_count(steps) == 0)
-    return yaml_fail(err, file, steps ? steps : root, "steps: required, a non-empty list");
+    return yaml_fail(err, file, steps ? yaml_get_key(root, "steps") : root,
+                     "steps: required, a non-empty list");
   int count = fy_node_sequence_item_count(steps);
   if (count > JOURNEY_MAX_STEPS)
     return yaml_fail(err, file, steps, "steps: at most %d steps", JOURNEY_MAX_STEPS);
