@@ -176,7 +176,16 @@ static void merge_traits(struct profile *p, const struct rec_event *ev) {
   cJSON_Delete(doc);
 }
 
-static void apply_event(struct engine *e, const struct rec_event *ev) {
+/* Identities the engine accepts: what ingest guarantees, checked again so a
+   damaged or foreign record cannot alias two customers. */
+static int id_ok(struct rec_str s) {
+  return s.len <= 1024 && !memchr(s.ptr, '\0', s.len);
+}
+
+static int apply_event(struct engine *e, const struct rec_event *ev) {
+  if (!id_ok(ev->user_id) || !id_ok(ev->anonymous_id) ||
+      (!ev->user_id.len && !ev->anonymous_id.len))
+    return BATON_ECORRUPT;
   struct profile *p = resolve_profile(e, ev);
   if (!p->first_seen || ev->timestamp_ms < p->first_seen) p->first_seen = ev->timestamp_ms;
   if (ev->timestamp_ms > p->last_seen) p->last_seen = ev->timestamp_ms;
@@ -201,6 +210,7 @@ static void apply_event(struct engine *e, const struct rec_event *ev) {
   if (!c->refs) free(c);
   profile_mark_dirty(e, p);
   engine_trigger(e, p, ev);
+  return 0;
 }
 
 int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len) {
@@ -216,13 +226,14 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len) {
     engine_fire_timers(e, t);
     e->clock_ms = t;
   }
+  int rc = 0;
   switch (r.type) {
-    case REC_EVENT: apply_event(e, &r.u.ev); break;
+    case REC_EVENT: rc = apply_event(e, &r.u.ev); break;
     case REC_JOURNEY: engine_apply_publish(e, &r.u.jr); break;
     case REC_TICK: break;
   }
   e->applied_lsn = lsn;
-  return 0;
+  return rc;
 }
 
 /* ---- lifecycle ---- */
