@@ -24,6 +24,7 @@ void baton_config_defaults(struct baton_config *cfg) {
   cfg->max_body_bytes = 512 * 1024;
   cfg->max_event_bytes = 32 * 1024;
   cfg->max_batch_events = 2500;
+  cfg->max_engine_lag = 1000000;
   cfg->checkpoint_interval_ms = 2000;
   cfg->recent_events = 20;
   cfg->delivery_max_attempts = 5;
@@ -223,7 +224,7 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
                                     "admin_keys", "log_level", "limits", "engine", "delivery",
                                     NULL};
   static const char *const limits[] = {"max_body_bytes", "max_event_bytes", "max_batch_events",
-                                       "http_threads", NULL};
+                                       "http_threads", "max_engine_lag", NULL};
   static const char *const engine[] = {"checkpoint_interval", "recent_events", "unsafe_no_fsync",
                                        NULL};
   static const char *const delivery[] = {"max_attempts", "timeout", "backoff", "concurrency",
@@ -267,6 +268,11 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
     if ((n = yaml_get(sec, "max_batch_events"))) {
       if (get_size(n, file, "limits.max_batch_events", 1, 100000, &cfg->max_batch_events, err))
         return BATON_EINVAL;
+    }
+    if ((n = yaml_get(sec, "max_engine_lag"))) {
+      if (get_size(n, file, "limits.max_engine_lag", 1000, 1000000000, &v, err))
+        return BATON_EINVAL;
+      cfg->max_engine_lag = v;
     }
     if ((n = yaml_get(sec, "http_threads"))) {
       if (get_size(n, file, "limits.http_threads", 1, 256, &v, err)) return BATON_EINVAL;

@@ -297,7 +297,10 @@ static int maybe_tick(struct engine *e) {
 
 static int64_t mono_ms(void) { return clock_mono_ns() / 1000000; }
 
+uint64_t engine_applied_lsn(struct engine *e) { return atomic_load(&e->applied_pub); }
+
 static void publish_applied(struct engine *e) {
+  atomic_store(&e->applied_pub, e->applied_lsn);
   pthread_mutex_lock(&e->applied_mu);
   if (!e->replay_done && e->applied_lsn + 1 >= e->replay_target) e->replay_done = 1;
   pthread_cond_broadcast(&e->applied_cv);
@@ -366,6 +369,7 @@ static void *engine_main(void *arg) {
 }
 
 int engine_start(struct engine *e) {
+  atomic_store(&e->applied_pub, e->applied_lsn);
   e->replay_target = evlog_durable_lsn(e->opt.log);
   e->replay_done = e->applied_lsn + 1 >= e->replay_target;
   if (!e->opt.checkpoint_interval_ms) e->opt.checkpoint_interval_ms = 2000;

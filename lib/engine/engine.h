@@ -85,6 +85,9 @@ int engine_wait_applied(struct engine *e, uint64_t lsn, int timeout_ms);
 
 void engine_get_stats(struct engine *e, struct engine_stats *out);
 
+/* LSN of the last record applied (thread-safe, cheap: for back-pressure checks). */
+uint64_t engine_applied_lsn(struct engine *e);
+
 /*
  * Appends the JSON view of the profile found by id (a userId, else an
  * anonymousId) to out. Returns 0 or BATON_ENOENT.

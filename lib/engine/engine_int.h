@@ -115,6 +115,7 @@ struct engine {
   int fatal;            /* error that stopped the engine thread */
   pthread_mutex_t applied_mu;
   pthread_cond_t applied_cv;
+  atomic_ullong applied_pub; /* applied_lsn as last published to other threads */
   uint64_t replay_target;
   int replay_done;
 };

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine/record.h"
+#include "ingest/inflate.h"
 #include "ingest/segment.h"
 #include "journey/journey.h"
 #include "util/clock.h"
@@ -161,8 +162,8 @@ static enum MHD_Result finish_ingest(struct req *r) {
   if (r->append_status == 0) return send_json(conn, 200, "{\"success\":true}", 1);
   if (r->append_status == BATON_EBUSY) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
-        strlen("{\"error\":\"the event log is behind; retry shortly\",\"code\":\"busy\"}"),
-        (void *)"{\"error\":\"the event log is behind; retry shortly\",\"code\":\"busy\"}",
+        strlen("{\"error\":\"Baton is behind (event log or engine); retry shortly\",\"code\":\"busy\"}"),
+        (void *)"{\"error\":\"Baton is behind (event log or engine); retry shortly\",\"code\":\"busy\"}",
         MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "Retry-After", "1");
@@ -186,10 +187,34 @@ static enum MHD_Result handle_ingest(struct req *r) {
              s->deps.cfg->max_body_bytes);
     return send_error(conn, 413, "body_too_large", "body", msg, 1);
   }
+  if (engine_applied_lsn(s->deps.engine) + s->deps.cfg->max_engine_lag <
+      evlog_durable_lsn(s->deps.log)) {
+    r->append_status = BATON_EBUSY; /* the engine is behind: push back, never drop */
+    return finish_ingest(r);
+  }
   const char *enc = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
-  if (enc && strcasecmp(enc, "identity"))
-    return send_error(conn, 415, "unsupported_encoding", "Content-Encoding",
-                      "Content-Encoding is not supported here; send an uncompressed body", 1);
+  if (enc && strcasecmp(enc, "identity")) {
+    if (strcasecmp(enc, "gzip") && strcasecmp(enc, "deflate") && strcasecmp(enc, "x-gzip"))
+      return send_error(conn, 415, "unsupported_encoding", "Content-Encoding",
+                        "Content-Encoding must be gzip, deflate or identity", 1);
+    struct buf plain;
+    buf_init(&plain, s->deps.cfg->max_body_bytes);
+    int zrc = inflate_capped(r->body.ptr ? r->body.ptr : "", r->body.len,
+                             s->deps.cfg->max_body_bytes, &plain);
+    if (zrc) {
+      buf_release(&plain);
+      if (zrc == BATON_ETOOBIG) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the decompressed body is over the limit of %zu bytes",
+                 s->deps.cfg->max_body_bytes);
+        return send_error(conn, 413, "body_too_large", "body", msg, 1);
+      }
+      return send_error(conn, 400, "invalid_encoding", "body",
+                        "the body is not a valid gzip or deflate stream", 1);
+    }
+    buf_release(&r->body);
+    r->body = plain;
+  }
   struct segment_out out;
   struct segment_error err;
   segment_out_init(&out);
