@@ -8,10 +8,19 @@ cd "$(dirname "$0")/.."
 
 run_pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev
   libfyaml-dev liblmdb-dev zlib1g-dev libssl-dev libpcre2-dev tzdata ca-certificates"
-test_pkgs="libcmocka-dev clang libclang-rt-14-dev nodejs npm lmdb-utils"
+test_pkgs="libcmocka-dev clang libclang-rt-14-dev"
 
 pkgs=$run_pkgs
 [ "$mode" = test ] && pkgs="$pkgs $test_pkgs"
+# Node.js: use the one on the machine if it is recent enough (the machines ship
+# NodeSource's nodejs, which bundles npm and conflicts with Debian's npm
+# package); otherwise take Debian's.
+if [ "$mode" = test ]; then
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null ||
+     [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
+    pkgs="$pkgs nodejs npm"
+  fi
+fi
 missing=()
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -53,7 +53,9 @@ run_suite() { # build dir, label
   echo "== end-to-end tests ($label)"
   local suites=()
   for d in tests/e2e tests/diff; do [ -d "$d" ] && suites+=("$d/"); done
-  BATON_BIN=$root/$dir/src/baton node --test --test-concurrency=1 \
+  local conc=()
+  node --help | grep -q -- --test-concurrency && conc=(--test-concurrency=1)
+  BATON_BIN=$root/$dir/src/baton node --test "${conc[@]}" \
     --test-reporter=spec "${suites[@]}" >"$logs/node-$label.log" 2>&1
   st=$?
   count "node $label" $st
