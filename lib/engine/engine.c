@@ -24,119 +24,11 @@ void evcopy_unref(struct evcopy *ev) {
   if (ev && --ev->refs == 0) free(ev);
 }
 
-void profile_free(struct profile *p) {
-  free(p->key);
-  free(p->user_id);
-  for (size_t i = 0; i < p->n_anon; i++) free(p->anon_ids[i]);
-  free(p->anon_ids);
-  cJSON_Delete(p->traits);
-  for (uint32_t i = 0; i < p->ring_n; i++) evcopy_unref(p->ring[i]);
-  free(p->ring);
-  free(p->msgs);
-  for (struct jmember *m = p->members, *n; m; m = n) {
-    n = m->next;
-    free(m);
-  }
-  free(p);
-}
-
 void profile_mark_dirty(struct engine *e, struct profile *p) {
   if (p->dirty) return;
   p->dirty = 1;
   p->next_dirty = e->dirty_head;
   e->dirty_head = p;
-}
-
-static void id_key(char *out, size_t cap, char kind, const char *id, size_t len, size_t *n) {
-  size_t k = MIN(len, cap - 3);
-  out[0] = kind;
-  out[1] = ':';
-  memcpy(out + 2, id, k);
-  out[2 + k] = '\0';
-  *n = 2 + k;
-}
-
-/* Registers p's identities in the id index. */
-void profile_index(struct engine *e, struct profile *p) {
-  char key[1100];
-  size_t n;
-  if (p->user_id) {
-    id_key(key, sizeof(key), 'u', p->user_id, strlen(p->user_id), &n);
-    *smap_upsert(&e->ids, key, n, NULL) = p;
-  }
-  for (size_t i = 0; i < p->n_anon; i++) {
-    id_key(key, sizeof(key), 'a', p->anon_ids[i], strlen(p->anon_ids[i]), &n);
-    *smap_upsert(&e->ids, key, n, NULL) = p;
-  }
-}
-
-struct profile *engine_find_profile(struct engine *e, const char *id, size_t len) {
-  char key[1100];
-  size_t n;
-  if (len > 1024) return NULL;
-  id_key(key, sizeof(key), 'u', id, len, &n);
-  struct profile *p = smap_get(&e->ids, key, n);
-  if (!p) {
-    id_key(key, sizeof(key), 'a', id, len, &n);
-    p = smap_get(&e->ids, key, n);
-  }
-  return p;
-}
-
-static struct profile *profile_new(struct engine *e, char kind, struct rec_str id) {
-  struct profile *p = xcalloc(1, sizeof(*p));
-  char key[1100];
-  size_t n;
-  id_key(key, sizeof(key), kind, id.ptr, id.len, &n);
-  p->key = xstrndup(key, n);
-  p->traits = cJSON_CreateObject();
-  p->ring = xcalloc(e->opt.recent_events ? e->opt.recent_events : 1, sizeof(*p->ring));
-  p->msgs = xcalloc(PROFILE_MAX_MSGS, sizeof(*p->msgs));
-  *smap_upsert(&e->profiles, p->key, n, NULL) = p;
-  return p;
-}
-
-static void profile_add_anon(struct engine *e, struct profile *p, struct rec_str anon) {
-  for (size_t i = 0; i < p->n_anon; i++)
-    if (strlen(p->anon_ids[i]) == anon.len && !memcmp(p->anon_ids[i], anon.ptr, anon.len)) return;
-  p->anon_ids = xrealloc(p->anon_ids, (p->n_anon + 1) * sizeof(*p->anon_ids));
-  p->anon_ids[p->n_anon++] = xstrndup(anon.ptr, anon.len);
-  profile_index(e, p);
-}
-
-/*
- * Finds or creates the profile an event belongs to. A userId wins; an
- * anonymous profile is promoted when its anonymousId first arrives with a
- * userId. (Merging two existing profiles is identity resolution's job.)
- */
-static struct profile *resolve_profile(struct engine *e, const struct rec_event *ev) {
-  char key[1100];
-  size_t n;
-  struct profile *p = NULL, *anon_p = NULL;
-  if (ev->anonymous_id.len) {
-    id_key(key, sizeof(key), 'a', ev->anonymous_id.ptr, ev->anonymous_id.len, &n);
-    anon_p = smap_get(&e->ids, key, n);
-  }
-  if (ev->user_id.len) {
-    id_key(key, sizeof(key), 'u', ev->user_id.ptr, ev->user_id.len, &n);
-    p = smap_get(&e->ids, key, n);
-    if (!p && anon_p && !anon_p->user_id) {
-      p = anon_p;
-      p->user_id = xstrndup(ev->user_id.ptr, ev->user_id.len);
-      profile_index(e, p);
-    }
-    if (!p) {
-      p = profile_new(e, 'u', ev->user_id);
-      p->user_id = xstrndup(ev->user_id.ptr, ev->user_id.len);
-      profile_index(e, p);
-    }
-    if (ev->anonymous_id.len && !anon_p) profile_add_anon(e, p, ev->anonymous_id);
-    return p;
-  }
-  if (anon_p) return anon_p;
-  p = profile_new(e, 'a', ev->anonymous_id);
-  profile_add_anon(e, p, ev->anonymous_id);
-  return p;
 }
 
 void profile_ring_push(struct engine *e, struct profile *p, struct evcopy *ev) {
@@ -154,26 +46,41 @@ void profile_ring_push(struct engine *e, struct profile *p, struct evcopy *ev) {
 }
 
 /* Merges identify traits (top-level keys; later values win) into the profile. */
-static void merge_traits(struct profile *p, const struct rec_event *ev) {
-  cJSON *doc = cJSON_ParseWithLength(ev->json.ptr, ev->json.len);
-  if (!doc) return;
-  cJSON *traits = cJSON_GetObjectItemCaseSensitive(doc, "traits");
-  if (cJSON_IsObject(traits)) {
-    cJSON *t = traits->child;
-    while (t) {
-      cJSON *next = t->next;
-      cJSON_DetachItemViaPointer(traits, t);
-      /* Replace via the old item: cJSON's replace-by-name frees the
-         replacement's own key before copying the name it was given. */
-      cJSON *old = cJSON_GetObjectItemCaseSensitive(p->traits, t->string);
-      if (old)
-        cJSON_ReplaceItemViaPointer(p->traits, old, t);
-      else
-        cJSON_AddItemToObject(p->traits, t->string, t);
-      t = next;
-    }
+static void merge_traits(struct profile *p, cJSON *traits) {
+  if (!cJSON_IsObject(traits)) return;
+  cJSON *t = traits->child;
+  while (t) {
+    cJSON *next = t->next;
+    cJSON_DetachItemViaPointer(traits, t);
+    /* Replace via the old item: cJSON's replace-by-name frees the
+       replacement's own key before copying the name it was given. */
+    cJSON *old = cJSON_GetObjectItemCaseSensitive(p->traits, t->string);
+    if (old)
+      cJSON_ReplaceItemViaPointer(p->traits, old, t);
+    else
+      cJSON_AddItemToObject(p->traits, t->string, t);
+    t = next;
   }
-  cJSON_Delete(doc);
+}
+
+void profile_record(struct engine *e, struct profile *p, const char *json, size_t len) {
+  struct evcopy *c = xmalloc(sizeof(*c) + len + 1);
+  c->ord = e->cur_lsn << 16 | (e->tl_in_rec < 0xffff ? e->tl_in_rec++ : 0xffff);
+  c->refs = 0;
+  c->len = (uint32_t)len;
+  memcpy(c->data, json, len);
+  c->data[len] = '\0';
+  profile_ring_push(e, p, c);
+  if (e->opt.store) {
+    if (e->tl_len == e->tl_cap) {
+      e->tl_cap = e->tl_cap ? e->tl_cap * 2 : 1024;
+      e->tl = xrealloc(e->tl, e->tl_cap * sizeof(*e->tl));
+    }
+    c->refs++;
+    e->tl[e->tl_len++] = (struct tl_pending){p, c};
+  }
+  if (!c->refs) free(c);
+  profile_mark_dirty(e, p);
 }
 
 /* Identities the engine accepts: what ingest guarantees, checked again so a
@@ -187,28 +94,24 @@ static int apply_event(struct engine *e, const struct rec_event *ev) {
       (!ev->user_id.len && !ev->anonymous_id.len))
     return BATON_ECORRUPT;
   struct profile *p = resolve_profile(e, ev);
+  if (ev->kind == EV_IDENTIFY || ev->kind == EV_ALIAS) {
+    cJSON *doc = cJSON_ParseWithLength(ev->json.ptr, ev->json.len);
+    if (doc) {
+      if (ev->kind == EV_IDENTIFY) {
+        cJSON *traits = cJSON_GetObjectItemCaseSensitive(doc, "traits");
+        p = link_external_ids(e, p, traits);
+        merge_traits(p, traits);
+      } else {
+        p = apply_alias(e, p, doc);
+      }
+      cJSON_Delete(doc);
+    }
+  }
   if (!p->first_seen || ev->timestamp_ms < p->first_seen) p->first_seen = ev->timestamp_ms;
   if (ev->timestamp_ms > p->last_seen) p->last_seen = ev->timestamp_ms;
   p->n_events++;
   e->n_events++;
-  if (ev->kind == EV_IDENTIFY) merge_traits(p, ev);
-  struct evcopy *c = xmalloc(sizeof(*c) + ev->json.len + 1);
-  c->lsn = e->cur_lsn;
-  c->refs = 0;
-  c->len = ev->json.len;
-  memcpy(c->data, ev->json.ptr, ev->json.len);
-  c->data[c->len] = '\0';
-  profile_ring_push(e, p, c);
-  if (e->opt.store) {
-    if (e->tl_len == e->tl_cap) {
-      e->tl_cap = e->tl_cap ? e->tl_cap * 2 : 1024;
-      e->tl = xrealloc(e->tl, e->tl_cap * sizeof(*e->tl));
-    }
-    c->refs++;
-    e->tl[e->tl_len++] = (struct tl_pending){p, c};
-  }
-  if (!c->refs) free(c);
-  profile_mark_dirty(e, p);
+  profile_record(e, p, ev->json.ptr, ev->json.len);
   engine_trigger(e, p, ev);
   return 0;
 }
@@ -218,6 +121,7 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len) {
   if (rec_decode(data, len, &r)) return BATON_ECORRUPT;
   e->cur_lsn = lsn;
   e->seq_in_rec = 0;
+  e->tl_in_rec = 0;
   int64_t t = r.type == REC_EVENT     ? r.u.ev.received_ms
               : r.type == REC_JOURNEY ? r.u.jr.time_ms
                                       : r.u.tick_ms;
@@ -253,6 +157,9 @@ int engine_open(const struct engine_options *opt, struct engine **out) {
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&e->applied_cv, &ca);
   pthread_condattr_destroy(&ca);
+  static const char *const default_external_ids[] = {"email", "phone"};
+  e->external_ids = opt->external_ids ? opt->external_ids : default_external_ids;
+  e->n_external_ids = opt->external_ids ? opt->n_external_ids : 2;
   smap_init(&e->profiles);
   smap_init(&e->ids);
   smap_init(&e->journeys);
@@ -427,6 +334,12 @@ void engine_close(struct engine *e) {
     struct profile *p = s->val;
     for (struct jmember *m = p->members; m; m = m->next)
       if (m->run) run_free(e, m->run);
+  }
+  /* Profiles merged away since the last checkpoint are only on the dirty list
+     (walk it before the live profiles on it are freed). */
+  for (struct profile *p = e->dirty_head, *n; p; p = n) {
+    n = p->next_dirty;
+    if (p->merged_into) profile_free(p);
   }
   it = 0;
   while (smap_next(&e->profiles, &it, &s)) profile_free(s->val);

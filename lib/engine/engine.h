@@ -34,6 +34,10 @@ struct engine_options {
   void *sink_arg;
   size_t recent_events;    /* events kept in memory per profile (the newest) */
   int64_t checkpoint_interval_ms;
+  /* Trait names whose values identify a customer across profiles (identify
+     traits): NULL means {"email", "phone"}. The strings must outlive the engine. */
+  const char *const *external_ids;
+  size_t n_external_ids;
 };
 
 struct engine_stats {
@@ -89,10 +93,11 @@ void engine_get_stats(struct engine *e, struct engine_stats *out);
 uint64_t engine_applied_lsn(struct engine *e);
 
 /*
- * Appends the JSON view of the profile found by id (a userId, else an
- * anonymousId) to out. Returns 0 or BATON_ENOENT.
+ * Appends the JSON view of a profile to out. by names the kind of id:
+ * NULL or "" (a userId, else an anonymousId), "userId", "anonymousId", or an
+ * external id trait ("email", "phone", ...). Returns 0 or BATON_ENOENT.
  */
-int engine_profile_json(struct engine *e, const char *id, struct buf *out);
+int engine_profile_json(struct engine *e, const char *by, const char *id, struct buf *out);
 
 /* Appends a JSON array of published journeys (latest versions) to out. */
 int engine_journeys_json(struct engine *e, struct buf *out);

@@ -5,7 +5,7 @@
  * new timeline events, new journey versions and new outgoing messages.
  *
  * Profile encoding ("P1"), little-endian, str = u32 length (UINT32_MAX: null):
- *   "P1", str key, str user_id, u32 n_anon {str}, str traits_json,
+ *   "P1", str key, u32 n_idents {str}, u32 n_merged_keys {str}, str traits_json,
  *   i64 first_seen, i64 last_seen, u64 n_events,
  *   u32 n_members { str journey_id, u32 entries, i64 last_exit_ms, u8 has_run,
  *     [u32 version, i32 step, u32 entry_no, i64 entered_ms, u8 armed,
@@ -68,9 +68,10 @@ static char *get_str(struct rd *r, uint32_t *len) {
 static void encode_profile(const struct profile *p, struct buf *b) {
   buf_append(b, "P1", 2);
   put_cstr(b, p->key);
-  put_cstr(b, p->user_id);
-  put_u32(b, (uint32_t)p->n_anon);
-  for (size_t i = 0; i < p->n_anon; i++) put_cstr(b, p->anon_ids[i]);
+  put_u32(b, (uint32_t)p->n_idents);
+  for (size_t i = 0; i < p->n_idents; i++) put_cstr(b, p->idents[i]);
+  put_u32(b, (uint32_t)p->n_merged);
+  for (size_t i = 0; i < p->n_merged; i++) put_cstr(b, p->merged_keys[i]);
   char *traits = cJSON_PrintUnformatted(p->traits);
   put_cstr(b, traits ? traits : "{}");
   free(traits);
@@ -109,14 +110,21 @@ static struct profile *decode_profile(struct engine *e, const void *data, size_t
   p->ring = xcalloc(e->opt.recent_events ? e->opt.recent_events : 1, sizeof(*p->ring));
   p->msgs = xcalloc(PROFILE_MAX_MSGS, sizeof(*p->msgs));
   p->key = get_str(&r, NULL);
-  p->user_id = get_str(&r, NULL);
-  uint32_t n_anon = get_u32(&r);
-  if (n_anon > 100000) r.bad = 1;
-  for (uint32_t i = 0; i < n_anon && !r.bad; i++) {
-    char *a = get_str(&r, NULL);
-    if (!a) break;
-    p->anon_ids = xrealloc(p->anon_ids, (p->n_anon + 1) * sizeof(*p->anon_ids));
-    p->anon_ids[p->n_anon++] = a;
+  uint32_t n_idents = get_u32(&r);
+  if (n_idents > PROFILE_MAX_IDENTS) r.bad = 1;
+  for (uint32_t i = 0; i < n_idents && !r.bad; i++) {
+    char *id = get_str(&r, NULL);
+    if (!id) break;
+    p->idents = xrealloc(p->idents, (p->n_idents + 1) * sizeof(*p->idents));
+    p->idents[p->n_idents++] = id;
+  }
+  uint32_t n_merged = get_u32(&r);
+  if (n_merged > 1000000) r.bad = 1;
+  for (uint32_t i = 0; i < n_merged && !r.bad; i++) {
+    char *k = get_str(&r, NULL);
+    if (!k) break;
+    p->merged_keys = xrealloc(p->merged_keys, (p->n_merged + 1) * sizeof(*p->merged_keys));
+    p->merged_keys[p->n_merged++] = k;
   }
   char *traits = get_str(&r, NULL);
   p->traits = traits ? cJSON_Parse(traits) : NULL;
@@ -194,7 +202,7 @@ static struct profile *decode_profile(struct engine *e, const void *data, size_t
   return p;
 }
 
-/* timeline key: profile key, NUL, u64 big-endian LSN */
+/* timeline key: profile key, NUL, u64 big-endian order (LSN << 16 | index) */
 static size_t timeline_key(char *out, size_t cap, const char *pkey, uint64_t lsn) {
   size_t n = strlen(pkey);
   if (n + 9 > cap) n = cap - 9;
@@ -243,16 +251,23 @@ int engine_checkpoint_locked(struct engine *e) {
     }
   }
   for (struct profile *p = e->dirty_head; p && !rc; p = p->next_dirty) {
+    MDB_val k = {strlen(p->key), p->key};
+    if (p->merged_into) { /* merged away: its row goes; its timeline rows stay, now the survivor's */
+      rc = mdb_del(txn, st->profiles, &k, NULL);
+      if (rc == MDB_NOTFOUND) rc = 0;
+      if (rc) rc = store_fail("del profile", rc);
+      continue;
+    }
     buf_clear(&b);
     encode_profile(p, &b);
-    MDB_val k = {strlen(p->key), p->key}, val = {b.len, b.ptr};
+    MDB_val val = {b.len, b.ptr};
     rc = mdb_put(txn, st->profiles, &k, &val, 0);
     if (rc) rc = store_fail("put profile", rc);
     n_profiles++;
   }
   for (size_t i = 0; i < e->tl_len && !rc; i++) {
     char key[1200];
-    size_t kn = timeline_key(key, sizeof(key), e->tl[i].p->key, e->tl[i].ev->lsn);
+    size_t kn = timeline_key(key, sizeof(key), e->tl[i].p->key, e->tl[i].ev->ord);
     MDB_val k = {kn, key}, val = {e->tl[i].ev->len, e->tl[i].ev->data};
     rc = mdb_put(txn, st->timeline, &k, &val, 0);
     if (rc) rc = store_fail("put timeline", rc);
@@ -287,6 +302,7 @@ int engine_checkpoint_locked(struct engine *e) {
     n = p->next_dirty;
     p->dirty = 0;
     p->next_dirty = NULL;
+    if (p->merged_into) profile_free(p);
   }
   e->dirty_head = NULL;
   size_t n_events = e->tl_len;
@@ -364,7 +380,7 @@ static void load_ring(struct engine *e, MDB_txn *txn, MDB_cursor *cur, struct pr
     struct evcopy *c = xmalloc(sizeof(*c) + v.mv_size + 1);
     uint64_t lsn = 0;
     for (int i = 0; i < 8; i++) lsn = lsn << 8 | ((const uint8_t *)k.mv_data)[plen + i];
-    c->lsn = lsn;
+    c->ord = lsn;
     c->refs = 0;
     c->len = (uint32_t)v.mv_size;
     memcpy(c->data, v.mv_data, v.mv_size);

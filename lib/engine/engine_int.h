@@ -17,10 +17,11 @@
 
 #define PROFILE_MAX_MSGS 50 /* message ids remembered per profile */
 
-/* An event as kept in memory: its LSN and normalised JSON text. Shared by a
-   profile's ring and the timeline write queue, hence the reference count. */
+/* An event as kept in memory: its timeline order and normalised JSON text.
+   Shared by a profile's ring and the timeline write queue, hence the
+   reference count. */
 struct evcopy {
-  uint64_t lsn;
+  uint64_t ord; /* LSN << 16 | index among the entries its record produced */
   uint32_t refs;
   uint32_t len;
   char data[];
@@ -64,11 +65,20 @@ struct run {
   uint32_t trigger_len;
 };
 
+#define PROFILE_MAX_IDENTS 1024 /* identities indexed per profile */
+
+/*
+ * Identities are kept as their index keys: "u:<userId>", "a:<anonymousId>",
+ * "x:<trait>:<value>" for external ids (email, phone, configured traits).
+ */
 struct profile {
-  char *key;          /* "u:<userId>" or "a:<anonymousId>" */
-  char *user_id;      /* NULL until known */
-  char **anon_ids;
-  size_t n_anon;
+  char *key;          /* the identity it was created with; stable for its life */
+  const char *user_id; /* points into the first "u:" identity (+2), or NULL */
+  char **idents;
+  size_t n_idents;
+  char **merged_keys; /* keys of profiles merged into this one (their stored timelines) */
+  size_t n_merged;
+  struct profile *merged_into; /* set once merged away; freed after the next checkpoint */
   cJSON *traits;      /* object */
   int64_t first_seen, last_seen;
   uint64_t n_events;
@@ -99,7 +109,11 @@ struct engine {
   uint64_t applied_lsn;
   uint64_t cur_lsn;     /* record being applied */
   uint32_t seq_in_rec;  /* timers armed while applying cur_lsn */
+  uint32_t tl_in_rec;   /* timeline entries recorded while applying cur_lsn */
   uint64_t n_events, n_messages, n_active_runs;
+  const char *const *external_ids; /* trait names that identify a customer */
+  size_t n_external_ids;
+  uint64_t n_merges;
   /* checkpoint bookkeeping */
   struct profile *dirty_head;
   struct tl_pending *tl;
@@ -126,12 +140,28 @@ struct trig {
 };
 
 /* engine.c */
-struct profile *engine_find_profile(struct engine *e, const char *id, size_t len);
 void profile_mark_dirty(struct engine *e, struct profile *p);
-void profile_free(struct profile *p);
 void evcopy_unref(struct evcopy *ev);
 void profile_ring_push(struct engine *e, struct profile *p, struct evcopy *ev);
+/* Records an event (real or synthetic) on p: ring and timeline queue. */
+void profile_record(struct engine *e, struct profile *p, const char *json, size_t len);
+
+/* engine_profile.c */
+struct profile *profile_new(struct engine *e, const char *key, size_t len);
+void profile_free(struct profile *p);
+/* Adds an identity key to p and indexes it; returns 1 if added, 0 if p had it
+   or the profile is at PROFILE_MAX_IDENTS. */
+int profile_add_ident(struct engine *e, struct profile *p, const char *key, size_t len);
 void profile_index(struct engine *e, struct profile *p);
+struct profile *engine_find_profile(struct engine *e, const char *id, size_t len);
+struct profile *engine_find_profile_by(struct engine *e, const char *by, const char *id,
+                                       size_t len);
+/* Resolves the profile of an event (creating, promoting or merging as needed). */
+struct profile *resolve_profile(struct engine *e, const struct rec_event *ev);
+/* identify: links external ids from traits (may merge); returns the survivor. */
+struct profile *link_external_ids(struct engine *e, struct profile *p, const cJSON *traits);
+/* alias: merges the profile of previousId into p; returns p. */
+struct profile *apply_alias(struct engine *e, struct profile *p, const cJSON *event);
 
 /* engine_journeys.c */
 void engine_apply_publish(struct engine *e, const struct rec_journey *jr);

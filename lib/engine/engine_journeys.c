@@ -191,10 +191,12 @@ static void emit_webhook(struct engine *e, struct run *r, const struct journey_s
     buf_puts(&b, ",\"userId\":");
     buf_json_str(&b, p->user_id, strlen(p->user_id));
   }
-  if (p->n_anon) {
-    buf_puts(&b, ",\"anonymousId\":");
-    buf_json_str(&b, p->anon_ids[0], strlen(p->anon_ids[0]));
-  }
+  for (size_t i = 0; i < p->n_idents; i++)
+    if (p->idents[i][0] == 'a') {
+      buf_puts(&b, ",\"anonymousId\":");
+      buf_json_str(&b, p->idents[i] + 2, strlen(p->idents[i] + 2));
+      break;
+    }
   char *traits = cJSON_PrintUnformatted(p->traits);
   buf_printf(&b, ",\"traits\":%s},\"event\":", traits ? traits : "{}");
   free(traits);

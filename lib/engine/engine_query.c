@@ -22,11 +22,11 @@ static void json_time(struct buf *b, const char *k, int64_t ms) {
   buf_printf(b, "\"%s\"", clock_format_ms(ms, ts));
 }
 
-int engine_profile_json(struct engine *e, const char *id, struct buf *out) {
+int engine_profile_json(struct engine *e, const char *by, const char *id, struct buf *out) {
   char (*msgs)[OUTMSG_ID_LEN + 1] = NULL;
   uint32_t n_msgs = 0;
   pthread_rwlock_rdlock(&e->lock);
-  struct profile *p = engine_find_profile(e, id, strlen(id));
+  struct profile *p = engine_find_profile_by(e, by, id, strlen(id));
   if (!p) {
     pthread_rwlock_unlock(&e->lock);
     return BATON_ENOENT;
@@ -41,12 +41,47 @@ int engine_profile_json(struct engine *e, const char *id, struct buf *out) {
   else
     buf_puts(out, "null");
   buf_puts(out, ",\"anonymousIds\":[");
-  for (size_t i = 0; i < p->n_anon; i++) {
+  int first_id = 1;
+  for (size_t i = 0; i < p->n_idents; i++) {
+    if (p->idents[i][0] != 'a') continue;
+    if (!first_id) buf_putc(out, ',');
+    first_id = 0;
+    buf_json_str(out, p->idents[i] + 2, strlen(p->idents[i] + 2));
+  }
+  /* Every identity: {"type": "userId"|"anonymousId"|<trait>, "value": ...} */
+  buf_puts(out, "],\"identities\":[");
+  for (size_t i = 0; i < p->n_idents; i++) {
+    const char *ident = p->idents[i], *type, *val;
+    char tbuf[80];
+    if (ident[0] == 'u' || ident[0] == 'a') {
+      type = ident[0] == 'u' ? "userId" : "anonymousId";
+      val = ident + 2;
+    } else {
+      const char *colon = strchr(ident + 2, ':');
+      size_t tn = colon ? MIN((size_t)(colon - ident - 2), sizeof(tbuf) - 1) : 0;
+      memcpy(tbuf, ident + 2, tn);
+      tbuf[tn] = '\0';
+      type = tbuf;
+      val = colon ? colon + 1 : "";
+    }
     if (i) buf_putc(out, ',');
-    buf_json_str(out, p->anon_ids[i], strlen(p->anon_ids[i]));
+    buf_puts(out, "{\"type\":");
+    buf_json_str(out, type, strlen(type));
+    buf_puts(out, ",\"value\":");
+    buf_json_str(out, val, strlen(val));
+    buf_putc(out, '}');
+  }
+  buf_puts(out, "]");
+  if (p->n_merged) {
+    buf_puts(out, ",\"merged\":[");
+    for (size_t i = 0; i < p->n_merged; i++) {
+      if (i) buf_putc(out, ',');
+      buf_json_str(out, p->merged_keys[i], strlen(p->merged_keys[i]));
+    }
+    buf_putc(out, ']');
   }
   char *traits = cJSON_PrintUnformatted(p->traits);
-  buf_printf(out, "],\"traits\":%s,", traits ? traits : "{}");
+  buf_printf(out, ",\"traits\":%s,", traits ? traits : "{}");
   free(traits);
   json_time(out, "firstSeen", p->first_seen);
   buf_putc(out, ',');

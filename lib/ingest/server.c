@@ -349,9 +349,11 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
       return send_error(conn, 400, "invalid_id", "id", "a profile id is required", 0);
     struct buf b;
     buf_init(&b, 0);
-    if (engine_profile_json(s->deps.engine, id, &b)) {
+    const char *by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "by");
+    if (engine_profile_json(s->deps.engine, by, id, &b)) {
       buf_release(&b);
-      return send_error(conn, 404, "not_found", "id", "no profile has this userId or anonymousId",
+      return send_error(conn, 404, "not_found", "id",
+                        by ? "no profile has this identity" : "no profile has this userId or anonymousId",
                         0);
     }
     return send_buf(conn, 200, &b);

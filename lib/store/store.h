@@ -7,7 +7,7 @@
  * Named databases:
  *   meta        "applied_lsn" -> u64, "clock_ms" -> i64
  *   profiles    profile key -> serialised profile (engine/checkpoint.c)
- *   timeline    profile key, NUL, u64 BE lsn -> event JSON text
+ *   timeline    profile key, NUL, u64 BE (lsn << 16 | index) -> event JSON text
  *   journeys    journey id, NUL, u32 BE version -> i64 published_ms, source
  *   outbox      message id -> serialised outgoing message awaiting a final outcome
  *   deliveries  message id -> JSON delivery record (state, attempts, ...)

@@ -20,78 +20,7 @@
 #include "util/common.h"
 #include "util/jlog.h"
 
-#define T0 1800000000000LL /* engine clock origin for the tests */
-
-struct sent {
-  char id[OUTMSG_ID_LEN + 1];
-  char *body;
-};
-
-struct sink {
-  struct sent v[256];
-  size_t n;
-};
-
-static void collect(void *arg, struct outmsg *m) {
-  struct sink *s = arg;
-  assert_true(s->n < 256);
-  memcpy(s->v[s->n].id, m->id, sizeof(m->id));
-  s->v[s->n].body = strdup(m->body);
-  s->n++;
-  outmsg_free(m);
-}
-
-static void sink_clear(struct sink *s) {
-  for (size_t i = 0; i < s->n; i++) free(s->v[i].body);
-  s->n = 0;
-}
-
-/* The test's log: records kept in memory, applied in order. */
-struct recs {
-  struct buf data[64];
-  size_t n;
-};
-
-static void add_event(struct recs *r, int kind, const char *uid, const char *name, int64_t t,
-                      const char *json) {
-  struct buf *b = &r->data[r->n++];
-  buf_init(b, 0);
-  struct rec_event e = {.kind = (uint8_t)kind,
-                        .received_ms = t,
-                        .timestamp_ms = t,
-                        .user_id = {uid, (uint32_t)strlen(uid)},
-                        .anonymous_id = {"", 0},
-                        .message_id = {"m", 1},
-                        .name = {name, (uint32_t)strlen(name)},
-                        .source = {"test", 4},
-                        .json = {json, (uint32_t)strlen(json)}};
-  assert_int_equal(rec_event_encode(b, &e), 0);
-}
-
-static void add_journey(struct recs *r, const char *id, const char *src, int64_t t) {
-  struct buf *b = &r->data[r->n++];
-  buf_init(b, 0);
-  struct rec_journey j = {.op = JOP_PUBLISH,
-                          .time_ms = t,
-                          .id = {id, (uint32_t)strlen(id)},
-                          .source = {src, (uint32_t)strlen(src)}};
-  assert_int_equal(rec_journey_encode(b, &j), 0);
-}
-
-static void add_tick(struct recs *r, int64_t t) {
-  struct buf *b = &r->data[r->n++];
-  buf_init(b, 0);
-  assert_int_equal(rec_tick_encode(b, t), 0);
-}
-
-static void recs_release(struct recs *r) {
-  for (size_t i = 0; i < r->n; i++) buf_release(&r->data[i]);
-}
-
-static void apply_range(struct engine *e, struct recs *r, size_t from, size_t to) {
-  for (size_t i = from; i < to; i++)
-    assert_int_equal(engine_apply(e, i + 1, r->data[i].ptr, r->data[i].len), 0);
-}
+#include "engine/fixture.h"
 
 static const char journey_src[] =
     "id: welcome\n"
@@ -154,12 +83,12 @@ static void test_apply_and_timers(void **state) {
     for (size_t j = i + 1; j < s.n; j++) assert_string_not_equal(s.v[i].id, s.v[j].id);
   struct buf b;
   buf_init(&b, 0);
-  assert_int_equal(engine_profile_json(e, "alice", &b), 0);
+  assert_int_equal(engine_profile_json(e, NULL, "alice", &b), 0);
   assert_non_null(strstr(b.ptr, "\"traits\":{\"plan\":\"pro\",\"n\":2}"));
   assert_non_null(strstr(b.ptr, "\"eventCount\":5"));
   assert_non_null(strstr(b.ptr, "\"entries\":2"));
   buf_release(&b);
-  assert_int_equal(engine_profile_json(e, "nobody", &b), BATON_ENOENT);
+  assert_int_equal(engine_profile_json(e, NULL, "nobody", &b), BATON_ENOENT);
   engine_close(e);
   sink_clear(&s);
   recs_release(&r);
@@ -206,8 +135,8 @@ static void test_checkpoint_replay(void **state) {
   struct buf ref_alice, ref_bob;
   buf_init(&ref_alice, 0);
   buf_init(&ref_bob, 0);
-  engine_profile_json(e, "alice", &ref_alice);
-  engine_profile_json(e, "bob", &ref_bob);
+  engine_profile_json(e, NULL, "alice", &ref_alice);
+  engine_profile_json(e, NULL, "bob", &ref_bob);
   engine_close(e);
   for (size_t k = 0; k <= r.n; k++) {
     char dir[] = "/tmp/baton-engine-XXXXXX";
@@ -234,15 +163,15 @@ static void test_checkpoint_replay(void **state) {
     }
     struct buf b;
     buf_init(&b, 0);
-    engine_profile_json(e, "alice", &b);
+    engine_profile_json(e, NULL, "alice", &b);
     if (strcmp(b.ptr, ref_alice.ptr)) {
       print_error("k=%zu\n got %s\nwant %s\n", k, b.ptr, ref_alice.ptr);
       fail();
     }
     buf_clear(&b);
-    if (k > 4 || engine_profile_json(e, "bob", &b) == 0) {
+    if (k > 4 || engine_profile_json(e, NULL, "bob", &b) == 0) {
       buf_clear(&b);
-      engine_profile_json(e, "bob", &b);
+      engine_profile_json(e, NULL, "bob", &b);
       assert_string_equal(b.ptr, ref_bob.ptr);
     }
     buf_release(&b);
@@ -281,7 +210,7 @@ static void test_republish_and_versions(void **state) {
   assert_non_null(strstr(s.v[2].body, "\"version\":1"));
   struct buf b;
   buf_init(&b, 0);
-  engine_profile_json(e, "dave", &b);
+  engine_profile_json(e, NULL, "dave", &b);
   assert_non_null(strstr(b.ptr, "\"active\":{\"version\":2,\"step\":\"pause\""));
   buf_release(&b);
   engine_close(e);
