@@ -31,6 +31,10 @@ void baton_config_defaults(struct baton_config *cfg) {
   cfg->delivery_timeout_ms = 10000;
   cfg->delivery_backoff_ms = 1000;
   cfg->delivery_concurrency = 64;
+  cfg->external_ids = xcalloc(2, sizeof(char *));
+  cfg->external_ids[0] = xstrdup("email");
+  cfg->external_ids[1] = xstrdup("phone");
+  cfg->n_external_ids = 2;
 }
 
 void baton_config_release(struct baton_config *cfg) {
@@ -47,6 +51,8 @@ void baton_config_release(struct baton_config *cfg) {
     free(cfg->admin_keys[i].key);
   }
   free(cfg->admin_keys);
+  for (size_t i = 0; i < cfg->n_external_ids; i++) free(cfg->external_ids[i]);
+  free(cfg->external_ids);
   memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -222,7 +228,7 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
                     struct yerr *err) {
   static const char *const top[] = {"listen", "data_dir", "journeys_dir", "sources",
                                     "admin_keys", "log_level", "limits", "engine", "delivery",
-                                    NULL};
+                                    "identity", NULL};
   static const char *const limits[] = {"max_body_bytes", "max_event_bytes", "max_batch_events",
                                        "http_threads", "max_engine_lag", NULL};
   static const char *const engine[] = {"checkpoint_interval", "recent_events", "unsafe_no_fsync",
@@ -295,6 +301,29 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
       cfg->unsafe_no_fsync = !strcmp(s, "true");
     }
   }
+  if ((sec = yaml_get(root, "identity"))) {
+    static const char *const identity[] = {"external_ids", NULL};
+    if (!fy_node_is_mapping(sec))
+      return yaml_fail(err, file, sec, "identity: expected a mapping");
+    if (yaml_check_keys(sec, identity, file, "identity", err)) return BATON_EINVAL;
+    if ((n = yaml_get(sec, "external_ids"))) {
+      if (!fy_node_is_sequence(n) || fy_node_sequence_item_count(n) > 32)
+        return yaml_fail(err, file, n, "identity.external_ids: expected a list of at most 32 trait names");
+      for (size_t i = 0; i < cfg->n_external_ids; i++) free(cfg->external_ids[i]);
+      cfg->n_external_ids = 0;
+      cfg->external_ids = xrealloc(cfg->external_ids, 32 * sizeof(char *));
+      void *it = NULL;
+      struct fy_node *t;
+      while ((t = fy_node_sequence_iterate(n, &it))) {
+        const char *name = yaml_str(t);
+        int ok = name && *name && strlen(name) <= 64 && !strchr(name, ':');
+        if (!ok)
+          return yaml_fail(err, file, t,
+                           "identity.external_ids: a trait name of 1-64 characters without ':'");
+        cfg->external_ids[cfg->n_external_ids++] = xstrdup(name);
+      }
+    }
+  }
   if ((sec = yaml_get(root, "delivery"))) {
     if (!fy_node_is_mapping(sec))
       return yaml_fail(err, file, sec, "delivery: expected a mapping");
@@ -331,10 +360,13 @@ int baton_config_load(const char *path, struct baton_config *cfg, struct yerr *e
     return BATON_EIO;
   }
   struct fy_document *doc = yaml_parse(text, len, path, err);
-  free(text);
-  if (!doc) return BATON_EINVAL;
+  if (!doc) {
+    free(text);
+    return BATON_EINVAL;
+  }
   rc = load_doc(fy_document_root(doc), path, cfg, err);
   fy_document_destroy(doc);
+  free(text); /* only now: the document points into the text */
   return rc;
 }
 

@@ -50,6 +50,9 @@ struct baton_config {
   int64_t checkpoint_interval_ms;
   size_t recent_events;
   int unsafe_no_fsync; /* benchmarks only: acknowledgements are then NOT durable */
+  /* identity */
+  char **external_ids; /* identify traits that identify a customer; default email, phone */
+  size_t n_external_ids;
   /* delivery */
   int delivery_max_attempts;
   int64_t delivery_timeout_ms;

@@ -21,7 +21,8 @@ const char *yerr_format(const struct yerr *e, char *out, size_t cap);
 
 /*
  * Parses text (YAML 1.2, which includes JSON) into a document. Returns the
- * document (free with fy_document_destroy) or NULL with *err filled.
+ * document (free with fy_document_destroy) or NULL with *err filled. The
+ * document refers to text without copying it: text must outlive it.
  */
 struct fy_document *yaml_parse(const char *text, size_t len, const char *file, struct yerr *err);
 
