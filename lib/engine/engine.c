@@ -63,14 +63,16 @@ static void merge_traits(struct profile *p, cJSON *traits) {
   }
 }
 
-void profile_record(struct engine *e, struct profile *p, const char *json, size_t len) {
+void profile_record(struct engine *e, struct profile *p, const char *json, size_t len,
+                    int in_ring) {
   struct evcopy *c = xmalloc(sizeof(*c) + len + 1);
-  c->ord = e->cur_lsn << 16 | (e->tl_in_rec < 0xffff ? e->tl_in_rec++ : 0xffff);
+  c->ord = e->cur_lsn << 16 | (e->tl_in_rec < 0x7fff ? e->tl_in_rec++ : 0x7fff) |
+           (in_ring ? 0 : EVCOPY_NOT_RECENT);
   c->refs = 0;
   c->len = (uint32_t)len;
   memcpy(c->data, json, len);
   c->data[len] = '\0';
-  profile_ring_push(e, p, c);
+  if (in_ring) profile_ring_push(e, p, c);
   if (e->opt.store) {
     if (e->tl_len == e->tl_cap) {
       e->tl_cap = e->tl_cap ? e->tl_cap * 2 : 1024;
@@ -111,7 +113,7 @@ static int apply_event(struct engine *e, const struct rec_event *ev) {
   if (ev->timestamp_ms > p->last_seen) p->last_seen = ev->timestamp_ms;
   p->n_events++;
   e->n_events++;
-  profile_record(e, p, ev->json.ptr, ev->json.len);
+  profile_record(e, p, ev->json.ptr, ev->json.len, 1);
   engine_trigger(e, p, ev);
   return 0;
 }

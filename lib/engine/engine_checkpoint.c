@@ -294,7 +294,9 @@ int engine_checkpoint_locked(struct engine *e) {
   }
   rc = store_commit(txn);
   if (rc) return rc;
-  /* Durable: now the in-memory bookkeeping can be cleared. */
+  /* Durable: now the in-memory bookkeeping can be cleared, under the write
+     lock because queries read the timeline queue. */
+  pthread_rwlock_wrlock(&e->lock);
   it = 0;
   while (smap_next(&e->journeys, &it, &s))
     for (struct jversion *v = ((struct jentry *)s->val)->latest; v; v = v->older) v->persisted = 1;
@@ -311,6 +313,7 @@ int engine_checkpoint_locked(struct engine *e) {
   buf_clear(&e->outbox_pending);
   e->checkpoint_lsn = e->applied_lsn;
   e->n_checkpoints++;
+  pthread_rwlock_unlock(&e->lock);
   if (e->opt.log) evlog_checkpoint(e->opt.log, e->applied_lsn + 1);
   struct jlog_line l;
   jlog_begin(&l, JLOG_DEBUG, "checkpoint written");
@@ -364,31 +367,50 @@ static int load_journeys(struct engine *e, MDB_txn *txn) {
   return 0;
 }
 
-static void load_ring(struct engine *e, MDB_txn *txn, MDB_cursor *cur, struct profile *p) {
-  size_t cap = e->opt.recent_events;
-  if (!cap) return;
+/* Reads up to cap newest recent-ring entries stored under one timeline key. */
+static size_t read_newest(MDB_cursor *cur, const char *pkey, size_t cap, struct evcopy **got) {
   char key[1200];
-  size_t kn = timeline_key(key, sizeof(key), p->key, UINT64_MAX);
+  size_t kn = timeline_key(key, sizeof(key), pkey, UINT64_MAX);
   size_t plen = kn - 8; /* prefix including the NUL */
   MDB_val k = {kn, key}, v;
-  struct evcopy *got[cap];
   size_t n = 0;
   int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
   rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
-  (void)txn;
   while (rc == 0 && n < cap && k.mv_size == plen + 8 && !memcmp(k.mv_data, key, plen)) {
-    struct evcopy *c = xmalloc(sizeof(*c) + v.mv_size + 1);
-    uint64_t lsn = 0;
-    for (int i = 0; i < 8; i++) lsn = lsn << 8 | ((const uint8_t *)k.mv_data)[plen + i];
-    c->ord = lsn;
-    c->refs = 0;
-    c->len = (uint32_t)v.mv_size;
-    memcpy(c->data, v.mv_data, v.mv_size);
-    c->data[c->len] = '\0';
-    got[n++] = c;
+    uint64_t ord = 0;
+    for (int i = 0; i < 8; i++) ord = ord << 8 | ((const uint8_t *)k.mv_data)[plen + i];
+    if (!(ord & EVCOPY_NOT_RECENT)) {
+      struct evcopy *c = xmalloc(sizeof(*c) + v.mv_size + 1);
+      c->ord = ord;
+      c->refs = 0;
+      c->len = (uint32_t)v.mv_size;
+      memcpy(c->data, v.mv_data, v.mv_size);
+      c->data[c->len] = '\0';
+      got[n++] = c;
+    }
     rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
   }
+  return n;
+}
+
+static int cmp_ord_desc(const void *a, const void *b) {
+  uint64_t x = (*(struct evcopy *const *)a)->ord, y = (*(struct evcopy *const *)b)->ord;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Rebuilds p's recent ring from its stored timeline and those of profiles merged into it. */
+static void load_ring(struct engine *e, MDB_cursor *cur, struct profile *p) {
+  size_t cap = e->opt.recent_events;
+  if (!cap) return;
+  size_t keys = 1 + p->n_merged;
+  struct evcopy **got = xcalloc(cap * keys, sizeof(*got));
+  size_t n = read_newest(cur, p->key, cap, got);
+  for (size_t i = 0; i < p->n_merged; i++) n += read_newest(cur, p->merged_keys[i], cap, got + n);
+  qsort(got, n, sizeof(*got), cmp_ord_desc);
+  for (size_t i = cap; i < n; i++) free(got[i]); /* older than the newest cap */
+  if (n > cap) n = cap;
   while (n) profile_ring_push(e, p, got[--n]); /* oldest first */
+  free(got);
 }
 
 int engine_load(struct engine *e) {
@@ -418,7 +440,7 @@ int engine_load(struct engine *e) {
     }
     *smap_upsert(&e->profiles, p->key, strlen(p->key), NULL) = p;
     profile_index(e, p);
-    load_ring(e, txn, tcur, p);
+    load_ring(e, tcur, p);
     n++;
   }
   mdb_cursor_close(tcur);

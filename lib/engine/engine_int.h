@@ -15,13 +15,15 @@
 #include "journey/journey.h"
 #include "util/smap.h"
 
-#define PROFILE_MAX_MSGS 50 /* message ids remembered per profile */
+#define PROFILE_MAX_MSGS 50
+#define EVCOPY_NOT_RECENT 0x8000u /* message ids remembered per profile */
 
 /* An event as kept in memory: its timeline order and normalised JSON text.
    Shared by a profile's ring and the timeline write queue, hence the
    reference count. */
 struct evcopy {
-  uint64_t ord; /* LSN << 16 | index among the entries its record produced */
+  uint64_t ord; /* LSN << 16 | index among the entries its record produced,
+                   | EVCOPY_NOT_RECENT for entries kept out of the recent ring */
   uint32_t refs;
   uint32_t len;
   char data[];
@@ -143,8 +145,10 @@ struct trig {
 void profile_mark_dirty(struct engine *e, struct profile *p);
 void evcopy_unref(struct evcopy *ev);
 void profile_ring_push(struct engine *e, struct profile *p, struct evcopy *ev);
-/* Records an event (real or synthetic) on p: ring and timeline queue. */
-void profile_record(struct engine *e, struct profile *p, const char *json, size_t len);
+/* Records an entry on p's timeline (stored at the next checkpoint); in_ring
+   also keeps it among the profile's recent events. */
+void profile_record(struct engine *e, struct profile *p, const char *json, size_t len,
+                    int in_ring);
 
 /* engine_profile.c */
 struct profile *profile_new(struct engine *e, const char *key, size_t len);

@@ -204,6 +204,17 @@ static void emit_webhook(struct engine *e, struct run *r, const struct journey_s
   buf_putc(&b, '}');
   m->body = buf_steal(&b, &m->body_len);
   remember_msg(p, m->id);
+  /* The timeline shows what was sent, when, by which step. */
+  buf_init(&b, 0);
+  buf_puts(&b, "{\"type\":\"baton.message\",\"messageId\":");
+  buf_json_str(&b, m->id, strlen(m->id));
+  buf_puts(&b, ",\"channel\":\"webhook\",\"journey\":");
+  buf_json_str(&b, jv->def->id, strlen(jv->def->id));
+  buf_printf(&b, ",\"version\":%u,\"step\":", jv->version);
+  buf_json_str(&b, s->id, strlen(s->id));
+  buf_printf(&b, ",\"timestamp\":\"%s\"}", clock_format_ms(now, ts));
+  profile_record(e, p, b.ptr, b.len, 0);
+  buf_release(&b);
   profile_mark_dirty(e, p);
   e->n_messages++;
   if (e->opt.store) {

@@ -162,7 +162,7 @@ static void record_decision(struct engine *e, struct profile *p, const char *typ
   buf_puts(&b, ",\"reason\":");
   buf_json_str(&b, reason, strlen(reason));
   buf_printf(&b, ",\"timestamp\":\"%s\"}", clock_format_ms(e->clock_ms, ts));
-  profile_record(e, p, b.ptr, b.len);
+  profile_record(e, p, b.ptr, b.len, 1);
   buf_release(&b);
 }
 

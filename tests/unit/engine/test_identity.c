@@ -226,21 +226,26 @@ static void test_checkpoint_replay_with_merges(void **state) {
   char *want = profile(e, NULL, "fay");
   engine_close(e);
   assert_int_equal(ref.n, 1);
-  for (size_t k = 0; k <= r.n; k++) {
+  /* Two checkpoints, at k1 and k2 (one may fall before a merge, one after). */
+  for (size_t k1 = 0, k = 0; k1 <= r.n; k = (k == r.n ? ++k1 : k + 1)) {
+    if (k < k1) k = k1;
+    if (k1 > r.n) break;
     char dir[] = "/tmp/baton-ident-XXXXXX";
     assert_non_null(mkdtemp(dir));
     struct store *st;
     assert_int_equal(store_open(dir, 1 << 26, &st), 0);
     struct sink s1 = {0}, s2 = {0};
     e = open_engine(&s1, st);
-    for (size_t i = 0; i < k; i++) engine_apply(e, i + 1, r.data[i].ptr, r.data[i].len);
+    for (size_t i = 0; i < k1; i++) engine_apply(e, i + 1, r.data[i].ptr, r.data[i].len);
+    assert_int_equal(engine_checkpoint(e), 0);
+    for (size_t i = k1; i < k; i++) engine_apply(e, i + 1, r.data[i].ptr, r.data[i].len);
     assert_int_equal(engine_checkpoint(e), 0);
     engine_close(e);
     e = open_engine(&s2, st);
     for (size_t i = k; i < r.n; i++) engine_apply(e, i + 1, r.data[i].ptr, r.data[i].len);
     char *got = profile(e, NULL, "fay");
     if (strcmp(got, want)) {
-      fprintf(stderr, "k=%zu\n got %s\nwant %s\n", k, got, want);
+      fprintf(stderr, "k1=%zu k=%zu\n got %s\nwant %s\n", k1, k, got, want);
       fail();
     }
     char *legacy = profile(e, "anonymousId", "legacy-5");
