@@ -99,6 +99,16 @@ uint64_t engine_applied_lsn(struct engine *e);
  */
 int engine_profile_json(struct engine *e, const char *by, const char *id, struct buf *out);
 
+/*
+ * Appends one page of a profile's timeline (events, merges, messages sent;
+ * newest first) to out: {"events": [...], "next": "<cursor>"}, "next" present
+ * when the page is full. before is a cursor from a previous page (0: from the
+ * newest). Returns 0 or BATON_ENOENT. Needs the store for entries older than
+ * the last checkpoint.
+ */
+int engine_profile_events_json(struct engine *e, const char *by, const char *id, size_t limit,
+                               uint64_t before, struct buf *out);
+
 /* Appends a JSON array of published journeys (latest versions) to out. */
 int engine_journeys_json(struct engine *e, struct buf *out);
 

@@ -230,3 +230,98 @@ uint32_t engine_journey_version(struct engine *e, const char *id) {
   pthread_rwlock_unlock(&e->lock);
   return v;
 }
+
+struct tl_item {
+  uint64_t ord;
+  char *json;
+  size_t len;
+};
+
+static int cmp_item_desc(const void *a, const void *b) {
+  uint64_t x = ((const struct tl_item *)a)->ord, y = ((const struct tl_item *)b)->ord;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Reads up to limit stored timeline entries of key older than before. */
+static void stored_before(MDB_cursor *cur, const char *pkey, uint64_t before, size_t limit,
+                          struct tl_item *out, size_t *n) {
+  char key[1200];
+  size_t pn = strlen(pkey);
+  if (pn + 9 > sizeof(key)) return;
+  memcpy(key, pkey, pn);
+  key[pn] = '\0';
+  for (int i = 0; i < 8; i++) key[pn + 1 + i] = (char)(before >> (56 - 8 * i));
+  MDB_val k = {pn + 9, key}, v;
+  int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+  size_t got = 0;
+  while (rc == 0 && got < limit && k.mv_size == pn + 9 && !memcmp(k.mv_data, key, pn + 1)) {
+    uint64_t ord = 0;
+    for (int i = 0; i < 8; i++) ord = ord << 8 | ((const uint8_t *)k.mv_data)[pn + 1 + i];
+    out[*n].ord = ord;
+    out[*n].json = xstrndup(v.mv_data, v.mv_size);
+    out[*n].len = v.mv_size;
+    (*n)++;
+    got++;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+  }
+}
+
+int engine_profile_events_json(struct engine *e, const char *by, const char *id, size_t limit,
+                               uint64_t before, struct buf *out) {
+  if (limit < 1) limit = 1;
+  if (!before) before = UINT64_MAX;
+  pthread_rwlock_rdlock(&e->lock);
+  struct profile *p = engine_find_profile_by(e, by, id, strlen(id));
+  if (!p) {
+    pthread_rwlock_unlock(&e->lock);
+    return BATON_ENOENT;
+  }
+  /* Keys whose stored timelines make up this profile's, and the entries
+     not yet checkpointed (in the engine's queue). */
+  size_t n_keys = 1 + p->n_merged;
+  char **keys = xcalloc(n_keys, sizeof(*keys));
+  keys[0] = xstrdup(p->key);
+  for (size_t i = 0; i < p->n_merged; i++) keys[1 + i] = xstrdup(p->merged_keys[i]);
+  size_t cap = limit * (n_keys + 1), n = 0;
+  struct tl_item *items = xcalloc(cap, sizeof(*items));
+  size_t pending = 0;
+  for (size_t i = e->tl_len; i-- > 0 && pending < limit;) {
+    if (e->tl[i].p != p || e->tl[i].ev->ord >= before) continue;
+    items[n].ord = e->tl[i].ev->ord;
+    items[n].json = xstrndup(e->tl[i].ev->data, e->tl[i].ev->len);
+    items[n].len = e->tl[i].ev->len;
+    n++;
+    pending++;
+  }
+  pthread_rwlock_unlock(&e->lock);
+  if (e->opt.store) {
+    MDB_txn *txn = store_begin(e->opt.store, 1);
+    MDB_cursor *cur;
+    mdb_cursor_open(txn, e->opt.store->timeline, &cur);
+    for (size_t i = 0; i < n_keys; i++) stored_before(cur, keys[i], before, limit, items, &n);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+  }
+  qsort(items, n, sizeof(*items), cmp_item_desc);
+  buf_puts(out, "{\"events\":[");
+  size_t shown = 0;
+  uint64_t last = 0;
+  for (size_t i = 0; i < n; i++) {
+    /* An entry checkpointed while we read may appear both queued and stored. */
+    if (shown == limit || (i && items[i].ord == items[i - 1].ord)) continue;
+    if (shown) buf_putc(out, ',');
+    buf_append(out, items[i].json, items[i].len);
+    last = items[i].ord;
+    shown++;
+  }
+  buf_putc(out, ']');
+  /* More may exist if the page is full: the cursor is the last entry's order. */
+  if (shown == limit) buf_printf(out, ",\"next\":\"%llu\"", (unsigned long long)last);
+  buf_putc(out, '}');
+  for (size_t i = 0; i < n; i++) free(items[i].json);
+  free(items);
+  for (size_t i = 0; i < n_keys; i++) free(keys[i]);
+  free(keys);
+  return 0;
+}

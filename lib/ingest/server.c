@@ -342,6 +342,36 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
   }
   if (!strncmp(url, "/v1/profiles/", 13)) {
     const char *id = url + 13;
+    size_t idlen = strlen(id);
+    if (idlen > 7 && !strcmp(id + idlen - 7, "/events")) {
+      if (strcmp(method, "GET"))
+        return send_error(conn, 405, "method_not_allowed", NULL, "use GET", 0);
+      ret = need_scope(s, conn, BATON_SCOPE_PROFILES_READ, &ok);
+      if (!ok) return ret;
+      char pid[1100];
+      if (idlen - 7 == 0 || idlen - 7 >= sizeof(pid))
+        return send_error(conn, 400, "invalid_id", "id", "a profile id is required", 0);
+      memcpy(pid, id, idlen - 7);
+      pid[idlen - 7] = '\0';
+      const char *by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "by");
+      const char *ls = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+      const char *cs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
+      char *end;
+      unsigned long limit = ls ? strtoul(ls, &end, 10) : 50;
+      if (ls && (*end || limit < 1 || limit > 1000))
+        return send_error(conn, 400, "invalid_field", "limit", "limit must be 1 to 1000", 0);
+      unsigned long long cursor = cs ? strtoull(cs, &end, 10) : 0;
+      if (cs && (*end || !*cs))
+        return send_error(conn, 400, "invalid_field", "cursor",
+                          "cursor must be the \"next\" value of a previous page", 0);
+      struct buf b;
+      buf_init(&b, 0);
+      if (engine_profile_events_json(s->deps.engine, by, pid, limit, cursor, &b)) {
+        buf_release(&b);
+        return send_error(conn, 404, "not_found", "id", "no profile has this identity", 0);
+      }
+      return send_buf(conn, 200, &b);
+    }
     if (strcmp(method, "GET")) return send_error(conn, 405, "method_not_allowed", NULL, "use GET", 0);
     ret = need_scope(s, conn, BATON_SCOPE_PROFILES_READ, &ok);
     if (!ok) return ret;

@@ -263,6 +263,73 @@ static void test_checkpoint_replay_with_merges(void **state) {
   recs_release(&r);
 }
 
+
+/* Paging the timeline across stored (checkpointed), queued and merged entries. */
+static void test_timeline_paging(void **state) {
+  (void)state;
+  char dir[] = "/tmp/baton-tl-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  struct store *st;
+  assert_int_equal(store_open(dir, 1 << 26, &st), 0);
+  struct sink s = {0};
+  struct engine *e = open_engine(&s, st);
+  struct recs *r = calloc(1, sizeof(*r));
+  size_t lsn = 0;
+  char json[160];
+  /* 12 anonymous events, checkpointed; then 12 as gus (merging), 6 checkpointed */
+  for (int i = 0; i < 24; i++) {
+    if (i < 12)
+      snprintf(json, sizeof(json), "{\"type\":\"track\",\"anonymousId\":\"g\",\"event\":\"E\",\"n\":%d}", i);
+    else
+      snprintf(json, sizeof(json), "{\"type\":\"track\",\"userId\":\"gus\",\"anonymousId\":\"g\",\"event\":\"E\",\"n\":%d}", i);
+    r->n = 0;
+    if (i < 12)
+      add_event_ids(r, EV_TRACK, "", "g", "E", T0 + i, json);
+    else
+      add_event_ids(r, EV_TRACK, "gus", "g", "E", T0 + i, json);
+    assert_int_equal(engine_apply(e, ++lsn, r->data[0].ptr, r->data[0].len), 0);
+    recs_release(r);
+    if (i == 11 || i == 17) assert_int_equal(engine_checkpoint(e), 0);
+  }
+  /* Page through with limit 5: 24 events, newest first, each once. */
+  int seen[24] = {0}, expect = 23, pages = 0;
+  unsigned long long cursor = 0;
+  for (;;) {
+    struct buf b;
+    buf_init(&b, 0);
+    assert_int_equal(engine_profile_events_json(e, NULL, "gus", 5, cursor, &b), 0);
+    pages++;
+    char *p = b.ptr;
+    int on_page = 0;
+    while ((p = strstr(p, "\"n\":"))) {
+      int n = atoi(p + 4);
+      assert_int_equal(n, expect); /* strictly newest first, nothing skipped */
+      seen[n]++;
+      expect--;
+      on_page++;
+      p += 4;
+    }
+    char *next = strstr(b.ptr, "\"next\":\"");
+    if (!next) {
+      buf_release(&b);
+      break;
+    }
+    assert_int_equal(on_page, 5);
+    cursor = strtoull(next + 8, NULL, 10);
+    buf_release(&b);
+    assert_true(pages < 20);
+  }
+  for (int i = 0; i < 24; i++) assert_int_equal(seen[i], 1);
+  struct buf b;
+  buf_init(&b, 0);
+  assert_int_equal(engine_profile_events_json(e, "userId", "nobody", 5, 0, &b), BATON_ENOENT);
+  buf_release(&b);
+  free(r);
+  engine_close(e);
+  store_close(st);
+  rm_rf(dir);
+}
+
 int main(void) {
   jlog_set_level(JLOG_WARN);
   const struct CMUnitTest tests[] = {
@@ -272,6 +339,7 @@ int main(void) {
       cmocka_unit_test(test_merge_keeps_one_run),
       cmocka_unit_test(test_moved_run_gets_fresh_entry),
       cmocka_unit_test(test_checkpoint_replay_with_merges),
+      cmocka_unit_test(test_timeline_paging),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
