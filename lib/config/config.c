@@ -81,6 +81,7 @@ unsigned baton_scope_parse(const char *name) {
       {"profiles:read", BATON_SCOPE_PROFILES_READ},
       {"journeys:read", BATON_SCOPE_JOURNEYS_READ},
       {"journeys:write", BATON_SCOPE_JOURNEYS_WRITE | BATON_SCOPE_JOURNEYS_READ},
+      {"profiles:write", BATON_SCOPE_PROFILES_WRITE | BATON_SCOPE_PROFILES_READ},
   };
   for (size_t i = 0; i < ARRAY_SIZE(scopes); i++)
     if (!strcmp(name, scopes[i].name)) return scopes[i].bits;
@@ -205,8 +206,8 @@ static int load_admin_keys(struct fy_node *seq, const char *file, struct baton_c
     unsigned scopes = 0;
     if (!sc || !fy_node_is_sequence(sc))
       return yaml_fail(err, file, sc ? sc : item,
-                       "admin_keys: scopes must be a list (admin, profiles:read, journeys:read, "
-                       "journeys:write)");
+                       "admin_keys: scopes must be a list (admin, profiles:read, profiles:write, "
+                       "journeys:read, journeys:write)");
     void *it2 = NULL;
     struct fy_node *s;
     while ((s = fy_node_sequence_iterate(sc, &it2))) {
@@ -215,7 +216,7 @@ static int load_admin_keys(struct fy_node *seq, const char *file, struct baton_c
       if (!bits)
         return yaml_fail(err, file, s,
                          "admin_keys: unknown scope '%s' (expected admin, profiles:read, "
-                         "journeys:read, journeys:write)",
+                         "profiles:write, journeys:read, journeys:write)",
                          sname ? sname : "?");
       scopes |= bits;
     }

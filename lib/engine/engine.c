@@ -126,6 +126,7 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len) {
   e->tl_in_rec = 0;
   int64_t t = r.type == REC_EVENT     ? r.u.ev.received_ms
               : r.type == REC_JOURNEY ? r.u.jr.time_ms
+              : r.type == REC_PROFILE ? r.u.pr.time_ms
                                       : r.u.tick_ms;
   /* The engine clock only moves forward, and only with the log. */
   if (t > e->clock_ms) {
@@ -136,6 +137,7 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len) {
   switch (r.type) {
     case REC_EVENT: rc = apply_event(e, &r.u.ev); break;
     case REC_JOURNEY: engine_apply_publish(e, &r.u.jr); break;
+    case REC_PROFILE: engine_apply_profile_op(e, &r.u.pr); break;
     case REC_TICK: break;
   }
   e->applied_lsn = lsn;

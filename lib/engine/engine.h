@@ -109,6 +109,12 @@ int engine_profile_json(struct engine *e, const char *by, const char *id, struct
 int engine_profile_events_json(struct engine *e, const char *by, const char *id, size_t limit,
                                uint64_t before, struct buf *out);
 
+/*
+ * Returns 0 if a profile with this identity exists (and, when case_id is not
+ * NULL, has a case with that id), else BATON_ENOENT.
+ */
+int engine_profile_exists(struct engine *e, const char *by, const char *id, const char *case_id);
+
 /* Appends a JSON array of published journeys (latest versions) to out. */
 int engine_journeys_json(struct engine *e, struct buf *out);
 

@@ -10,7 +10,7 @@
  *   u32 n_members { str journey_id, u32 entries, i64 last_exit_ms, u8 has_run,
  *     [u32 version, i32 step, u32 entry_no, i64 entered_ms, u8 armed,
  *      i64 due, u64 seq, str trigger] },
- *   u32 n_msgs { 36-byte message id }
+ *   u32 n_msgs { 36-byte message id }, str cases_json (null: no cases)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +100,9 @@ static void encode_profile(const struct profile *p, struct buf *b) {
   put_u32(b, p->msg_n);
   for (uint32_t i = 0; i < p->msg_n; i++)
     buf_append(b, p->msgs[(p->msg_head + i) % PROFILE_MAX_MSGS], OUTMSG_ID_LEN);
+  char *cases = p->cases ? cJSON_PrintUnformatted(p->cases) : NULL;
+  put_cstr(b, cases);
+  free(cases);
 }
 
 static struct profile *decode_profile(struct engine *e, const void *data, size_t len) {
@@ -187,6 +190,12 @@ static struct profile *decode_profile(struct engine *e, const void *data, size_t
     p->msgs[i][OUTMSG_ID_LEN] = '\0';
     r.p += OUTMSG_ID_LEN;
     p->msg_n++;
+  }
+  char *cases = get_str(&r, NULL);
+  if (cases) {
+    p->cases = cJSON_Parse(cases);
+    if (!cJSON_IsArray(p->cases)) r.bad = 1;
+    free(cases);
   }
   if (r.bad || r.p != r.end || !p->key) {
     for (struct jmember *m = p->members; m; m = m->next)

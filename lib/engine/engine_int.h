@@ -16,7 +16,8 @@
 #include "util/smap.h"
 
 #define PROFILE_MAX_MSGS 50
-#define EVCOPY_NOT_RECENT 0x8000u /* message ids remembered per profile */
+#define EVCOPY_NOT_RECENT 0x8000u
+#define PROFILE_MAX_CASES 100 /* cases kept per profile; the oldest closed go first */ /* message ids remembered per profile */
 
 /* An event as kept in memory: its timeline order and normalised JSON text.
    Shared by a profile's ring and the timeline write queue, hence the
@@ -82,6 +83,7 @@ struct profile {
   size_t n_merged;
   struct profile *merged_into; /* set once merged away; freed after the next checkpoint */
   cJSON *traits;      /* object */
+  cJSON *cases;       /* array of case objects (at most PROFILE_MAX_CASES), or NULL */
   int64_t first_seen, last_seen;
   uint64_t n_events;
   struct evcopy **ring; /* newest events, capacity e->recent_cap */
@@ -164,6 +166,8 @@ struct profile *engine_find_profile_by(struct engine *e, const char *by, const c
 struct profile *resolve_profile(struct engine *e, const struct rec_event *ev);
 /* identify: links external ids from traits (may merge); returns the survivor. */
 struct profile *link_external_ids(struct engine *e, struct profile *p, const cJSON *traits);
+/* Applies a note or a case change from another department. */
+void engine_apply_profile_op(struct engine *e, const struct rec_profile *pr);
 /* alias: merges the profile of previousId into p; returns p. */
 struct profile *apply_alias(struct engine *e, struct profile *p, const cJSON *event);
 

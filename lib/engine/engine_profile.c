@@ -60,6 +60,7 @@ void profile_free(struct profile *p) {
   for (size_t i = 0; i < p->n_merged; i++) free(p->merged_keys[i]);
   free(p->merged_keys);
   cJSON_Delete(p->traits);
+  cJSON_Delete(p->cases);
   for (uint32_t i = 0; i < p->ring_n; i++) evcopy_unref(p->ring[i]);
   free(p->ring);
   free(p->msgs);
@@ -249,6 +250,11 @@ static void merge(struct engine *e, struct profile *into, struct profile *from, 
     cJSON_DetachItemViaPointer(from->traits, t);
     cJSON_AddItemToObject(into->traits, t->string, t);
   }
+  if (from->cases) {
+    if (!into->cases) into->cases = cJSON_CreateArray();
+    while (from->cases->child && cJSON_GetArraySize(into->cases) < PROFILE_MAX_CASES)
+      cJSON_AddItemToArray(into->cases, cJSON_DetachItemViaPointer(from->cases, from->cases->child));
+  }
   if (from->first_seen && (!into->first_seen || from->first_seen < into->first_seen))
     into->first_seen = from->first_seen;
   if (from->last_seen > into->last_seen) into->last_seen = from->last_seen;
@@ -368,4 +374,132 @@ struct profile *apply_alias(struct engine *e, struct profile *p, const cJSON *ev
     profile_add_ident(e, p, key, n);
   }
   return p;
+}
+
+/* ---- notes and cases ---- */
+
+static cJSON *find_case(struct profile *p, const char *id, size_t len) {
+  cJSON *c;
+  cJSON_ArrayForEach(c, p->cases) {
+    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(c, "id");
+    if (cJSON_IsString(cid) && strlen(cid->valuestring) == len && !memcmp(cid->valuestring, id, len))
+      return c;
+  }
+  return NULL;
+}
+
+static void copy_field(cJSON *dst, const cJSON *src, const char *name) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, name);
+  if (!cJSON_IsString(v)) return;
+  /* name is never the replacement's own key, so replace-by-name is safe here */
+  if (cJSON_GetObjectItemCaseSensitive(dst, name))
+    cJSON_ReplaceItemInObjectCaseSensitive(dst, name, cJSON_CreateString(v->valuestring));
+  else
+    cJSON_AddStringToObject(dst, name, v->valuestring);
+}
+
+static void set_time(cJSON *obj, const char *name, int64_t ms) {
+  char ts[32];
+  clock_format_ms(ms, ts);
+  if (cJSON_GetObjectItemCaseSensitive(obj, name))
+    cJSON_ReplaceItemInObjectCaseSensitive(obj, name, cJSON_CreateString(ts));
+  else
+    cJSON_AddStringToObject(obj, name, ts);
+}
+
+/* Keeps at most PROFILE_MAX_CASES: drops the oldest closed case, else the oldest. */
+static void trim_cases(struct profile *p) {
+  while (cJSON_GetArraySize(p->cases) > PROFILE_MAX_CASES) {
+    cJSON *victim = NULL, *c;
+    cJSON_ArrayForEach(c, p->cases) {
+      const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "status");
+      if (cJSON_IsString(st) && !strcmp(st->valuestring, "closed")) {
+        victim = c;
+        break;
+      }
+    }
+    cJSON_Delete(cJSON_DetachItemViaPointer(p->cases, victim ? victim : p->cases->child));
+  }
+}
+
+static void record_json(struct engine *e, struct profile *p, cJSON *entry) {
+  char *text = cJSON_PrintUnformatted(entry);
+  if (text) profile_record(e, p, text, strlen(text), 1);
+  free(text);
+}
+
+void engine_apply_profile_op(struct engine *e, const struct rec_profile *pr) {
+  char by[80], id[1100];
+  snprintf(by, sizeof(by), "%.*s", (int)MIN(pr->by.len, sizeof(by) - 1), pr->by.ptr);
+  if (pr->id.len >= sizeof(id) || pr->item_id.len == 0 || pr->item_id.len > 64) return;
+  memcpy(id, pr->id.ptr, pr->id.len);
+  id[pr->id.len] = '\0';
+  struct profile *p = engine_find_profile_by(e, by, id, pr->id.len);
+  cJSON *in = cJSON_ParseWithLength(pr->json.ptr, pr->json.len);
+  if (!p || !cJSON_IsObject(in)) {
+    /* The API checked both; a profile merged or gone meanwhile ends here. */
+    jlog(JLOG_WARN, "note or case for an unknown profile skipped", "id", id);
+    cJSON_Delete(in);
+    return;
+  }
+  char item[65];
+  memcpy(item, pr->item_id.ptr, pr->item_id.len);
+  item[pr->item_id.len] = '\0';
+  cJSON *entry = cJSON_CreateObject();
+  if (pr->op == POP_NOTE) {
+    cJSON_AddStringToObject(entry, "type", "baton.note");
+    cJSON_AddStringToObject(entry, "id", item);
+    copy_field(entry, in, "text");
+    copy_field(entry, in, "department");
+    copy_field(entry, in, "author");
+    set_time(entry, "timestamp", e->clock_ms);
+    record_json(e, p, entry);
+  } else if (pr->op == POP_CASE_OPEN) {
+    if (!p->cases) p->cases = cJSON_CreateArray();
+    if (find_case(p, item, strlen(item))) {
+      cJSON_Delete(entry);
+      cJSON_Delete(in);
+      return; /* ids are unique per profile; the API refused the duplicate */
+    }
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "id", item);
+    copy_field(c, in, "type");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(in, "status");
+    cJSON_AddStringToObject(c, "status", cJSON_IsString(st) ? st->valuestring : "open");
+    copy_field(c, in, "text");
+    copy_field(c, in, "department");
+    set_time(c, "opened", e->clock_ms);
+    set_time(c, "updated", e->clock_ms);
+    if (cJSON_IsString(st) && !strcmp(st->valuestring, "closed")) set_time(c, "closed", e->clock_ms);
+    cJSON_AddItemToArray(p->cases, c);
+    trim_cases(p);
+    cJSON_AddStringToObject(entry, "type", "baton.case");
+    cJSON_AddStringToObject(entry, "action", "opened");
+    cJSON_AddItemToObject(entry, "case", cJSON_Duplicate(c, 1));
+    set_time(entry, "timestamp", e->clock_ms);
+    record_json(e, p, entry);
+  } else {
+    cJSON *c = find_case(p, item, strlen(item));
+    if (!c) {
+      cJSON_Delete(entry);
+      cJSON_Delete(in);
+      return;
+    }
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(in, "status");
+    int closing = cJSON_IsString(st) && !strcmp(st->valuestring, "closed");
+    copy_field(c, in, "status");
+    copy_field(c, in, "text");
+    copy_field(c, in, "department");
+    set_time(c, "updated", e->clock_ms);
+    if (closing) set_time(c, "closed", e->clock_ms);
+    else cJSON_DeleteItemFromObjectCaseSensitive(c, "closed");
+    cJSON_AddStringToObject(entry, "type", "baton.case");
+    cJSON_AddStringToObject(entry, "action", closing ? "closed" : "updated");
+    cJSON_AddItemToObject(entry, "case", cJSON_Duplicate(c, 1));
+    set_time(entry, "timestamp", e->clock_ms);
+    record_json(e, p, entry);
+  }
+  profile_mark_dirty(e, p);
+  cJSON_Delete(entry);
+  cJSON_Delete(in);
 }

@@ -83,6 +83,9 @@ int engine_profile_json(struct engine *e, const char *by, const char *id, struct
   char *traits = cJSON_PrintUnformatted(p->traits);
   buf_printf(out, ",\"traits\":%s,", traits ? traits : "{}");
   free(traits);
+  char *cases = p->cases ? cJSON_PrintUnformatted(p->cases) : NULL;
+  buf_printf(out, "\"cases\":%s,", cases ? cases : "[]");
+  free(cases);
   json_time(out, "firstSeen", p->first_seen);
   buf_putc(out, ',');
   json_time(out, "lastSeen", p->last_seen);
@@ -324,4 +327,20 @@ int engine_profile_events_json(struct engine *e, const char *by, const char *id,
   for (size_t i = 0; i < n_keys; i++) free(keys[i]);
   free(keys);
   return 0;
+}
+
+int engine_profile_exists(struct engine *e, const char *by, const char *id, const char *case_id) {
+  pthread_rwlock_rdlock(&e->lock);
+  struct profile *p = engine_find_profile_by(e, by, id, strlen(id));
+  int rc = p ? 0 : BATON_ENOENT;
+  if (p && case_id) {
+    rc = BATON_ENOENT;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, p->cases) {
+      const cJSON *cid = cJSON_GetObjectItemCaseSensitive(c, "id");
+      if (cJSON_IsString(cid) && !strcmp(cid->valuestring, case_id)) rc = 0;
+    }
+  }
+  pthread_rwlock_unlock(&e->lock);
+  return rc;
 }

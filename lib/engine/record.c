@@ -47,6 +47,19 @@ int rec_tick_encode(struct buf *b, int64_t time_ms) {
   return rc;
 }
 
+int rec_profile_encode(struct buf *b, const struct rec_profile *p) {
+  size_t start = b->len;
+  int rc = put_u8(b, REC_PROFILE);
+  if (!rc) rc = put_u8(b, p->op);
+  if (!rc) rc = put_i64(b, p->time_ms);
+  if (!rc) rc = put_str(b, p->by);
+  if (!rc) rc = put_str(b, p->id);
+  if (!rc) rc = put_str(b, p->item_id);
+  if (!rc) rc = put_str(b, p->json);
+  if (rc) b->len = start;
+  return rc;
+}
+
 struct reader {
   const uint8_t *p, *end;
   int bad;
@@ -121,6 +134,17 @@ int rec_decode(const void *data, size_t len, struct rec *out) {
     case REC_TICK:
       out->u.tick_ms = get_i64(&r);
       break;
+    case REC_PROFILE: {
+      struct rec_profile *p = &out->u.pr;
+      p->op = get_u8(&r);
+      p->time_ms = get_i64(&r);
+      p->by = get_str(&r);
+      p->id = get_str(&r);
+      p->item_id = get_str(&r);
+      p->json = get_str(&r);
+      if (p->op < POP_NOTE || p->op > POP_CASE_UPDATE) r.bad = 1;
+      break;
+    }
     default:
       r.bad = 1;
   }

@@ -9,6 +9,8 @@
  *            str source, str json (the normalised event as JSON text)
  *   journey: u8 REC_JOURNEY, u8 op, i64 time_ms, str id, str source (YAML)
  *   tick:    u8 REC_TICK, i64 time_ms (advances the engine clock: timers)
+ *   profile: u8 REC_PROFILE, u8 op, i64 time_ms, str by, str id, str item_id,
+ *            str json (a note or a case, from another department's system)
  *
  * Everything the engine does is a function of these records, so replaying
  * the log gives the same state and the same messages.
@@ -21,7 +23,7 @@
 
 #include "util/buf.h"
 
-enum rec_type { REC_EVENT = 1, REC_JOURNEY = 2, REC_TICK = 3 };
+enum rec_type { REC_EVENT = 1, REC_JOURNEY = 2, REC_TICK = 3, REC_PROFILE = 4 };
 
 enum event_kind {
   EV_TRACK = 1,
@@ -33,6 +35,7 @@ enum event_kind {
 };
 
 enum journey_op { JOP_PUBLISH = 1 };
+
 
 struct rec_str {
   const char *ptr;
@@ -52,11 +55,22 @@ struct rec_journey {
   struct rec_str id, source;
 };
 
+enum profile_op { POP_NOTE = 1, POP_CASE_OPEN = 2, POP_CASE_UPDATE = 3 };
+
+struct rec_profile {
+  uint8_t op;
+  int64_t time_ms;
+  struct rec_str by, id; /* which profile: identity kind ("" = userId, else anonymousId) and value */
+  struct rec_str item_id; /* the note's or case's id */
+  struct rec_str json;    /* the fields sent (validated by the API) */
+};
+
 struct rec {
   enum rec_type type;
   union {
     struct rec_event ev;
     struct rec_journey jr;
+    struct rec_profile pr;
     int64_t tick_ms;
   } u;
 };
@@ -65,6 +79,7 @@ struct rec {
 int rec_event_encode(struct buf *b, const struct rec_event *e);
 int rec_journey_encode(struct buf *b, const struct rec_journey *j);
 int rec_tick_encode(struct buf *b, int64_t time_ms);
+int rec_profile_encode(struct buf *b, const struct rec_profile *p);
 
 /*
  * Decodes one record; the strings in *out point into data. Returns 0 or

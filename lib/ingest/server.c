@@ -2,6 +2,7 @@
 #include "ingest/server.h"
 
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
@@ -330,6 +331,162 @@ static enum MHD_Result put_journey(struct req *r, const char *id) {
   return send_buf(conn, 200, &b);
 }
 
+
+/* ---- notes and cases ---- */
+
+struct field_rule {
+  const char *name;
+  int required;
+  size_t max_len;
+  const char *const *one_of; /* NULL-terminated allowed values, or NULL */
+};
+
+static const char *const case_statuses[] = {"open", "pending", "closed", NULL};
+
+/* Checks obj against rules: strings only, lengths, allowed values, no other fields. */
+static int check_fields(const cJSON *obj, const struct field_rule *rules, size_t n, char *msg,
+                        size_t cap, const char **field) {
+  if (!cJSON_IsObject(obj)) {
+    snprintf(msg, cap, "the body must be a JSON object");
+    *field = "body";
+    return -1;
+  }
+  for (const cJSON *f = obj->child; f; f = f->next) {
+    size_t i;
+    for (i = 0; i < n && strcmp(rules[i].name, f->string); i++) {}
+    if (i == n) {
+      snprintf(msg, cap, "unknown field '%.40s'", f->string);
+      *field = "body";
+      return -1;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, rules[i].name);
+    *field = rules[i].name;
+    if (!v) {
+      if (rules[i].required) {
+        snprintf(msg, cap, "%s is required", rules[i].name);
+        return -1;
+      }
+      continue;
+    }
+    if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) > rules[i].max_len) {
+      snprintf(msg, cap, "%s must be a non-empty string of at most %zu bytes", rules[i].name,
+               rules[i].max_len);
+      return -1;
+    }
+    if (rules[i].one_of) {
+      int ok = 0;
+      for (const char *const *o = rules[i].one_of; *o; o++) ok |= !strcmp(*o, v->valuestring);
+      if (!ok) {
+        snprintf(msg, cap, "%s must be one of open, pending, closed", rules[i].name);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+static void random_id(const char *prefix, char *out, size_t cap) {
+  unsigned char raw[8];
+  if (getrandom(raw, sizeof(raw), 0) != sizeof(raw)) abort();
+  int n = snprintf(out, cap, "%s", prefix);
+  for (size_t i = 0; i < sizeof(raw); i++) n += snprintf(out + n, cap - (size_t)n, "%02x", raw[i]);
+}
+
+/* POST .../notes, POST .../cases, PATCH .../cases/{case}: appended to the log,
+   answered once the engine has applied them (so a read right after sees them). */
+static enum MHD_Result profile_write(struct req *r, const char *method, const char *pid,
+                                     const char *what, const char *case_id) {
+  struct baton_server *s = r->srv;
+  struct MHD_Connection *conn = r->conn;
+  static const struct field_rule note_rules[] = {
+      {"text", 1, 10000, NULL}, {"department", 0, 64, NULL}, {"author", 0, 128, NULL}};
+  static const struct field_rule open_rules[] = {
+      {"id", 0, 64, NULL},        {"type", 1, 64, NULL},          {"text", 0, 10000, NULL},
+      {"department", 0, 64, NULL}, {"status", 0, 16, case_statuses}};
+  static const struct field_rule update_rules[] = {
+      {"status", 0, 16, case_statuses}, {"text", 0, 10000, NULL}, {"department", 0, 64, NULL}};
+  int is_note = !strcmp(what, "notes");
+  int is_update = case_id != NULL;
+  if (strcmp(method, is_update ? "PATCH" : "POST"))
+    return send_error(conn, 405, "method_not_allowed", NULL, is_update ? "use PATCH" : "use POST",
+                      0);
+  int ok;
+  enum MHD_Result ret = need_scope(s, conn, BATON_SCOPE_PROFILES_WRITE, &ok);
+  if (!ok) return ret;
+  if (r->too_big) return send_error(conn, 413, "body_too_large", "body", "the body is too large", 0);
+  if (!baton_utf8_valid(r->body.ptr ? r->body.ptr : "", r->body.len))
+    return send_error(conn, 400, "invalid_utf8", "body", "the body is not valid UTF-8", 0);
+  cJSON *in = cJSON_ParseWithLength(r->body.ptr ? r->body.ptr : "", r->body.len);
+  if (!in) return send_error(conn, 400, "invalid_json", "body", "the body is not valid JSON", 0);
+  char msg[200];
+  const char *field = NULL;
+  int bad = is_note     ? check_fields(in, note_rules, ARRAY_SIZE(note_rules), msg, sizeof(msg), &field)
+            : is_update ? check_fields(in, update_rules, ARRAY_SIZE(update_rules), msg, sizeof(msg), &field)
+                        : check_fields(in, open_rules, ARRAY_SIZE(open_rules), msg, sizeof(msg), &field);
+  if (!bad && is_update && !in->child) {
+    snprintf(msg, sizeof(msg), "send at least one of status, text, department");
+    field = "body";
+    bad = 1;
+  }
+  if (bad) {
+    cJSON_Delete(in);
+    return send_error(conn, 400, "invalid_field", field, msg, 0);
+  }
+  const char *by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "by");
+  if (by && strlen(by) > 64) by = NULL;
+  char item[72];
+  if (is_update) {
+    snprintf(item, sizeof(item), "%s", case_id);
+  } else {
+    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(in, "id");
+    if (cJSON_IsString(cid))
+      snprintf(item, sizeof(item), "%s", cid->valuestring);
+    else
+      random_id(is_note ? "note_" : "case_", item, sizeof(item));
+  }
+  if (engine_profile_exists(s->deps.engine, by, pid, NULL)) {
+    cJSON_Delete(in);
+    return send_error(conn, 404, "not_found", "id", "no profile has this identity", 0);
+  }
+  int case_exists = !is_note && engine_profile_exists(s->deps.engine, by, pid, item) == 0;
+  if (is_update && !case_exists) {
+    cJSON_Delete(in);
+    return send_error(conn, 404, "not_found", "case", "this profile has no case with this id", 0);
+  }
+  if (!is_note && !is_update && case_exists) {
+    cJSON_Delete(in);
+    return send_error(conn, 409, "conflict", "id", "this profile already has a case with this id",
+                      0);
+  }
+  char *json = cJSON_PrintUnformatted(in);
+  cJSON_Delete(in);
+  struct rec_profile pr = {.op = is_note ? POP_NOTE : is_update ? POP_CASE_UPDATE : POP_CASE_OPEN,
+                           .time_ms = clock_now_ms(),
+                           .by = {by ? by : "", by ? (uint32_t)strlen(by) : 0},
+                           .id = {pid, (uint32_t)strlen(pid)},
+                           .item_id = {item, (uint32_t)strlen(item)},
+                           .json = {json, (uint32_t)strlen(json)}};
+  struct buf rec;
+  buf_init(&rec, 0);
+  rec_profile_encode(&rec, &pr);
+  free(json);
+  struct evlog_rec lr = {rec.ptr, rec.len};
+  uint64_t lsn;
+  int rc = evlog_append(s->deps.log, &lr, 1, &lsn);
+  buf_release(&rec);
+  if (rc) return send_error(conn, 503, "log_error", NULL, baton_strerror(rc), 0);
+  if (engine_wait_applied(s->deps.engine, lsn, 10000))
+    return send_error(conn, 503, "engine_busy", NULL, "stored, but not yet applied", 0);
+  struct buf b;
+  buf_init(&b, 0);
+  buf_puts(&b, "{\"id\":");
+  buf_json_str(&b, item, strlen(item));
+  buf_putc(&b, '}');
+  return send_buf(conn, is_update ? 200 : 201, &b);
+}
+
 static enum MHD_Result handle_admin(struct req *r, const char *method, const char *url) {
   struct baton_server *s = r->srv;
   struct MHD_Connection *conn = r->conn;
@@ -343,6 +500,29 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
   if (!strncmp(url, "/v1/profiles/", 13)) {
     const char *id = url + 13;
     size_t idlen = strlen(id);
+    /* .../notes, .../cases, .../cases/{case} */
+    const char *slash = strrchr(id, '/');
+    if (slash && slash > id && (!strcmp(slash, "/notes") || !strcmp(slash, "/cases"))) {
+      char pid[1100];
+      size_t n = (size_t)(slash - id);
+      if (n >= sizeof(pid)) return send_error(conn, 400, "invalid_id", "id", "id too long", 0);
+      memcpy(pid, id, n);
+      pid[n] = '\0';
+      return profile_write(r, method, pid, slash + 1, NULL);
+    }
+    if (slash && slash > id) {
+      const char *prev = slash - 1;
+      while (prev > id && *prev != '/') prev--;
+      if (*prev == '/' && (size_t)(slash - prev) == 6 && !memcmp(prev, "/cases", 6) && slash[1]) {
+        char pid[1100];
+        size_t n = (size_t)(prev - id);
+        if (n == 0 || n >= sizeof(pid) || strlen(slash + 1) > 64)
+          return send_error(conn, 400, "invalid_id", "id", "invalid profile or case id", 0);
+        memcpy(pid, id, n);
+        pid[n] = '\0';
+        return profile_write(r, method, pid, "cases", slash + 1);
+      }
+    }
     if (idlen > 7 && !strcmp(id + idlen - 7, "/events")) {
       if (strcmp(method, "GET"))
         return send_error(conn, 405, "method_not_allowed", NULL, "use GET", 0);

@@ -98,4 +98,17 @@ static inline void add_event(struct recs *r, int kind, const char *uid, const ch
   add_event_ids(r, kind, uid, "", name, t, json);
 }
 
+static inline void add_profile_op(struct recs *r, int op, const char *id, const char *item,
+                                  int64_t t, const char *json) {
+  struct buf *b = &r->data[r->n++];
+  buf_init(b, 0);
+  struct rec_profile pr = {.op = (uint8_t)op,
+                           .time_ms = t,
+                           .by = {"", 0},
+                           .id = {id, (uint32_t)strlen(id)},
+                           .item_id = {item, (uint32_t)strlen(item)},
+                           .json = {json, (uint32_t)strlen(json)}};
+  assert_int_equal(rec_profile_encode(b, &pr), 0);
+}
+
 #endif
