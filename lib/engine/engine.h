@@ -110,6 +110,14 @@ int engine_profile_events_json(struct engine *e, const char *by, const char *id,
                                uint64_t before, struct buf *out);
 
 /*
+ * Appends everything Baton holds about one customer to out, as one JSON
+ * document: {"exportedAt", "profile", "timeline" (every entry, newest first),
+ * "messages" (the delivery ledger record of every message sent)}.
+ * Returns 0 or BATON_ENOENT.
+ */
+int engine_profile_export_json(struct engine *e, const char *by, const char *id, struct buf *out);
+
+/*
  * Returns 0 if a profile with this identity exists (and, when case_id is not
  * NULL, has a case with that id), else BATON_ENOENT.
  */

@@ -344,3 +344,67 @@ int engine_profile_exists(struct engine *e, const char *by, const char *id, cons
   pthread_rwlock_unlock(&e->lock);
   return rc;
 }
+
+int engine_profile_export_json(struct engine *e, const char *by, const char *id, struct buf *out) {
+  struct buf prof;
+  buf_init(&prof, 0);
+  int rc = engine_profile_json(e, by, id, &prof);
+  if (rc) {
+    buf_release(&prof);
+    return rc;
+  }
+  char ts[32];
+  buf_printf(out, "{\"exportedAt\":\"%s\",\"profile\":", clock_format_ms(clock_now_ms(), ts));
+  buf_append(out, prof.ptr, prof.len);
+  buf_release(&prof);
+  /* The whole timeline, page by page, and the ids of the messages on it. */
+  buf_puts(out, ",\"timeline\":[");
+  struct smap msg_ids;
+  smap_init(&msg_ids);
+  uint64_t cursor = 0;
+  size_t n = 0;
+  for (;;) {
+    struct buf page;
+    buf_init(&page, 0);
+    if (engine_profile_events_json(e, by, id, 1000, cursor, &page)) {
+      buf_release(&page);
+      break;
+    }
+    cJSON *doc = cJSON_ParseWithLength(page.ptr, page.len);
+    buf_release(&page);
+    const cJSON *ev;
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(doc, "events")) {
+      char *text = cJSON_PrintUnformatted(ev);
+      if (n++) buf_putc(out, ',');
+      buf_puts(out, text ? text : "null");
+      free(text);
+      const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+      const cJSON *mid = cJSON_GetObjectItemCaseSensitive(ev, "messageId");
+      if (cJSON_IsString(type) && !strcmp(type->valuestring, "baton.message") &&
+          cJSON_IsString(mid))
+        smap_upsert(&msg_ids, mid->valuestring, strlen(mid->valuestring), NULL);
+    }
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(doc, "next");
+    cursor = cJSON_IsString(next) ? strtoull(next->valuestring, NULL, 10) : 0;
+    cJSON_Delete(doc);
+    if (!cursor) break;
+  }
+  buf_puts(out, "],\"messages\":[");
+  size_t it = 0, k = 0;
+  const struct smap_slot *s;
+  MDB_txn *txn = e->opt.store && msg_ids.len ? store_begin(e->opt.store, 1) : NULL;
+  while (smap_next(&msg_ids, &it, &s)) {
+    if (k++) buf_putc(out, ',');
+    size_t before = out->len;
+    if (!txn || delivery_record_json(e->opt.store, txn, s->key, out)) {
+      out->len = before;
+      buf_puts(out, "{\"id\":");
+      buf_json_str(out, s->key, s->key_len);
+      buf_puts(out, ",\"state\":\"queued\"}");
+    }
+  }
+  if (txn) mdb_txn_abort(txn);
+  smap_release(&msg_ids);
+  buf_puts(out, "]}");
+  return 0;
+}

@@ -523,6 +523,25 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
         return profile_write(r, method, pid, "cases", slash + 1);
       }
     }
+    if (idlen > 7 && !strcmp(id + idlen - 7, "/export")) {
+      if (strcmp(method, "GET"))
+        return send_error(conn, 405, "method_not_allowed", NULL, "use GET", 0);
+      ret = need_scope(s, conn, BATON_SCOPE_PROFILES_READ, &ok);
+      if (!ok) return ret;
+      char pid[1100];
+      if (idlen - 7 >= sizeof(pid))
+        return send_error(conn, 400, "invalid_id", "id", "id too long", 0);
+      memcpy(pid, id, idlen - 7);
+      pid[idlen - 7] = '\0';
+      const char *by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "by");
+      struct buf b;
+      buf_init(&b, 0);
+      if (engine_profile_export_json(s->deps.engine, by, pid, &b)) {
+        buf_release(&b);
+        return send_error(conn, 404, "not_found", "id", "no profile has this identity", 0);
+      }
+      return send_buf(conn, 200, &b);
+    }
     if (idlen > 7 && !strcmp(id + idlen - 7, "/events")) {
       if (strcmp(method, "GET"))
         return send_error(conn, 405, "method_not_allowed", NULL, "use GET", 0);
