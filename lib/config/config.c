@@ -27,6 +27,8 @@ void baton_config_defaults(struct baton_config *cfg) {
   cfg->max_engine_lag = 1000000;
   cfg->checkpoint_interval_ms = 2000;
   cfg->recent_events = 20;
+  cfg->dedup_max = 2000000;
+  cfg->dedup_window_ms = 24LL * 3600 * 1000;
   cfg->delivery_max_attempts = 5;
   cfg->delivery_timeout_ms = 10000;
   cfg->delivery_backoff_ms = 1000;
@@ -233,7 +235,7 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
   static const char *const limits[] = {"max_body_bytes", "max_event_bytes", "max_batch_events",
                                        "http_threads", "max_engine_lag", NULL};
   static const char *const engine[] = {"checkpoint_interval", "recent_events", "unsafe_no_fsync",
-                                       NULL};
+                                       "dedup_window", "dedup_max", NULL};
   static const char *const delivery[] = {"max_attempts", "timeout", "backoff", "concurrency",
                                          NULL};
   if (!fy_node_is_mapping(root)) return yaml_fail(err, file, root, "expected a mapping");
@@ -295,6 +297,13 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
     if ((n = yaml_get(sec, "recent_events")) &&
         get_size(n, file, "engine.recent_events", 0, 10000, &cfg->recent_events, err))
       return BATON_EINVAL;
+    if ((n = yaml_get(sec, "dedup_window")) &&
+        get_duration(n, file, "engine.dedup_window", &cfg->dedup_window_ms, err))
+      return BATON_EINVAL;
+    if ((n = yaml_get(sec, "dedup_max"))) {
+      if (get_size(n, file, "engine.dedup_max", 1, 100000000, &v, err)) return BATON_EINVAL;
+      cfg->dedup_max = v;
+    }
     if ((n = yaml_get(sec, "unsafe_no_fsync"))) {
       const char *s = yaml_str(n);
       if (!s || (strcmp(s, "true") && strcmp(s, "false")))

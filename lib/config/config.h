@@ -51,6 +51,8 @@ struct baton_config {
   int64_t checkpoint_interval_ms;
   size_t recent_events;
   int unsafe_no_fsync; /* benchmarks only: acknowledgements are then NOT durable */
+  uint64_t dedup_max;       /* messageIds remembered for de-duplication */
+  int64_t dedup_window_ms;  /* ... for at most this long */
   /* identity */
   char **external_ids; /* identify traits that identify a customer; default email, phone */
   size_t n_external_ids;

@@ -95,6 +95,13 @@ static int apply_event(struct engine *e, const struct rec_event *ev) {
   if (!id_ok(ev->user_id) || !id_ok(ev->anonymous_id) ||
       (!ev->user_id.len && !ev->anonymous_id.len))
     return BATON_ECORRUPT;
+  if (ev->message_id.len &&
+      dedup_check(&e->dedup,
+                  dedup_hash(ev->source.ptr, ev->source.len, ev->message_id.ptr, ev->message_id.len),
+                  e->clock_ms)) {
+    e->n_duplicates++; /* a client's retry of an event already taken */
+    return 0;
+  }
   struct profile *p = resolve_profile(e, ev);
   if (ev->kind == EV_IDENTIFY || ev->kind == EV_ALIAS) {
     cJSON *doc = cJSON_ParseWithLength(ev->json.ptr, ev->json.len);
@@ -164,6 +171,8 @@ int engine_open(const struct engine_options *opt, struct engine **out) {
   static const char *const default_external_ids[] = {"email", "phone"};
   e->external_ids = opt->external_ids ? opt->external_ids : default_external_ids;
   e->n_external_ids = opt->external_ids ? opt->n_external_ids : 2;
+  dedup_init(&e->dedup, opt->dedup_max ? opt->dedup_max : 2000000,
+             opt->dedup_window_ms ? opt->dedup_window_ms : 24LL * 3600 * 1000);
   smap_init(&e->profiles);
   smap_init(&e->ids);
   smap_init(&e->journeys);
@@ -353,6 +362,7 @@ void engine_close(struct engine *e) {
   smap_release(&e->profiles);
   smap_release(&e->ids);
   timerq_release(&e->timers);
+  dedup_release(&e->dedup);
   buf_release(&e->outbox_pending);
   pthread_rwlock_destroy(&e->lock);
   pthread_mutex_destroy(&e->applied_mu);
@@ -371,5 +381,7 @@ void engine_get_stats(struct engine *e, struct engine_stats *out) {
   out->messages = e->n_messages;
   out->checkpoints = e->n_checkpoints;
   out->checkpoint_lsn = e->checkpoint_lsn;
+  out->duplicates = e->n_duplicates;
+  out->merges = e->n_merges;
   pthread_rwlock_unlock(&e->lock);
 }

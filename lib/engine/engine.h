@@ -38,6 +38,10 @@ struct engine_options {
      traits): NULL means {"email", "phone"}. The strings must outlive the engine. */
   const char *const *external_ids;
   size_t n_external_ids;
+  /* messageId de-duplication window: at most dedup_max ids (0: 2,000,000), none
+     older than dedup_window_ms by the engine clock (0: 24 hours). */
+  uint64_t dedup_max;
+  int64_t dedup_window_ms;
 };
 
 struct engine_stats {
@@ -50,6 +54,8 @@ struct engine_stats {
   uint64_t messages;
   uint64_t checkpoints;
   uint64_t checkpoint_lsn;
+  uint64_t duplicates;  /* events skipped as already seen (messageId) */
+  uint64_t merges;
 };
 
 /*

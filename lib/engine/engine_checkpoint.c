@@ -294,6 +294,33 @@ int engine_checkpoint_locked(struct engine *e) {
     }
     off += 4 + len;
   }
+  /* De-duplication window: append new entries, delete evicted ones. */
+  uint64_t dfirst = e->dedup.first_seq, dend = dedup_end(&e->dedup);
+  for (uint64_t seq = MAX(e->dedup_stored_end, dfirst); seq < dend && !rc; seq++) {
+    const struct dedup_entry *de = dedup_at(&e->dedup, seq);
+    uint8_t kb[8], vb[16];
+    for (int i = 0; i < 8; i++) kb[i] = (uint8_t)(seq >> (56 - 8 * i));
+    memcpy(vb, &de->hash, 8);
+    memcpy(vb + 8, &de->time_ms, 8);
+    MDB_val k = {8, kb}, val = {16, vb};
+    rc = mdb_put(txn, st->dedup, &k, &val, MDB_APPEND);
+    if (rc) rc = store_fail("put dedup", rc);
+  }
+  if (!rc && e->dedup_stored_first < dfirst) {
+    MDB_cursor *cur;
+    mdb_cursor_open(txn, st->dedup, &cur);
+    MDB_val k, val;
+    int r2 = mdb_cursor_get(cur, &k, &val, MDB_FIRST);
+    while (r2 == 0 && k.mv_size == 8) {
+      uint64_t seq = 0;
+      for (int i = 0; i < 8; i++) seq = seq << 8 | ((const uint8_t *)k.mv_data)[i];
+      if (seq >= dfirst) break;
+      mdb_cursor_del(cur, 0);
+      r2 = mdb_cursor_get(cur, &k, &val, MDB_GET_CURRENT);
+      if (r2) r2 = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+  }
   if (!rc) rc = store_put_u64(txn, st, "applied_lsn", e->applied_lsn);
   if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)e->clock_ms);
   buf_release(&b);
@@ -322,6 +349,8 @@ int engine_checkpoint_locked(struct engine *e) {
   buf_clear(&e->outbox_pending);
   e->checkpoint_lsn = e->applied_lsn;
   e->n_checkpoints++;
+  e->dedup_stored_first = dfirst;
+  e->dedup_stored_end = dend;
   pthread_rwlock_unlock(&e->lock);
   if (e->opt.log) evlog_checkpoint(e->opt.log, e->applied_lsn + 1);
   struct jlog_line l;
@@ -435,6 +464,21 @@ int engine_load(struct engine *e) {
     return rc;
   }
   MDB_cursor *cur, *tcur;
+  mdb_cursor_open(txn, st->dedup, &cur);
+  MDB_val dk, dv;
+  for (int r = mdb_cursor_get(cur, &dk, &dv, MDB_FIRST); r == 0;
+       r = mdb_cursor_get(cur, &dk, &dv, MDB_NEXT)) {
+    if (dk.mv_size != 8 || dv.mv_size != 16) continue;
+    uint64_t seq = 0, h;
+    int64_t t;
+    for (int i = 0; i < 8; i++) seq = seq << 8 | ((const uint8_t *)dk.mv_data)[i];
+    memcpy(&h, dv.mv_data, 8);
+    memcpy(&t, (const char *)dv.mv_data + 8, 8);
+    dedup_load(&e->dedup, seq, h, t);
+  }
+  mdb_cursor_close(cur);
+  e->dedup_stored_first = e->dedup.first_seq;
+  e->dedup_stored_end = dedup_end(&e->dedup);
   mdb_cursor_open(txn, st->profiles, &cur);
   mdb_cursor_open(txn, st->timeline, &tcur);
   MDB_val k, val;

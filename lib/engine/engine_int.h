@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "engine/dedup.h"
 #include "engine/engine.h"
 #include "engine/record.h"
 #include "engine/timerq.h"
@@ -118,6 +119,9 @@ struct engine {
   const char *const *external_ids; /* trait names that identify a customer */
   size_t n_external_ids;
   uint64_t n_merges;
+  struct dedup dedup;
+  uint64_t dedup_stored_first, dedup_stored_end; /* sequence range in the store */
+  uint64_t n_duplicates;
   /* checkpoint bookkeeping */
   struct profile *dirty_head;
   struct tl_pending *tl;

@@ -166,7 +166,9 @@ int baton_node_start(const struct baton_config *cfg, struct baton_node **out) {
                               .recent_events = cfg->recent_events,
                               .checkpoint_interval_ms = cfg->checkpoint_interval_ms,
                               .external_ids = (const char *const *)cfg->external_ids,
-                              .n_external_ids = cfg->n_external_ids};
+                              .n_external_ids = cfg->n_external_ids,
+                              .dedup_max = cfg->dedup_max,
+                              .dedup_window_ms = cfg->dedup_window_ms};
   rc = engine_open(&eo, &n->engine);
   if (rc) {
     jlog(JLOG_ERROR, "cannot load the checkpoint", "error", baton_strerror(rc));

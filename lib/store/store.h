@@ -11,6 +11,7 @@
  *   journeys    journey id, NUL, u32 BE version -> i64 published_ms, source
  *   outbox      message id -> serialised outgoing message awaiting a final outcome
  *   deliveries  message id -> JSON delivery record (state, attempts, ...)
+ *   dedup       u64 BE sequence -> u64 hash of (source, messageId), i64 time_ms
  *
  * LMDB allows one write transaction at a time across threads (it serialises
  * them itself) and any number of concurrent readers; read transactions here
@@ -24,7 +25,7 @@
 
 struct store {
   MDB_env *env;
-  MDB_dbi meta, profiles, timeline, journeys, outbox, deliveries;
+  MDB_dbi meta, profiles, timeline, journeys, outbox, deliveries, dedup;
 };
 
 /*

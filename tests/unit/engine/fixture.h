@@ -54,6 +54,8 @@ struct recs {
 
 static inline void add_event_ids(struct recs *r, int kind, const char *uid, const char *aid,
                           const char *name, int64_t t, const char *json) {
+  char mid[48]; /* unique per event, so de-duplication leaves the scenarios alone */
+  snprintf(mid, sizeof(mid), "m%zu-%lld", r->n, (long long)t);
   struct buf *b = &r->data[r->n++];
   buf_init(b, 0);
   struct rec_event e = {.kind = (uint8_t)kind,
@@ -61,7 +63,7 @@ static inline void add_event_ids(struct recs *r, int kind, const char *uid, cons
                         .timestamp_ms = t,
                         .user_id = {uid, (uint32_t)strlen(uid)},
                         .anonymous_id = {aid, (uint32_t)strlen(aid)},
-                        .message_id = {"m", 1},
+                        .message_id = {mid, (uint32_t)strlen(mid)},
                         .name = {name, (uint32_t)strlen(name)},
                         .source = {"test", 4},
                         .json = {json, (uint32_t)strlen(json)}};
