@@ -199,8 +199,13 @@ static int roll(struct evlog *log, uint64_t first_lsn) {
  * failure errno says why and *what names the operation.
  */
 static int write_batch(struct evlog *log, struct evlog_batch *b, int fail_write, int fail_sync,
-                       const char **what) {
+                       const char **what, int force_roll) {
   size_t start = 0;
+  /* A purge asked for the active segment to be sealed, so it can go too. */
+  if (force_roll && b->n_pend && log->active_size > EVLOG_HDR_BYTES) {
+    *what = "create segment";
+    if (roll(log, b->pend[0].first_lsn) < 0) return BATON_EIO;
+  }
   for (size_t i = 0; i < b->n_pend; i++) {
     const struct evlog_pend *p = &b->pend[i];
     uint64_t size = log->active_size + (p->off - start);
@@ -235,11 +240,13 @@ static void *writer_main(void *arg) {
     int fail_write = log->fail_next_write, fail_sync = log->fail_next_sync;
     log->fail_next_write = log->fail_next_sync = 0;
     int was_failed = log->failed;
+    int force_roll = log->force_roll;
+    log->force_roll = 0;
     pthread_mutex_unlock(&log->mu);
 
     struct evlog_batch *w = &log->writing;
     const char *what = "write";
-    int st = was_failed ? BATON_EIO : write_batch(log, w, fail_write, fail_sync, &what);
+    int st = was_failed ? BATON_EIO : write_batch(log, w, fail_write, fail_sync, &what, force_roll);
     int err = errno;
 
     pthread_mutex_lock(&log->mu);
@@ -516,9 +523,11 @@ int evlog_checkpoint(struct evlog *log, uint64_t lsn) {
   uint64_t below_bytes = 0;
   while (n_below + 1 < log->n_segs && log->segs[n_below].end_lsn <= log->ckpt_lsn)
     below_bytes += log->segs[n_below++].bytes;
-  /* Delete the oldest while what stays below the checkpoint is still >= retain_bytes. */
+  /* Delete the oldest while what stays below the checkpoint is still >= retain_bytes,
+     and every segment a purge asked to be rid of. */
   size_t n_del = 0;
-  while (n_del < n_below && below_bytes - log->segs[n_del].bytes >= log->retain_bytes)
+  while (n_del < n_below && (below_bytes - log->segs[n_del].bytes >= log->retain_bytes ||
+                             log->segs[n_del].end_lsn <= log->purge_lsn))
     below_bytes -= log->segs[n_del++].bytes;
   uint64_t *gone = NULL;
   if (n_del) {
@@ -547,6 +556,13 @@ int evlog_checkpoint(struct evlog *log, uint64_t lsn) {
   if (n_del && !log->no_sync && fsync(log->dir_fd) < 0) rc = BATON_EIO;
   free(gone);
   return rc;
+}
+
+void evlog_purge(struct evlog *log, uint64_t lsn) {
+  pthread_mutex_lock(&log->mu);
+  if (lsn > log->purge_lsn) log->purge_lsn = lsn;
+  log->force_roll = 1;
+  pthread_mutex_unlock(&log->mu);
 }
 
 uint64_t evlog_first_lsn(struct evlog *log) {

@@ -165,6 +165,15 @@ void evlog_reader_close(struct evlog_reader *r);
  */
 int evlog_checkpoint(struct evlog *log, uint64_t lsn);
 
+/*
+ * Asks for every record below lsn to be removed from disk (a customer's
+ * deletion must not leave their events in the log's retained history): the
+ * next append starts a new segment, and from the checkpoint that covers them
+ * on, segments wholly below lsn are deleted whatever retain_bytes says. After
+ * that the log can no longer rebuild state from before lsn; the store holds it.
+ */
+void evlog_purge(struct evlog *log, uint64_t lsn);
+
 /* Oldest LSN still readable (1 unless segments were deleted). */
 uint64_t evlog_first_lsn(struct evlog *log);
 

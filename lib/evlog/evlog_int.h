@@ -78,6 +78,8 @@ struct evlog {
   uint64_t wake_gen; /* bumped by evlog_wake */
   size_t n_waiters;  /* threads inside evlog_wait or a sync evlog_append (close waits for 0) */
   uint64_t ckpt_lsn;
+  uint64_t purge_lsn;   /* records below it are deleted once checkpointed, retention or not */
+  int force_roll;       /* the next batch starts a new segment (guarded by mu) */
 
   struct evlog_seg *segs; /* oldest first; the last one is active */
   size_t n_segs, cap_segs;
