@@ -60,6 +60,7 @@ void *arena_alloc(struct expr_arena *a, size_t n) {
     }
   }
   struct arena_block *nb = block_new(cap);
+  a->n_blocks_made++;
   /* Blocks chain newest first; the oldest (first) stays at the tail. */
   nb->next = b;
   a->head = nb;
@@ -86,6 +87,7 @@ void baton_expr_arena_reset(struct expr_arena *a) {
   arena_release(a);
   if (need > a->max) need = a->max;
   a->first = a->head = block_new(need);
+  a->n_blocks_made++;
   a->total = need;
   a->failed = false;
 }

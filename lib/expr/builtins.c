@@ -90,7 +90,11 @@ static struct expr_value fn_matches(struct vm *vm, struct expr_value s, struct e
     code = owned = regex_compile(re.v.s, re.aux, err, sizeof(err));
     if (!code) return expr_error_new(vm->arena, pos, "%s", err);
   }
-  if (!vm->ctx->match_data) vm->ctx->match_data = pcre2_match_data_create(1, NULL);
+  if (!vm->ctx->match_data) {
+    vm->ctx->match_data = pcre2_match_data_create(1, NULL);
+    if (!vm->ctx->match_data) return expr_error_oom(pos);
+    vm->ctx->n_heap++;
+  }
   int r = pcre2_match(code, (PCRE2_SPTR)s.v.s, s.aux, 0, 0, vm->ctx->match_data, NULL);
   if (owned) pcre2_code_free(owned);
   if (r < 0 && r != PCRE2_ERROR_NOMATCH)

@@ -99,6 +99,50 @@ static int no_overload(struct checker *c, uint32_t pos, const char *fn, const in
 
 static int check(struct checker *c, struct ast *n);
 
+enum probe_kind { PROBE_CALL, PROBE_UNARY, PROBE_BINARY };
+
+/*
+ * Returns true if some overload accepts arguments of kinds types[0..n)
+ * (-1: dynamic, so every kind is tried, at most 2 dynamic arguments).
+ * *result receives the result kind when it is the same for every accepted
+ * combination, else -1.
+ */
+static bool probe(struct checker *c, enum probe_kind pk, int op, const int *types, int n,
+                  int *result) {
+  int dyn_at[2], n_dyn = 0;
+  for (int i = 0; i < n; i++)
+    if (types[i] < 0) {
+      if (n_dyn == 2) {
+        *result = -1;
+        return true;
+      }
+      dyn_at[n_dyn++] = i;
+    }
+  int combos = n_dyn == 0 ? 1 : n_dyn == 1 ? EXPR_ERROR : EXPR_ERROR * EXPR_ERROR;
+  bool any = false;
+  *result = -2;
+  for (int k = 0; k < combos; k++) {
+    struct expr_value args[4];
+    for (int i = 0; i < n; i++) args[i] = sample(types[i] < 0 ? EXPR_NULL : types[i]);
+    if (n_dyn >= 1) args[dyn_at[0]] = sample(k % EXPR_ERROR);
+    if (n_dyn == 2) args[dyn_at[1]] = sample(k / EXPR_ERROR);
+    struct vm vm = probe_vm(c);
+    struct expr_value out;
+    if (pk == PROBE_CALL)
+      builtin_call(&vm, op, args, n, 0, &out);
+    else if (pk == PROBE_UNARY)
+      vm_unary(&vm, (enum tok_kind)op, args[0], 0, &out);
+    else
+      vm_binary(&vm, (enum tok_kind)op, args[0], args[1], 0, &out);
+    if (is_overload_error(out)) continue;
+    any = true;
+    int rk = out.kind == EXPR_ERROR ? -1 : out.kind;
+    *result = *result == -2 ? rk : *result == rk ? rk : -1;
+  }
+  if (*result == -2 || n_dyn) *result = n_dyn ? -1 : *result;
+  return any;
+}
+
 /* The dotted name of an IDENT or a chain of SELECTs over one, else 0. */
 static size_t dotted_name(const struct ast *n, char *buf, size_t cap) {
   if (n->kind == AST_IDENT) {
@@ -180,6 +224,14 @@ static int check_select(struct checker *c, struct ast *n) {
         n->type = c->env->types[v];
         return 0;
       }
+      for (size_t i = 0; i < ARRAY_SIZE(type_names); i++)
+        if (!strcmp(type_names[i].name, buf)) {
+          n->kind = AST_LIT;
+          n->lit.kind = EXPR_TYPE;
+          n->lit.v.type = (uint64_t)type_names[i].kind;
+          n->type = EXPR_TYPE;
+          return 0;
+        }
     }
   }
   int rc = check(c, n->a);
@@ -231,22 +283,13 @@ static int check_call(struct checker *c, struct ast *n) {
   n->type = builtins[fn].ret;
   if (fn == FN_DYN) n->type = -1;
   if (!strict(c)) return 0;
-  /* Probe the overloads when every argument type is known. Journey functions
-   * check their arguments before asking the host, so a probe never reaches it. */
-  struct expr_value args[4];
-  int types[4];
-  bool known = n->n_args <= 4;
-  for (uint32_t i = 0; known && i < n->n_args; i++) {
-    types[i] = n->args[i]->type;
-    known = types[i] >= 0;
-    if (known) args[i] = sample(types[i]);
-  }
-  if (known && fn != FN_DYN && fn != FN_NOW) {
-    struct vm vm = probe_vm(c);
-    struct expr_value out;
-    builtin_call(&vm, fn, args, (int)n->n_args, n->pos, &out);
-    if (is_overload_error(out)) return no_overload(c, n->pos, builtins[fn].name, types, (int)n->n_args);
-  }
+  /* Probe the overloads. Journey functions check their arguments before
+   * asking the host, so a probe never reaches it. */
+  if (fn == FN_DYN || fn == FN_NOW || n->n_args > 4) return 0;
+  int types[4], rt;
+  for (uint32_t i = 0; i < n->n_args; i++) types[i] = n->args[i]->type;
+  if (!probe(c, PROBE_CALL, fn, types, (int)n->n_args, &rt))
+    return no_overload(c, n->pos, builtins[fn].name, types, (int)n->n_args);
   return 0;
 }
 
@@ -321,12 +364,9 @@ static int check(struct checker *c, struct ast *n) {
       if ((rc = check(c, n->a))) return rc;
       int t = n->a->type;
       n->type = t;
-      if (strict(c) && t >= 0) {
-        struct vm vm = probe_vm(c);
-        struct expr_value out;
-        vm_unary(&vm, n->op, sample(t), n->pos, &out);
-        if (is_overload_error(out)) return no_overload(c, n->pos, n->op == TOK_BANG ? "!_" : "-_", &t, 1);
-      }
+      int rt;
+      if (strict(c) && t >= 0 && !probe(c, PROBE_UNARY, n->op, &t, 1, &rt))
+        return no_overload(c, n->pos, n->op == TOK_BANG ? "!_" : "-_", &t, 1);
       return 0;
     }
     case AST_COND:
@@ -355,13 +395,10 @@ static int check(struct checker *c, struct ast *n) {
           return no_overload(c, n->pos, "@in", ts, 2);
         return 0;
       }
-      if (ts[0] < 0 || ts[1] < 0 || !strict(c)) return 0;
-      struct vm vm = probe_vm(c);
-      struct expr_value out;
-      vm_binary(&vm, n->op, sample(ts[0]), sample(ts[1]), n->pos, &out);
-      if (is_overload_error(out)) return no_overload(c, n->pos, vm_op_name(n->op), ts, 2);
-      if (!rel && out.kind != EXPR_ERROR) n->type = out.kind;
-      if (!rel && out.kind == EXPR_ERROR) n->type = ts[0];
+      if (!strict(c)) return 0;
+      int rt;
+      if (!probe(c, PROBE_BINARY, n->op, ts, 2, &rt)) return no_overload(c, n->pos, vm_op_name(n->op), ts, 2);
+      if (!rel) n->type = rt;
       return 0;
     }
   }

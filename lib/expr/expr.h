@@ -335,6 +335,13 @@ int baton_expr_eval_bool(const struct expr_program *p, struct expr_ctx *ctx,
                          const struct expr_value *vars, const struct expr_host *host,
                          void *hctx, struct expr_value *err);
 
+/*
+ * How many times ctx has asked the heap for memory since it was made (its
+ * stack, arena blocks, regex match data). Steady-state evaluation of the
+ * same program adds nothing; tests and benchmarks check that.
+ */
+size_t baton_expr_ctx_heap_allocs(const struct expr_ctx *ctx);
+
 /* The arena of ctx, for the host's last_value and for building per-evaluation values. */
 struct expr_arena *baton_expr_ctx_arena(struct expr_ctx *ctx);
 

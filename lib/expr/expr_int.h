@@ -30,6 +30,7 @@ struct expr_arena {
   struct arena_block *head;  /* current block */
   struct arena_block *first; /* kept across resets */
   size_t total, max;
+  size_t n_blocks_made; /* heap allocations so far, for baton_expr_ctx_heap_allocs */
   bool failed; /* an allocation hit max */
 };
 
@@ -325,6 +326,7 @@ struct expr_ctx {
   size_t stack_cap;
   struct expr_arena arena;  /* per-evaluation scratch, reset at each run */
   void *match_data;         /* PCRE2 match data, made on first use of matches() */
+  size_t n_heap;            /* stack and match data allocations */
 };
 
 struct vm {

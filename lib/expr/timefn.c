@@ -156,6 +156,7 @@ int dur_parse(const char *s, size_t n, int64_t *sec, int32_t *nanos) {
     else if (i + 2 < n && !memcmp(s + i, "\xc2\xb5s", 3)) unit = 1000, i += 3;
     else if (i + 1 < n && s[i] == 'n' && s[i + 1] == 's') unit = 1, i += 2;
     else if (i < n && s[i] == 'h') unit = 3600 * NS, i++;
+    else if (i < n && s[i] == 'd') unit = 86400 * NS, i++; /* Baton extension: days */
     else if (i < n && s[i] == 'm') unit = 60 * NS, i++;
     else if (i < n && s[i] == 's') unit = NS, i++;
     else return BATON_EPARSE;
@@ -268,9 +269,12 @@ int ts_local(struct expr_value t, const char *tzname, size_t tzlen, int64_t *loc
   if (!tzname) return 0;
   char name[128];
   if (tzlen == 0 || tzlen >= sizeof(name)) return BATON_EINVAL;
-  memcpy(name, tzname, tzlen);
-  name[tzlen] = 0;
-  /* CEL also accepts offsets without a sign ("05:30" is not valid, "+05:30" is). */
+  /* CEL also accepts an offset without its sign ("02:00" means "+02:00"). */
+  size_t o = 0;
+  if (tzname[0] >= '0' && tzname[0] <= '9') name[o++] = '+';
+  if (o + tzlen >= sizeof(name)) return BATON_EINVAL;
+  memcpy(name + o, tzname, tzlen);
+  name[o + tzlen] = 0;
   const struct tz *z = tz_get(name);
   if (!z) return BATON_EINVAL;
   *local_sec = t.v.sec + tz_offset_at(z, t.v.sec, NULL);

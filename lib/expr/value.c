@@ -185,23 +185,19 @@ const struct expr_map_entry *map_lookup(const struct expr_map *m, struct expr_va
 
 static bool is_num(int k) { return k == EXPR_INT || k == EXPR_UINT || k == EXPR_DOUBLE; }
 
-/* Compares a double with an int64 exactly (no rounding of the int). */
+/*
+ * CEL compares an int or uint with a double by converting it to double (the
+ * conformance suite pins this: dyn(9223372036854775807) < 9223372036854775808.0
+ * is false), so the comparison is lossy above 2^53 by design.
+ */
 static int cmp_double_int(double d, int64_t i) {
-  if (d < -9223372036854775808.0) return -1;
-  if (d >= 9223372036854775808.0) return 1;
-  int64_t t = (int64_t)d; /* truncates toward zero; exact in this range */
-  if (t != i) return t < i ? -1 : 1;
-  double frac = d - (double)t;
-  return frac < 0 ? -1 : frac > 0 ? 1 : 0;
+  double x = (double)i;
+  return (d > x) - (d < x);
 }
 
 static int cmp_double_uint(double d, uint64_t u) {
-  if (d < 0) return -1;
-  if (d >= 18446744073709551616.0) return 1;
-  uint64_t t = (uint64_t)d;
-  if (t != u) return t < u ? -1 : 1;
-  double frac = d - (double)t;
-  return frac > 0 ? 1 : 0;
+  double x = (double)u;
+  return (d > x) - (d < x);
 }
 
 /* Numeric comparison across int, uint and double; returns 2 if NaN is involved. */

@@ -34,6 +34,10 @@ void baton_expr_ctx_free(struct expr_ctx *c) {
 
 struct expr_arena *baton_expr_ctx_arena(struct expr_ctx *ctx) { return &ctx->arena; }
 
+size_t baton_expr_ctx_heap_allocs(const struct expr_ctx *ctx) {
+  return ctx->n_heap + ctx->arena.n_blocks_made;
+}
+
 int64_t vm_now_ms(struct vm *vm) {
   if (!vm->have_now) {
     vm->now_ms = vm->host && vm->host->now_ms ? vm->host->now_ms(vm->hctx) : clock_now_ms();
@@ -334,6 +338,7 @@ static bool ensure_stack(struct expr_ctx *c, size_t need) {
   while (cap < need) cap *= 2;
   c->stack = xrealloc(c->stack, cap * sizeof(*c->stack));
   c->stack_cap = cap;
+  c->n_heap++;
   return true;
 }
 
@@ -345,7 +350,9 @@ static struct expr_value not_bool(struct vm *vm, const char *fn, struct expr_val
 int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
                     const struct expr_value *vars, const struct expr_host *host, void *hctx,
                     struct expr_value *out) {
+  static const struct expr_value no_vars[EXPR_MAX_VARS]; /* all null (kind 0) */
   struct vm vm = {.ctx = ctx, .prog = p, .host = host, .hctx = hctx, .arena = &ctx->arena};
+  if (!vars) vars = no_vars;
   baton_expr_arena_reset(&ctx->arena);
   ensure_stack(ctx, (size_t)p->max_stack + p->n_locals + 1);
   struct expr_value *sp = ctx->stack; /* next free slot */
