@@ -243,7 +243,7 @@ static struct expr_value to_bool(struct vm *vm, struct expr_value x, uint32_t po
     if (strlen(t[i]) == x.aux && !memcmp(t[i], x.v.s, x.aux)) return baton_expr_bool(true);
     if (strlen(f[i]) == x.aux && !memcmp(f[i], x.v.s, x.aux)) return baton_expr_bool(false);
   }
-  return expr_error_new(vm->arena, pos, "Type conversion error: cannot convert \"%.*s\" to bool",
+  return expr_error_new(vm->arena, pos, "type conversion error: cannot convert \"%.*s\" to bool",
                         (int)MIN(x.aux, 100u), x.v.s);
 }
 

@@ -105,7 +105,8 @@ enum probe_kind { PROBE_CALL, PROBE_UNARY, PROBE_BINARY };
  * Returns true if some overload accepts arguments of kinds types[0..n)
  * (-1: dynamic, so every kind is tried, at most 2 dynamic arguments).
  * *result receives the result kind when it is the same for every accepted
- * combination, else -1.
+ * combination (so `x + 1` with x dynamic is an int: only int + int exists),
+ * else -1.
  */
 static bool probe(struct checker *c, enum probe_kind pk, int op, const int *types, int n,
                   int *result) {
@@ -139,7 +140,7 @@ static bool probe(struct checker *c, enum probe_kind pk, int op, const int *type
     int rk = out.kind == EXPR_ERROR ? -1 : out.kind;
     *result = *result == -2 ? rk : *result == rk ? rk : -1;
   }
-  if (*result == -2 || n_dyn) *result = n_dyn ? -1 : *result;
+  if (*result == -2) *result = -1;
   return any;
 }
 

@@ -326,7 +326,7 @@ static struct expr_value make_map(struct vm *vm, struct expr_value *kv, uint32_t
         return expr_error_new(vm->arena, pos, "unsupported key type: %s", baton_expr_kind_name(k));
     }
   }
-  if (rc == BATON_EEXIST) return expr_error_new(vm->arena, pos, "Failed with repeated key");
+  if (rc == BATON_EEXIST) return expr_error_new(vm->arena, pos, "repeated map key");
   if (rc) return expr_error_oom(pos);
   struct expr_value v = {.kind = EXPR_MAP, .v.map = m};
   return v;
