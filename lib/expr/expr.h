@@ -336,6 +336,15 @@ int baton_expr_eval_bool(const struct expr_program *p, struct expr_ctx *ctx,
                          void *hctx, struct expr_value *err);
 
 /*
+ * Caps the work of one evaluation on ctx: at most max_iterations macro
+ * iterations in total (default 1,000,000; 0 restores the default) and at
+ * most max_bytes of scratch memory (default 64 MiB, fixed when ctx is made).
+ * Past the cap, the evaluation's result is an error value, so a condition
+ * such as nested macros over big lists cannot stall the engine.
+ */
+void baton_expr_ctx_set_limit(struct expr_ctx *ctx, uint64_t max_iterations);
+
+/*
  * How many times ctx has asked the heap for memory since it was made (its
  * stack, arena blocks, regex match data). Steady-state evaluation of the
  * same program adds nothing; tests and benchmarks check that.

@@ -327,6 +327,7 @@ struct expr_ctx {
   struct expr_arena arena;  /* per-evaluation scratch, reset at each run */
   void *match_data;         /* PCRE2 match data, made on first use of matches() */
   size_t n_heap;            /* stack and match data allocations */
+  uint64_t max_iterations;  /* macro iterations allowed per evaluation */
 };
 
 struct vm {
@@ -337,6 +338,7 @@ struct vm {
   struct expr_arena *arena;
   int64_t now_ms;
   bool have_now;
+  uint64_t iterations_left;
 };
 
 /* The time "now" for this evaluation, asked of the host once. */

@@ -15,12 +15,14 @@
 #include "util/clock.h"
 
 #define CTX_ARENA_FIRST 8192
+#define DEFAULT_MAX_ITERATIONS 1000000
 
 struct expr_ctx *baton_expr_ctx_new(void) {
   struct expr_ctx *c = xcalloc(1, sizeof(*c));
   c->stack_cap = 64;
   c->stack = xmalloc(c->stack_cap * sizeof(*c->stack));
   arena_init(&c->arena, 0, CTX_ARENA_FIRST);
+  c->max_iterations = DEFAULT_MAX_ITERATIONS;
   return c;
 }
 
@@ -33,6 +35,10 @@ void baton_expr_ctx_free(struct expr_ctx *c) {
 }
 
 struct expr_arena *baton_expr_ctx_arena(struct expr_ctx *ctx) { return &ctx->arena; }
+
+void baton_expr_ctx_set_limit(struct expr_ctx *ctx, uint64_t max_iterations) {
+  ctx->max_iterations = max_iterations ? max_iterations : DEFAULT_MAX_ITERATIONS;
+}
 
 size_t baton_expr_ctx_heap_allocs(const struct expr_ctx *ctx) {
   return ctx->n_heap + ctx->arena.n_blocks_made;
@@ -353,6 +359,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
   static const struct expr_value no_vars[EXPR_MAX_VARS]; /* all null (kind 0) */
   struct vm vm = {.ctx = ctx, .prog = p, .host = host, .hctx = hctx, .arena = &ctx->arena};
   if (!vars) vars = no_vars;
+  vm.iterations_left = ctx->max_iterations;
   baton_expr_arena_reset(&ctx->arena);
   ensure_stack(ctx, (size_t)p->max_stack + p->n_locals + 1);
   struct expr_value *sp = ctx->stack; /* next free slot */
@@ -533,6 +540,11 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
       case OP_ITER_NEXT: {
         struct expr_value r = loc[in->a];
         int64_t i = loc[in->a + 1].v.i;
+        if (unlikely(vm.iterations_left-- == 0)) {
+          *out = expr_error_new(vm.arena, in->pos, "evaluation exceeded %llu macro iterations",
+                                (unsigned long long)ctx->max_iterations);
+          return BATON_EINVAL;
+        }
         if (r.kind == EXPR_LIST) {
           if (i >= (int64_t)r.v.list->len) {
             ip = code + in->b;
