@@ -212,10 +212,7 @@ static struct expr_value to_string(struct vm *vm, struct expr_value x, uint32_t 
       } else if (isinf(x.v.d)) {
         n = snprintf(tmp, sizeof(tmp), x.v.d > 0 ? "+Inf" : "-Inf");
       } else {
-        for (int prec = 1; prec <= 17; prec++) {
-          n = snprintf(tmp, sizeof(tmp), "%.*g", prec, x.v.d);
-          if (strtod(tmp, NULL) == x.v.d) break;
-        }
+        n = (int)double_shortest(x.v.d, tmp);
       }
       break;
     case EXPR_BYTES:

@@ -387,17 +387,27 @@ int baton_expr_value_from_json(struct expr_arena *a, const cJSON *json, struct e
 
 /* ---- Formatting as a CEL literal ----------------------------------------- */
 
+size_t double_shortest(double d, char *out) {
+  /* The fewest significant digits that read back as the same double, in
+   * fixed notation for magnitudes people write that way (1e-4 to 1e16). */
+  int prec = 1;
+  for (; prec <= 17; prec++) {
+    snprintf(out, 40, "%.*g", prec, d);
+    if (strtod(out, NULL) == d) break;
+  }
+  if (strchr(out, 'e') && d != 0) {
+    int e10 = (int)floor(log10(fabs(d)));
+    if (e10 >= -4 && e10 < 16) snprintf(out, 40, "%.*f", MAX(0, prec - 1 - e10), d);
+  }
+  return strlen(out);
+}
+
 static int format_double(struct buf *b, double d) {
   if (isnan(d)) return buf_puts(b, "double(\"NaN\")");
   if (isinf(d)) return buf_puts(b, d > 0 ? "double(\"Infinity\")" : "double(\"-Infinity\")");
-  char tmp[40];
-  /* The shortest form that reads back as the same double. */
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-    if (strtod(tmp, NULL) == d) break;
-  }
+  char tmp[48];
+  double_shortest(d, tmp);
   if (!strpbrk(tmp, ".eEn")) strcat(tmp, ".0");
-  /* CEL needs a digit after the point in "1.e5"-like forms; %g never makes those. */
   return buf_puts(b, tmp);
 }
 
