@@ -92,6 +92,37 @@ static struct expr_value const_value(struct compiler *c, const struct ast *n) {
 
 static void gen(struct compiler *c, const struct ast *n);
 
+/* Builtins whose result depends only on their arguments: calls of these on
+ * literals are evaluated once, here (duration("30d") in a window). */
+static bool is_pure(int fn) {
+  switch (fn) {
+    case FN_SIZE: case FN_CONTAINS: case FN_STARTS_WITH: case FN_ENDS_WITH:
+    case FN_LOWER_ASCII: case FN_UPPER_ASCII: case FN_INT: case FN_UINT: case FN_DOUBLE:
+    case FN_STRING: case FN_BYTES: case FN_BOOL: case FN_DYN: case FN_TYPE: case FN_TIMESTAMP:
+    case FN_DURATION: return true;
+  }
+  return false;
+}
+
+/* Folds a pure call on literals into a constant; false if it cannot (or errs:
+ * the error is then raised at evaluation, at its position, like any other). */
+static bool fold_call(struct compiler *c, const struct ast *n) {
+  if (n->fn < 0 || !is_pure(n->fn) || n->n_args > 4) return false;
+  struct expr_value args[4];
+  for (uint32_t i = 0; i < n->n_args; i++) {
+    if (n->args[i]->kind != AST_LIT) return false;
+    args[i] = own(c, n->args[i]->lit);
+  }
+  struct expr_ctx scratch = {0};
+  struct vm vm = {.ctx = &scratch, .prog = c->p, .arena = &c->p->arena, .have_now = true};
+  struct expr_value out;
+  builtin_call(&vm, n->fn, args, (int)n->n_args, n->pos, &out);
+  if (out.kind == EXPR_ERROR) return false;
+  emit(c, OP_CONST, add_const(c, out), 0, n->pos);
+  push(c, 1);
+  return true;
+}
+
 static void patch(struct compiler *c, uint32_t at, bool field_b) {
   if (field_b)
     c->code[at].b = (uint32_t)c->n;
@@ -221,8 +252,10 @@ static void gen(struct compiler *c, const struct ast *n) {
       push(c, 1);
       return;
     case AST_SELECT:
-      if (!n->test_only && n->a->kind == AST_IDENT && n->a->slot >= 0) {
-        emit(c, OP_SELECT_VAR, (uint32_t)n->a->slot, add_name(c, n->name, n->name_len), n->pos);
+      if (!n->test_only && n->a->kind == AST_IDENT && n->a->slot != -1) {
+        bool var = n->a->slot >= 0;
+        emit(c, var ? OP_SELECT_VAR : OP_SELECT_LOCAL,
+             (uint32_t)(var ? n->a->slot : -2 - n->a->slot), add_name(c, n->name, n->name_len), n->pos);
         push(c, 1);
         return;
       }
@@ -236,6 +269,7 @@ static void gen(struct compiler *c, const struct ast *n) {
       push(c, -1);
       return;
     case AST_CALL: {
+      if (fold_call(c, n)) return;
       for (uint32_t i = 0; i < n->n_args; i++) gen(c, n->args[i]);
       if (n->fn == FN_MATCHES && n->args[1]->kind == AST_LIT && n->args[1]->lit.kind == EXPR_STRING) {
         /* The constant we just emitted is the pattern: compile it once. */
@@ -277,7 +311,20 @@ static void gen(struct compiler *c, const struct ast *n) {
       } ops[] = {{TOK_PLUS, OP_ADD}, {TOK_MINUS, OP_SUB}, {TOK_STAR, OP_MUL}, {TOK_SLASH, OP_DIV},
                  {TOK_PERCENT, OP_MOD}, {TOK_EQ, OP_EQ}, {TOK_NE, OP_NE}, {TOK_LT, OP_LT},
                  {TOK_LE, OP_LE}, {TOK_GT, OP_GT}, {TOK_GE, OP_GE}, {TOK_IN, OP_IN}};
+      static const struct {
+        enum tok_kind tok;
+        enum opcode op;
+      } kops[] = {{TOK_EQ, OP_EQ_K}, {TOK_NE, OP_NE_K}, {TOK_LT, OP_LT_K},
+                  {TOK_LE, OP_LE_K}, {TOK_GT, OP_GT_K}, {TOK_GE, OP_GE_K}};
       gen(c, n->a);
+      if (n->b->kind == AST_LIT) {
+        /* Comparing with a constant, the usual shape of a condition. */
+        for (size_t i = 0; i < ARRAY_SIZE(kops); i++)
+          if (kops[i].tok == n->op) {
+            emit(c, kops[i].op, add_const(c, own(c, n->b->lit)), 0, n->pos);
+            return;
+          }
+      }
       gen(c, n->b);
       for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
         if (ops[i].tok == n->op) emit(c, ops[i].op, 0, 0, n->pos);

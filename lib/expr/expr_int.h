@@ -80,6 +80,20 @@ int value_compare(struct expr_value a, struct expr_value b, int *cmp);
 /* Map lookup with CEL's numeric key equivalence; returns the entry or NULL. */
 const struct expr_map_entry *map_lookup(const struct expr_map *m, struct expr_value key);
 const struct expr_map_entry *map_lookup_str(const struct expr_map *m, const char *s, size_t n);
+
+/* map_lookup_str for the VM's hot paths: small maps are scanned inline. */
+static inline const struct expr_map_entry *map_find(const struct expr_map *m, const char *s,
+                                                    uint32_t n) {
+  if (m->index) return map_lookup_str(m, s, n);
+  for (uint32_t i = 0; i < m->len; i++) {
+    const struct expr_map_entry *e = &m->entries[i];
+    if (e->key.aux != n || e->key.kind != EXPR_STRING) continue;
+    uint32_t k = 0;
+    while (k < n && e->key.v.s[k] == s[k]) k++;
+    if (k == n) return e;
+  }
+  return NULL;
+}
 /* Builds m's string-key index (m has len entries) and checks for repeated
  * and unsupported keys: 0, BATON_EEXIST, BATON_ETYPE. */
 int map_seal(struct expr_arena *a, struct expr_map *m);

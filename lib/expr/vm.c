@@ -360,45 +360,65 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
   struct vm vm = {.ctx = ctx, .prog = p, .host = host, .hctx = hctx, .arena = &ctx->arena};
   if (!vars) vars = no_vars;
   vm.iterations_left = ctx->max_iterations;
-  baton_expr_arena_reset(&ctx->arena);
-  ensure_stack(ctx, (size_t)p->max_stack + p->n_locals + 1);
+  /* Reset the scratch only if the last run used it: most conditions do not. */
+  if (ctx->arena.head != ctx->arena.first || (ctx->arena.first && ctx->arena.first->used))
+    baton_expr_arena_reset(&ctx->arena);
+  if (unlikely((size_t)p->max_stack + p->n_locals + 1 > ctx->stack_cap))
+    ensure_stack(ctx, (size_t)p->max_stack + p->n_locals + 1);
   struct expr_value *sp = ctx->stack; /* next free slot */
   struct expr_value *loc = ctx->stack + p->max_stack + 1;
   const struct insn *code = p->code, *ip = code;
   const struct expr_value *k = p->consts;
+  /*
+   * Threaded dispatch: the hot instructions jump straight to the next one's
+   * code (one indirect branch per site predicts far better than the single
+   * one of a switch); the rest go round the loop.
+   */
+  static const void *const labels[OP_N] = {
+#define OP(name, n, doc) &&L_##name,
+#include "expr/opcode_list.h"
+#undef OP
+  };
+#define DISPATCH()          \
+  do {                      \
+    in = ip++;              \
+    goto *labels[in->op];   \
+  } while (0)
+  const struct insn *in;
   for (;;) {
-    const struct insn *in = ip++;
+    in = ip++;
     switch ((enum opcode)in->op) {
-      case OP_CONST: *sp++ = k[in->a]; break;
-      case OP_NULL: *sp++ = baton_expr_null(); break;
-      case OP_TRUE: *sp++ = baton_expr_bool(true); break;
-      case OP_FALSE: *sp++ = baton_expr_bool(false); break;
-      case OP_VAR: *sp++ = vars[in->a]; break;
-      case OP_LOCAL: *sp++ = loc[in->a]; break;
-      case OP_POP: sp--; break;
-      case OP_UNKNOWN_VAR:
+      case OP_CONST: L_CONST: *sp++ = k[in->a]; DISPATCH();
+      case OP_NULL: L_NULL: *sp++ = baton_expr_null(); break;
+      case OP_TRUE: L_TRUE: *sp++ = baton_expr_bool(true); break;
+      case OP_FALSE: L_FALSE: *sp++ = baton_expr_bool(false); break;
+      case OP_VAR: L_VAR: *sp++ = vars[in->a]; break;
+      case OP_LOCAL: L_LOCAL: *sp++ = loc[in->a]; DISPATCH();
+      case OP_POP: L_POP: sp--; break;
+      case OP_UNKNOWN_VAR: L_UNKNOWN_VAR:
         *sp++ = expr_error_new(vm.arena, in->pos, "undeclared reference to '%.*s'",
                                (int)k[in->a].aux, k[in->a].v.s);
         break;
-      case OP_SELECT: vm_select(&vm, sp[-1], k[in->a], false, in->pos, &sp[-1]); break;
-      case OP_HAS: vm_select(&vm, sp[-1], k[in->a], true, in->pos, &sp[-1]); break;
-      case OP_SELECT_VAR: {
-        struct expr_value x = vars[in->a];
+      case OP_SELECT: L_SELECT: vm_select(&vm, sp[-1], k[in->a], false, in->pos, &sp[-1]); break;
+      case OP_HAS: L_HAS: vm_select(&vm, sp[-1], k[in->a], true, in->pos, &sp[-1]); break;
+      case OP_SELECT_LOCAL: L_SELECT_LOCAL:
+      case OP_SELECT_VAR: L_SELECT_VAR: {
+        struct expr_value x = in->op == OP_SELECT_VAR ? vars[in->a] : loc[in->a];
         if (likely(x.kind == EXPR_MAP)) {
-          const struct expr_map_entry *e = map_lookup_str(x.v.map, k[in->b].v.s, k[in->b].aux);
+          const struct expr_map_entry *e = map_find(x.v.map, k[in->b].v.s, k[in->b].aux);
           if (likely(e != NULL)) {
             *sp++ = e->val;
-            break;
+            DISPATCH();
           }
         }
         vm_select(&vm, x, k[in->b], false, in->pos, sp++);
         break;
       }
-      case OP_INDEX:
+      case OP_INDEX: L_INDEX:
         sp--;
         vm_index(&vm, sp[-1], sp[0], in->pos, &sp[-1]);
         break;
-      case OP_LIST: {
+      case OP_LIST: L_LIST: {
         sp -= in->a;
         struct expr_value v = {.kind = EXPR_LIST};
         for (uint32_t i = 0; i < in->a; i++)
@@ -418,21 +438,21 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         *sp++ = v;
         break;
       }
-      case OP_MAP:
+      case OP_MAP: L_MAP:
         sp -= 2 * in->a;
         *sp = make_map(&vm, sp, in->a, in->pos);
         sp++;
         break;
-      case OP_NEG: vm_unary(&vm, TOK_MINUS, sp[-1], in->pos, &sp[-1]); break;
-      case OP_NOT: vm_unary(&vm, TOK_BANG, sp[-1], in->pos, &sp[-1]); break;
-      case OP_ADD: sp--; vm_binary(&vm, TOK_PLUS, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_SUB: sp--; vm_binary(&vm, TOK_MINUS, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_MUL: sp--; vm_binary(&vm, TOK_STAR, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_DIV: sp--; vm_binary(&vm, TOK_SLASH, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_MOD: sp--; vm_binary(&vm, TOK_PERCENT, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_EQ: sp--; vm_binary(&vm, TOK_EQ, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_NE: sp--; vm_binary(&vm, TOK_NE, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_LT: case OP_LE: case OP_GT: case OP_GE: {
+      case OP_NEG: L_NEG: vm_unary(&vm, TOK_MINUS, sp[-1], in->pos, &sp[-1]); break;
+      case OP_NOT: L_NOT: vm_unary(&vm, TOK_BANG, sp[-1], in->pos, &sp[-1]); break;
+      case OP_ADD: L_ADD: sp--; vm_binary(&vm, TOK_PLUS, sp[-1], sp[0], in->pos, &sp[-1]); break;
+      case OP_SUB: L_SUB: sp--; vm_binary(&vm, TOK_MINUS, sp[-1], sp[0], in->pos, &sp[-1]); break;
+      case OP_MUL: L_MUL: sp--; vm_binary(&vm, TOK_STAR, sp[-1], sp[0], in->pos, &sp[-1]); break;
+      case OP_DIV: L_DIV: sp--; vm_binary(&vm, TOK_SLASH, sp[-1], sp[0], in->pos, &sp[-1]); break;
+      case OP_MOD: L_MOD: sp--; vm_binary(&vm, TOK_PERCENT, sp[-1], sp[0], in->pos, &sp[-1]); break;
+      case OP_EQ: L_EQ: sp--; vm_binary(&vm, TOK_EQ, sp[-1], sp[0], in->pos, &sp[-1]); break;
+      case OP_NE: L_NE: sp--; vm_binary(&vm, TOK_NE, sp[-1], sp[0], in->pos, &sp[-1]); break;
+      case OP_LT: L_LT: case OP_LE: L_LE: case OP_GT: L_GT: case OP_GE: L_GE: {
         sp--;
         struct expr_value a = sp[-1], b = sp[0];
         /* Fast path: same-kind ints, the most common comparison in conditions. */
@@ -446,8 +466,37 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         vm_binary(&vm, rel[in->op - OP_LT], a, b, in->pos, &sp[-1]);
         break;
       }
-      case OP_IN: sp--; vm_binary(&vm, TOK_IN, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_IN_CONST: {
+      case OP_EQ_K: L_EQ_K: case OP_NE_K: L_NE_K: case OP_LT_K: L_LT_K: case OP_LE_K: L_LE_K: case OP_GT_K: L_GT_K: case OP_GE_K: L_GE_K: {
+        struct expr_value a = sp[-1], b = k[in->a];
+        int c = 2; /* 2: not decided by a fast path */
+        if (a.kind == b.kind) {
+          if (a.kind == EXPR_INT)
+            c = (a.v.i > b.v.i) - (a.v.i < b.v.i);
+          else if (a.kind == EXPR_DOUBLE && a.v.d == a.v.d)
+            c = (a.v.d > b.v.d) - (a.v.d < b.v.d); /* a constant NaN never gets here: it is not == itself below */
+          else if (a.kind == EXPR_STRING && (in->op == OP_EQ_K || in->op == OP_NE_K))
+            c = a.aux != b.aux || memcmp(a.v.s, b.v.s, a.aux) ? 1 : 0;
+          if (b.kind == EXPR_DOUBLE && b.v.d != b.v.d) c = 2;
+        }
+        if (c != 2) {
+          bool v;
+          switch (in->op) {
+            case OP_EQ_K: v = c == 0; break;
+            case OP_NE_K: v = c != 0; break;
+            case OP_LT_K: v = c < 0; break;
+            case OP_LE_K: v = c <= 0; break;
+            case OP_GT_K: v = c > 0; break;
+            default: v = c >= 0; break;
+          }
+          sp[-1] = baton_expr_bool(v);
+          DISPATCH();
+        }
+        static const enum tok_kind relk[] = {TOK_EQ, TOK_NE, TOK_LT, TOK_LE, TOK_GT, TOK_GE};
+        vm_binary(&vm, relk[in->op - OP_EQ_K], a, b, in->pos, &sp[-1]);
+        break;
+      }
+      case OP_IN: L_IN: sp--; vm_binary(&vm, TOK_IN, sp[-1], sp[0], in->pos, &sp[-1]); break;
+      case OP_IN_CONST: L_IN_CONST: {
         struct expr_value x = sp[-1], c = k[in->a];
         if (x.kind == EXPR_ERROR) break;
         if (x.kind == EXPR_STRING && c.kind == EXPR_MAP) {
@@ -464,23 +513,23 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         sp[-1] = contains(&vm, x, c, in->pos);
         break;
       }
-      case OP_JUMP: ip = code + in->a; break;
-      case OP_AND_SHORT:
+      case OP_JUMP: L_JUMP: ip = code + in->a; DISPATCH();
+      case OP_AND_SHORT: L_AND_SHORT:
         if (sp[-1].kind == EXPR_BOOL && !sp[-1].v.b) ip = code + in->a;
-        break;
-      case OP_OR_SHORT:
+        DISPATCH();
+      case OP_OR_SHORT: L_OR_SHORT:
         if (sp[-1].kind == EXPR_BOOL && sp[-1].v.b) ip = code + in->a;
-        break;
-      case OP_AND: {
+        DISPATCH();
+      case OP_AND: L_AND: {
         /* Only reached when the left side was true, an error or not a bool. */
         sp--;
         struct expr_value a = sp[-1], b = sp[0];
         if (b.kind == EXPR_BOOL && !b.v.b) sp[-1] = b;
         else if (a.kind == EXPR_BOOL) sp[-1] = b.kind == EXPR_BOOL ? b : not_bool(&vm, "_&&_", b, in->pos);
         else sp[-1] = not_bool(&vm, "_&&_", a, in->pos);
-        break;
+        DISPATCH();
       }
-      case OP_OR: {
+      case OP_OR: L_OR: {
         sp--;
         struct expr_value a = sp[-1], b = sp[0];
         if (b.kind == EXPR_BOOL && b.v.b) sp[-1] = b;
@@ -488,7 +537,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         else sp[-1] = not_bool(&vm, "_||_", a, in->pos);
         break;
       }
-      case OP_COND: {
+      case OP_COND: L_COND: {
         struct expr_value c = *--sp;
         if (c.kind == EXPR_BOOL) {
           if (!c.v.b) ip = code + in->a;
@@ -498,7 +547,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         }
         break;
       }
-      case OP_CALL: {
+      case OP_CALL: L_CALL: {
         int n = (int)in->b;
         sp -= n;
         struct expr_value r;
@@ -508,21 +557,29 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
             r = sp[i];
             goto call_done;
           }
-        if (in->a == FN_DYN)
+        if (in->a == FN_DYN) {
           r = sp[0];
-        else
+        } else if ((in->a == FN_STARTS_WITH || in->a == FN_ENDS_WITH) && sp[0].kind == EXPR_STRING &&
+                   sp[1].kind == EXPR_STRING) {
+          /* Inline: prefix and suffix tests are the most common string conditions. */
+          const char *h = sp[0].v.s + (in->a == FN_ENDS_WITH ? sp[0].aux - sp[1].aux : 0);
+          bool ok = sp[1].aux <= sp[0].aux;
+          for (uint32_t q = 0; ok && q < sp[1].aux; q++) ok = h[q] == sp[1].v.s[q];
+          *sp++ = baton_expr_bool(ok);
+          DISPATCH();
+        } else
           builtin_call(&vm, (int)in->a, sp, n, in->pos, &r);
       call_done:
         *sp++ = r;
         break;
       }
-      case OP_UNKNOWN_CALL: {
+      case OP_UNKNOWN_CALL: L_UNKNOWN_CALL: {
         sp -= in->b;
         *sp++ = expr_error_new(vm.arena, in->pos, "no such function: '%.*s'", (int)k[in->a].aux,
                                k[in->a].v.s);
         break;
       }
-      case OP_ITER_INIT: {
+      case OP_ITER_INIT: L_ITER_INIT: {
         struct expr_value r = *--sp;
         if (r.kind != EXPR_LIST && r.kind != EXPR_MAP) {
           *sp++ = r.kind == EXPR_ERROR ? r
@@ -537,7 +594,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         loc[in->a + 3] = baton_expr_null();
         break;
       }
-      case OP_ITER_NEXT: {
+      case OP_ITER_NEXT: L_ITER_NEXT: {
         struct expr_value r = loc[in->a];
         int64_t i = loc[in->a + 1].v.i;
         if (unlikely(vm.iterations_left-- == 0)) {
@@ -559,11 +616,11 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
           loc[in->a + 2] = r.v.map->entries[i].key;
         }
         loc[in->a + 1].v.i = i + 1;
-        break;
+        DISPATCH();
       }
-      case OP_SET_LOCAL: loc[in->a] = *--sp; break;
-      case OP_ALL_STEP:
-      case OP_EXISTS_STEP: {
+      case OP_SET_LOCAL: L_SET_LOCAL: loc[in->a] = *--sp; break;
+      case OP_ALL_STEP: L_ALL_STEP:
+      case OP_EXISTS_STEP: L_EXISTS_STEP: {
         struct expr_value c = *--sp;
         bool stop = in->op == OP_ALL_STEP ? false : true;
         if (c.kind == EXPR_BOOL) {
@@ -571,13 +628,13 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         } else if (loc[in->a].kind != EXPR_ERROR) {
           loc[in->a] = not_bool(&vm, in->op == OP_ALL_STEP ? "all" : "exists", c, in->pos);
         }
-        break;
+        DISPATCH();
       }
-      case OP_ALL_END:
-      case OP_EXISTS_END:
+      case OP_ALL_END: L_ALL_END:
+      case OP_EXISTS_END: L_EXISTS_END:
         *sp++ = loc[in->a].kind == EXPR_ERROR ? loc[in->a] : baton_expr_bool(in->op == OP_ALL_END);
         break;
-      case OP_ONE_STEP: {
+      case OP_ONE_STEP: L_ONE_STEP: {
         struct expr_value c = *--sp;
         if (c.kind == EXPR_BOOL) {
           if (c.v.b) {
@@ -590,10 +647,10 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         }
         break;
       }
-      case OP_ONE_END:
+      case OP_ONE_END: L_ONE_END:
         *sp++ = baton_expr_bool(loc[in->a].kind == EXPR_INT && loc[in->a].v.i == 1);
         break;
-      case OP_LIST_RESERVE: {
+      case OP_LIST_RESERVE: L_LIST_RESERVE: {
         struct expr_value r = loc[in->a];
         size_t n = r.kind == EXPR_LIST ? r.v.list->len : r.v.map->len;
         struct expr_list *l = list_alloc(vm.arena, n);
@@ -605,7 +662,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         *sp++ = v;
         break;
       }
-      case OP_APPEND: {
+      case OP_APPEND: L_APPEND: {
         struct expr_value x = *--sp;
         if (x.kind == EXPR_ERROR) {
           *sp++ = x;
@@ -616,7 +673,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         l->items[l->len++] = x;
         break;
       }
-      case OP_SKIP_UNLESS: {
+      case OP_SKIP_UNLESS: L_SKIP_UNLESS: {
         struct expr_value c = *--sp;
         if (c.kind == EXPR_BOOL) {
           if (!c.v.b) ip = code + in->a;
@@ -626,7 +683,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         }
         break;
       }
-      case OP_FILTER_STEP: {
+      case OP_FILTER_STEP: L_FILTER_STEP: {
         struct expr_value c = *--sp;
         if (c.kind == EXPR_BOOL) {
           if (c.v.b) {
@@ -639,9 +696,15 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         }
         break;
       }
-      case OP_RETURN:
-        *out = sp[-1];
-        return out->kind == EXPR_ERROR ? BATON_EINVAL : 0;
+      case OP_RETURN: L_RETURN: {
+        /* Field by field: the top was often just written field by field, and a
+         * 16-byte load of it would stall on store forwarding. */
+        uint8_t kind = sp[-1].kind;
+        out->kind = kind;
+        out->aux = sp[-1].aux;
+        out->v.u = sp[-1].v.u;
+        return kind == EXPR_ERROR ? BATON_EINVAL : 0;
+      }
       case OP_N: abort();
     }
   }
