@@ -11,13 +11,11 @@
 #include "expr/expr_int.h"
 
 struct expr_value expr_error_oom(uint32_t pos) {
-  /* A static error keeps reporting possible when the arena is exhausted. */
-  static const struct {
-    uint32_t pos;
-    char msg[40];
-  } e = {0, "evaluation memory limit exceeded"};
+  /* Static, so an exhausted arena can still report. Its position is not
+   * recorded (0): the error is about the whole evaluation. */
+  static const struct expr_error oom = {0, "evaluation memory limit exceeded"};
   (void)pos;
-  struct expr_value v = {.kind = EXPR_ERROR, .v.err = (const struct expr_error *)&e};
+  struct expr_value v = {.kind = EXPR_ERROR, .v.err = &oom};
   return v;
 }
 
@@ -31,8 +29,10 @@ struct expr_value expr_error_new(struct expr_arena *a, uint32_t pos, const char 
   if ((size_t)n >= sizeof(tmp)) n = sizeof(tmp) - 1;
   struct expr_error *e = arena_alloc(a, sizeof(*e) + (size_t)n + 1);
   if (!e) return expr_error_oom(pos);
+  char *text = (char *)(e + 1);
+  memcpy(text, tmp, (size_t)n + 1);
   e->pos = pos;
-  memcpy(e->msg, tmp, (size_t)n + 1);
+  e->msg = text;
   struct expr_value v = {.kind = EXPR_ERROR, .v.err = e};
   return v;
 }
@@ -82,7 +82,7 @@ void diag_set(struct expr_diag *d, const char *src, size_t len, uint32_t pos, co
 
 int baton_expr_diag_render(struct buf *b, const char *name, const char *src, size_t len,
                            const struct expr_diag *d) {
-  int rc = buf_printf(b, "ERROR: %s:%u:%u: %s\n", name ? name : "<input>", d->line, d->col, d->msg);
+  int rc = buf_printf(b, "error: %s:%u:%u: %s\n", name ? name : "<input>", d->line, d->col, d->msg);
   if (rc) return rc;
   /* Print the line the error is on, then dots up to the column and a caret. */
   size_t start = d->pos > len ? len : d->pos;

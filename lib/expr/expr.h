@@ -250,7 +250,7 @@ void baton_expr_program_free(struct expr_program *p);
 
 /*
  * Renders a diagnostic as people read it (appends to b):
- *   ERROR: <input>:1:5: found no matching overload for '_+_' applied to '(int, string)'
+ *   error: <input>:1:3: found no matching overload for '_+_' applied to '(int, string)'
  *    | 1 + 'a'
  *    | ..^
  * name labels the source ("<input>" if NULL). Returns 0 or BATON_ETOOBIG.

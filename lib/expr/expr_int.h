@@ -59,7 +59,7 @@ struct expr_map {
 
 struct expr_error {
   uint32_t pos;
-  char msg[];
+  const char *msg; /* the bytes after the struct, or a static string */
 };
 
 #define MAP_INDEX_MIN 9 /* maps with at least this many entries get a hash index */

@@ -500,8 +500,8 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         struct expr_value x = sp[-1], c = k[in->a];
         if (x.kind == EXPR_ERROR) break;
         if (x.kind == EXPR_STRING && c.kind == EXPR_MAP) {
-          sp[-1] = baton_expr_bool(map_lookup_str(c.v.map, x.v.s, x.aux) != NULL);
-          break;
+          sp[-1] = baton_expr_bool(map_find(c.v.map, x.v.s, x.aux) != NULL);
+          DISPATCH();
         }
         if (c.kind == EXPR_MAP) { /* a list of strings hashed as map keys */
           const struct expr_list *l = k[in->a + 1].v.list;

@@ -30,7 +30,7 @@ test('docs/conditions.md examples', () => {
       '--now', '2026-11-23T12:00:00Z', '--', expr], {encoding: 'utf8'})
     if (want.startsWith('error: ')) {
       assert.equal(r.status, 1, `${expr}: want an error, got ${r.stdout}`)
-      const msg = r.stderr.split('\n')[0].replace(/^ERROR: <input>:\d+:\d+: /, '')
+      const msg = r.stderr.split('\n')[0].replace(/^error: <input>:\d+:\d+: /, '')
       assert.equal(msg, want.slice(7), expr)
     } else {
       assert.equal(r.status, 0, `${expr}: ${r.stderr}`)
