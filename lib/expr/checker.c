@@ -9,6 +9,7 @@
  * the checker and the VM cannot disagree. With BATON_EXPR_UNCHECKED it only
  * resolves names, and unknown ones become run-time errors.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,15 @@ static const struct {
     {"google.protobuf.Duration", EXPR_DURATION},
 };
 
-static int err(struct checker *c, uint32_t pos, const char *fmt, const char *a, const char *b) {
-  diag_set(c->diag, c->src, c->len, pos, fmt, a, b);
+static int err(struct checker *c, uint32_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int err(struct checker *c, uint32_t pos, const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  diag_set(c->diag, c->src, c->len, pos, "%s", msg);
   return BATON_ETYPE;
 }
 
@@ -204,7 +212,7 @@ static int check_ident(struct checker *c, struct ast *n) {
   if (strict(c)) {
     char nm[128];
     snprintf(nm, sizeof(nm), "%.*s", (int)MIN(n->name_len, 100u), n->name);
-    return err(c, n->pos, "undeclared reference to '%s'%s", nm, "");
+    return err(c, n->pos, "undeclared reference to '%s'", nm);
   }
   n->slot = -1; /* compiled to an error raised if evaluated */
   return 0;
@@ -241,7 +249,7 @@ static int check_select(struct checker *c, struct ast *n) {
   if (strict(c) && t >= 0 && t != EXPR_MAP) {
     char nm[64];
     snprintf(nm, sizeof(nm), "%s", tname(t));
-    return err(c, n->pos, "type '%s' does not support field selection%s", nm, "");
+    return err(c, n->pos, "type '%s' does not support field selection", nm);
   }
   n->type = n->test_only ? EXPR_BOOL : -1;
   return 0;
@@ -265,7 +273,7 @@ static int check_call(struct checker *c, struct ast *n) {
       return err(c, n->pos, member ? "'%s' is not a method; call it as %s(x)"
                                    : "'%s' is a method; call it as x.%s()",
                  nm, nm);
-    return err(c, n->pos, "undeclared reference to '%s'%s", nm, "");
+    return err(c, n->pos, "undeclared reference to '%s'", nm);
   }
   if ((int)n->n_args < builtins[fn].min_args || (int)n->n_args > builtins[fn].max_args) {
     if (!strict(c)) {
@@ -300,9 +308,9 @@ static int check_compr(struct checker *c, struct ast *n) {
   if (strict(c) && n->a->type >= 0 && n->a->type != EXPR_LIST && n->a->type != EXPR_MAP) {
     char nm[64];
     snprintf(nm, sizeof(nm), "%s", tname(n->a->type));
-    return err(c, n->a->pos, "cannot iterate over a value of type '%s'%s", nm, "");
+    return err(c, n->a->pos, "cannot iterate over a value of type '%s'", nm);
   }
-  if (c->n_scopes == MAX_SCOPES) return err(c, n->pos, "%s%s", "macros nested too deeply", "");
+  if (c->n_scopes == MAX_SCOPES) return err(c, n->pos, "macros nested too deeply");
   int32_t base = c->next_local;
   c->next_local += 4;
   if (c->next_local > c->max_local) c->max_local = c->next_local;
@@ -318,7 +326,7 @@ static int check_compr(struct checker *c, struct ast *n) {
   if (strict(c) && pred && n->b->type >= 0 && n->b->type != EXPR_BOOL) {
     char nm[64];
     snprintf(nm, sizeof(nm), "%s", tname(n->b->type));
-    return err(c, n->b->pos, "the predicate must be a bool, not %s%s", nm, "");
+    return err(c, n->b->pos, "the predicate must be a bool, not %s", nm);
   }
   n->type = (n->macro == MACRO_MAP || n->macro == MACRO_FILTER) ? EXPR_LIST : EXPR_BOOL;
   return 0;
@@ -356,7 +364,7 @@ static int check(struct checker *c, struct ast *n) {
           if (k >= 0 && k != EXPR_INT && k != EXPR_UINT && k != EXPR_BOOL && k != EXPR_STRING) {
             char nm[64];
             snprintf(nm, sizeof(nm), "%s", tname(k));
-            return err(c, n->args[i]->pos, "unsupported map key type '%s'%s", nm, "");
+            return err(c, n->args[i]->pos, "unsupported map key type '%s'", nm);
           }
         }
       n->type = n->kind == AST_LIST ? EXPR_LIST : EXPR_MAP;

@@ -101,7 +101,6 @@ struct expr_list *list_alloc(struct expr_arena *a, size_t cap);
 struct expr_map *map_alloc(struct expr_arena *a, size_t n);
 /* Shortest round-trip text of a finite double into out (>= 40 bytes); returns its length. */
 size_t double_shortest(double d, char *out);
-bool utf8_decode(const char *s, size_t len, size_t *i, uint32_t *cp);
 size_t utf8_count(const char *s, size_t len);
 
 /* ---- Tokens --------------------------------------------------------------- */

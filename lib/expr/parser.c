@@ -74,7 +74,6 @@ static int parse_args(struct parser *p, enum tok_kind close, struct ast ***args,
   struct ast *tmp[256];
   uint32_t cnt = 0;
   int rc;
-  struct ast **heap = NULL;
   size_t cap = ARRAY_SIZE(tmp);
   struct ast **v = tmp;
   while (p->tok.kind != close) {
@@ -83,7 +82,7 @@ static int parse_args(struct parser *p, enum tok_kind close, struct ast ***args,
       struct ast **nv = arena_alloc(p->arena, cap * 2 * sizeof(*nv));
       if (!nv) return OOM(p);
       memcpy(nv, v, cnt * sizeof(*nv));
-      v = heap = nv;
+      v = nv;
       cap *= 2;
     }
     if ((rc = parse_ternary(p, &v[cnt]))) return rc;
@@ -96,7 +95,6 @@ static int parse_args(struct parser *p, enum tok_kind close, struct ast ***args,
   if (!*args) return OOM(p);
   memcpy(*args, v, cnt * sizeof(**args));
   *n = cnt;
-  (void)heap;
   return 0;
 }
 

@@ -288,20 +288,6 @@ int value_compare(struct expr_value a, struct expr_value b, int *cmp) {
 
 /* ---- UTF-8 --------------------------------------------------------------- */
 
-bool utf8_decode(const char *s, size_t len, size_t *i, uint32_t *cp) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t k = *i;
-  if (k >= len) return false;
-  unsigned c = p[k];
-  int n = c < 0x80 ? 0 : c < 0xE0 ? 1 : c < 0xF0 ? 2 : 3;
-  uint32_t v = n == 0 ? c : n == 1 ? (c & 0x1F) : n == 2 ? (c & 0x0F) : (c & 0x07);
-  if (k + (size_t)n + 1 > len) return false;
-  for (int j = 1; j <= n; j++) v = (v << 6) | (p[k + (size_t)j] & 0x3F);
-  *cp = v;
-  *i = k + (size_t)n + 1;
-  return true;
-}
-
 size_t utf8_count(const char *s, size_t len) {
   size_t n = 0;
   for (size_t i = 0; i < len; i++)
