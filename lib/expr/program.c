@@ -112,9 +112,18 @@ int baton_expr_program_dump(struct buf *b, const struct expr_program *p) {
     rc = buf_printf(b, "%4zu  %-14s", i, op_info[in->op].name);
     if (!rc && op_info[in->op].n >= 1) rc = buf_printf(b, " %u", in->a);
     if (!rc && op_info[in->op].n >= 2) rc = buf_printf(b, " %u", in->b);
-    if (!rc && (in->op == OP_CONST || in->op == OP_SELECT || in->op == OP_HAS)) {
+    /* Show the constant an instruction refers to. */
+    int kidx = -1;
+    switch (in->op) {
+      case OP_CONST: case OP_SELECT: case OP_HAS: case OP_UNKNOWN_VAR: case OP_UNKNOWN_CALL:
+      case OP_EQ_K: case OP_NE_K: case OP_LT_K: case OP_LE_K: case OP_GT_K: case OP_GE_K:
+      case OP_IN_CONST: kidx = (int)in->a; break;
+      case OP_SELECT_VAR: case OP_SELECT_LOCAL: kidx = (int)in->b; break;
+    }
+    if (!rc && kidx >= 0) {
       rc = buf_puts(b, "  ; ");
-      if (!rc) rc = baton_expr_value_format(b, p->consts[in->a]);
+      if (!rc && in->op == OP_SELECT_VAR) rc = buf_printf(b, "%s.", p->env->names[in->a]);
+      if (!rc) rc = baton_expr_value_format(b, p->consts[kidx]);
     }
     if (!rc && in->op == OP_CALL) rc = buf_printf(b, "  ; %s", builtins[in->a].name);
     if (!rc) rc = buf_putc(b, '\n');
