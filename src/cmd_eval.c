@@ -5,7 +5,6 @@
  * top-level keys). Journey functions are answered from the JSON data: see
  * usage() and docs/conditions.md. This file is a thin user of lib/expr.
  */
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +26,8 @@ static void usage(FILE *out) {
           "  --var NAME=EXPR    bind variable NAME to the value of a constant expression\n"
           "                     (--var x=1u, --var tags='[\"a\", \"b\"]')\n"
           "  --vars-json FILE   bind each top-level key of a JSON object (- for stdin);\n"
-          "                     JSON numbers that are whole (|n| <= 2^53) become int,\n"
-          "                     others double\n"
+          "                     a number written without fraction or exponent is an\n"
+          "                     int (if it fits int64), any other number a double\n"
           "  --now TIME         the time now() and windows are measured from\n"
           "                     (RFC 3339, default: the clock)\n"
           "  --dump             print the bytecode on stderr\n\n"
@@ -288,7 +287,6 @@ int cmd_eval(int argc, char **argv) {
   struct expr_ctx *var_ctxs[MAX_BINDINGS] = {0};
   struct expr_program *prog = NULL;
   struct expr_env *empty = baton_expr_env_new();
-  cJSON *json = NULL;
   char *text = NULL;
   for (int i = 0; i < 3; i++) vals[i] = baton_expr_map_new(arena, 0);
 
@@ -299,24 +297,28 @@ int cmd_eval(int argc, char **argv) {
       fprintf(stderr, "baton eval: cannot read %s\n", json_path);
       goto out;
     }
-    json = cJSON_ParseWithLength(text, len);
-    if (!json || !cJSON_IsObject(json)) {
-      fprintf(stderr, "baton eval: %s: not a JSON object\n", json_path);
+    struct expr_value top;
+    size_t off = 0;
+    int rc = baton_expr_value_parse_json(arena, text, len, &top, &off);
+    if (rc || top.kind != EXPR_MAP) {
+      if (rc == BATON_EPARSE)
+        fprintf(stderr, "baton eval: %s: invalid JSON at byte %zu\n", json_path, off);
+      else
+        fprintf(stderr, "baton eval: %s: %s\n", json_path,
+                rc ? baton_strerror(rc) : "not a JSON object");
       goto out;
     }
-    const cJSON *c;
-    cJSON_ArrayForEach(c, json) {
-      int slot = baton_expr_env_lookup(env, c->string);
-      if (slot < 0) slot = baton_expr_env_declare(env, c->string, -1);
+    for (size_t k = 0; k < baton_expr_map_len(top.v.map); k++) {
+      struct expr_value key, val;
+      baton_expr_map_entry(top.v.map, k, &key, &val);
+      int slot = baton_expr_env_lookup(env, key.v.s);
+      if (slot < 0) slot = baton_expr_env_declare(env, key.v.s, -1);
       if (slot < 0 || slot >= MAX_BINDINGS + 1024) {
-        fprintf(stderr, "baton eval: %s: cannot bind key '%s'\n", json_path, c->string);
+        fprintf(stderr, "baton eval: %s: cannot bind key '%s' (%s)\n", json_path, key.v.s,
+                slot == BATON_EINVAL ? "a reserved word" : baton_strerror(slot));
         goto out;
       }
-      int rc = baton_expr_value_from_json(arena, c, &vals[slot]);
-      if (rc) {
-        fprintf(stderr, "baton eval: %s: key '%s': %s\n", json_path, c->string, baton_strerror(rc));
-        goto out;
-      }
+      vals[slot] = val;
     }
   }
   for (int i = 0; i < n_vars; i++) {
@@ -387,7 +389,6 @@ out:
   baton_expr_env_free(empty);
   baton_expr_arena_free(arena);
   free(vals);
-  cJSON_Delete(json);
   free(text);
   return status;
 }

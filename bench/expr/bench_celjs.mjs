@@ -10,8 +10,9 @@ const cases = JSON.parse(readFileSync(casesPath, 'utf8'))
 const data = JSON.parse(readFileSync(dataPath, 'utf8'))
 const secs = Number(secsArg ?? 0.5)
 
-// cel-js represents CEL ints as BigInt: convert whole JSON numbers the way
-// baton does (|n| <= 2^53 and integral -> int), everything else stays double.
+// cel-js represents CEL ints as BigInt. baton reads a number written without
+// a fraction as an int; JSON.parse forgets how a number was written, so the
+// data file's doubles (item prices) are restored below.
 function toCel(v) {
   if (Array.isArray(v)) return v.map(toCel)
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toCel(x)]))

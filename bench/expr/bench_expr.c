@@ -69,8 +69,11 @@ int main(int argc, char **argv) {
   struct expr_arena *arena = baton_expr_arena_new(0);
   struct expr_value vars[3];
   const char *keys[3] = {"profile", "event", "context"};
+  /* The same reader as baton eval --vars-json (30.0 stays a double). */
+  struct expr_value top;
+  if (baton_expr_value_parse_json(arena, dt, strlen(dt), &top, NULL) || top.kind != EXPR_MAP) return 1;
   for (int i = 0; i < 3; i++)
-    if (baton_expr_value_from_json(arena, cJSON_GetObjectItem(data, keys[i]), &vars[i])) return 1;
+    if (!baton_expr_map_find(top.v.map, keys[i], strlen(keys[i]), &vars[i])) return 1;
   struct host_data hd = {0};
   clock_parse_iso8601(cJSON_GetObjectItem(data, "clock")->valuestring, &hd.now);
   const cJSON *ev;

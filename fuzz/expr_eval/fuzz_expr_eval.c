@@ -1,11 +1,11 @@
 /*
  * libFuzzer target for compile + evaluate: the input is an expression, then
- * optionally a NUL byte and a JSON object bound as `profile`. Journey
+ * optionally a NUL byte and JSON text bound as `profile` (through
+ * baton_expr_value_parse_json, which this target fuzzes too). Journey
  * functions are answered by a deterministic fake host. Invariant checked on
  * every value: its CEL literal form evaluates back to an equal value of the
  * same type (values holding NaN excepted, as NaN != NaN).
  */
-#include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,11 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t elen = nul ? (size_t)(nul - data) : size;
   struct expr_arena *a = baton_expr_arena_new(1 << 20);
   struct expr_value vars[3] = {baton_expr_null(), baton_expr_null(), baton_expr_null()};
-  if (nul) {
-    cJSON *j = cJSON_ParseWithLength((const char *)nul + 1, size - elen - 1);
-    if (j) baton_expr_value_from_json(a, j, &vars[0]);
-    cJSON_Delete(j);
-  }
+  if (nul && baton_expr_value_parse_json(a, (const char *)nul + 1, size - elen - 1, &vars[0], NULL))
+    vars[0] = baton_expr_null();
   struct expr_program *p = NULL;
   if (!baton_expr_compile(env, (const char *)data, elen, 0, &p, NULL)) {
     struct expr_value v;

@@ -165,6 +165,18 @@ int baton_expr_value_from_json(struct expr_arena *a, const struct cJSON *json,
                                struct expr_value *out);
 
 /*
+ * Parses JSON text[0..len) into a value in arena a, keeping the int/double
+ * distinction as written: a number without fraction or exponent that fits
+ * int64 is an int ("1", "-3", "4611686018427387904"), any other number a
+ * double ("1.0", "1e3", "1e30"). Objects become maps with string keys (a
+ * repeated key: the last wins), arrays lists. Returns 0, BATON_EPARSE (not
+ * JSON; *err_off, if not NULL, gets the byte offset), BATON_EINVAL (a string
+ * that is not UTF-8), or BATON_ETOOBIG (arena cap, or nesting over 256).
+ */
+int baton_expr_value_parse_json(struct expr_arena *a, const char *text, size_t len,
+                                struct expr_value *out, size_t *err_off);
+
+/*
  * Builders for typed lists and maps in an arena. A list or map is filled by
  * the caller through the returned item array, then used read-only.
  * baton_expr_map_new returns a map whose n entries the caller sets with

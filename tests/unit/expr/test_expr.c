@@ -354,6 +354,45 @@ static void test_variables_from_json(void **state) {
   baton_expr_env_free(env);
 }
 
+static void test_json_text(void **state) {
+  (void)state;
+  struct expr_arena *a = baton_expr_arena_new(0);
+  struct expr_env *env = baton_expr_env_new();
+  assert_int_equal(baton_expr_env_declare(env, "j", -1), 0);
+  static const char *const cases[][2] = {
+      {"{\"i\": 1, \"d\": 1.0, \"e\": 1e2, \"big\": 4611686018427387904, \"huge\": 9223372036854775808}",
+       "{\"i\": 1, \"d\": 1.0, \"e\": 100.0, \"big\": 4611686018427387904, \"huge\": 9.223372036854776e+18}"},
+      {"[\"\\u00e9\\ud83d\\ude00\\n\", true, false, null, -0, []]", "[\"é😀\\n\", true, false, null, 0, []]"},
+      {" {\"k\": 1, \"k\": 2} ", "{\"k\": 2}"},
+  };
+  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+    struct expr_value v;
+    assert_int_equal(baton_expr_value_parse_json(a, cases[i][0], strlen(cases[i][0]), &v, NULL), 0);
+    struct buf b;
+    buf_init(&b, 0);
+    baton_expr_value_format(&b, v);
+    assert_string_equal(b.ptr, cases[i][1]);
+    buf_release(&b);
+  }
+  static const char *const bad[] = {"", "{", "[1,]", "{\"a\" 1}", "01", "1.", "\"\\ud800\"", "\"\x01\"",
+                                    "tru", "[1] x", "\"\xff\""};
+  for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+    struct expr_value v;
+    size_t off;
+    if (!baton_expr_value_parse_json(a, bad[i], strlen(bad[i]), &v, &off)) {
+      print_error("accepted bad JSON %s\n", bad[i]);
+      fail();
+    }
+  }
+  char deep[600];
+  memset(deep, '[', 300);
+  memset(deep + 300, ']', 300);
+  struct expr_value v;
+  assert_int_equal(baton_expr_value_parse_json(a, deep, 600, &v, NULL), BATON_ETOOBIG);
+  baton_expr_env_free(env);
+  baton_expr_arena_free(a);
+}
+
 /* After a warm-up run, evaluations of the common shapes do not touch the heap. */
 static void test_no_heap_in_steady_state(void **state) {
   (void)state;
@@ -476,6 +515,7 @@ int main(void) {
       cmocka_unit_test(test_compile_errors),
       cmocka_unit_test(test_journey_functions),
       cmocka_unit_test(test_variables_from_json),
+      cmocka_unit_test(test_json_text),
       cmocka_unit_test(test_no_heap_in_steady_state),
       cmocka_unit_test(test_threads_share_a_program),
       cmocka_unit_test(test_env_and_limits),
