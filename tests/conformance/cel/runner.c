@@ -4,7 +4,8 @@
  * claims, and prints passed / failed / skipped counts per file with the
  * reason for each skip category. Exit status 1 if the pass rate of the cases
  * run is under --min-pass percent or the share of cases run is under
- * --min-run percent. --verbose prints each failure; --only NAME runs the
+ * --min-run percent. --verbose prints each failure, --list-skipped also each
+ * skipped case; --only NAME runs the
  * tests whose name contains NAME.
  */
 #include <dirent.h>
@@ -205,6 +206,7 @@ static void run_test(const char *file, const char *text, const char *section,
   if (only && (!name || !strstr(name->scalar, only))) return;
   if (is_proto_case(text, test, section)) {
     st->skipped[SKIP_PROTO]++;
+    if (verbose > 1) printf("SKIP %s/%s/%s\n", file, section, name ? name->scalar : "?");
     return;
   }
   struct expr_arena *a = baton_expr_arena_new(0);
@@ -302,9 +304,11 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[i], "--min-pass") && i + 1 < argc) min_pass = atof(argv[++i]);
     else if (!strcmp(argv[i], "--min-run") && i + 1 < argc) min_run = atof(argv[++i]);
     else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) verbose = 1;
+    else if (!strcmp(argv[i], "--list-skipped")) verbose = 2;
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else {
-      fprintf(stderr, "usage: cel_conformance [--min-pass PCT] [--min-run PCT] [--verbose] [--only NAME]\n");
+      fprintf(stderr, "usage: cel_conformance [--min-pass PCT] [--min-run PCT] [--verbose] [--list-skipped]\n"
+                      "                       [--only NAME]\n");
       return 2;
     }
   }
