@@ -378,6 +378,9 @@ int compile_ast(struct expr_program *p, struct ast *root, unsigned flags, struct
   p->n_code = c.n;
   p->consts = c.consts;
   p->n_consts = c.nk;
+  p->khash = xcalloc(c.nk ? c.nk : 1, sizeof(*p->khash));
+  for (size_t i = 0; i < c.nk; i++)
+    if (c.consts[i].kind == EXPR_STRING) p->khash[i] = key_hash(c.consts[i].v.s, c.consts[i].aux);
   p->max_stack = (uint32_t)c.max_depth + 1;
   return 0;
 }

@@ -10,6 +10,7 @@
 #define BATON_EXPR_EXPR_INT_H
 
 #include <stdarg.h>
+#include <string.h>
 
 #include "expr/expr.h"
 #include "util/common.h"
@@ -81,10 +82,24 @@ int value_compare(struct expr_value a, struct expr_value b, int *cmp);
 const struct expr_map_entry *map_lookup(const struct expr_map *m, struct expr_value key);
 const struct expr_map_entry *map_lookup_str(const struct expr_map *m, const char *s, size_t n);
 
-/* map_lookup_str for the VM's hot paths: small maps are scanned inline. */
-static inline const struct expr_map_entry *map_find(const struct expr_map *m, const char *s,
-                                                    uint32_t n) {
-  if (m->index) return map_lookup_str(m, s, n);
+/* The hash string keys are indexed by. */
+static inline uint32_t key_hash(const char *s, size_t n) { return (uint32_t)baton_hash64(s, n, 0); }
+
+/*
+ * map_lookup_str for the VM's hot paths, with the key's hash h already known
+ * (field names are constants: their hashes are computed at compile time).
+ * Small maps are scanned inline.
+ */
+static inline const struct expr_map_entry *map_find_h(const struct expr_map *m, const char *s,
+                                                      uint32_t n, uint32_t h) {
+  if (m->index) {
+    uint32_t mask = m->index_cap - 1;
+    for (uint32_t e, i = h & mask; (e = m->index[i]); i = (i + 1) & mask) {
+      const struct expr_map_entry *en = &m->entries[e - 1];
+      if (en->key.aux == n && !memcmp(en->key.v.s, s, n)) return en;
+    }
+    return NULL;
+  }
   for (uint32_t i = 0; i < m->len; i++) {
     const struct expr_map_entry *e = &m->entries[i];
     if (e->key.aux != n || e->key.kind != EXPR_STRING) continue;
@@ -94,6 +109,12 @@ static inline const struct expr_map_entry *map_find(const struct expr_map *m, co
   }
   return NULL;
 }
+
+static inline const struct expr_map_entry *map_find(const struct expr_map *m, const char *s,
+                                                    uint32_t n) {
+  return map_find_h(m, s, n, m->index ? key_hash(s, n) : 0);
+}
+
 /* Builds m's string-key index (m has len entries) and checks for repeated
  * and unsupported keys: 0, BATON_EEXIST, BATON_ETYPE. */
 int map_seal(struct expr_arena *a, struct expr_map *m);
@@ -318,6 +339,7 @@ struct expr_program {
   struct insn *code;
   size_t n_code;
   struct expr_value *consts;
+  uint32_t *khash; /* key_hash of each string constant (0 for others) */
   size_t n_consts;
   uint32_t n_locals;
   uint32_t max_stack;

@@ -60,6 +60,7 @@ void baton_expr_program_free(struct expr_program *p) {
   regex_cache_free(p->regexes);
   free(p->code);
   free(p->consts);
+  free(p->khash);
   arena_release(&p->arena);
   free(p);
 }

@@ -134,7 +134,7 @@ int map_seal(struct expr_arena *a, struct expr_map *m) {
   for (uint32_t i = 0; i < m->len; i++) {
     const struct expr_value *k = &m->entries[i].key;
     if (k->kind != EXPR_STRING) continue;
-    uint32_t h = (uint32_t)baton_hash64(k->v.s, k->aux, 0) & (cap - 1);
+    uint32_t h = key_hash(k->v.s, k->aux) & (cap - 1);
     while (idx[h]) {
       const struct expr_value *o = &m->entries[idx[h] - 1].key;
       if (o->aux == k->aux && !memcmp(o->v.s, k->v.s, k->aux)) return BATON_EEXIST;
@@ -159,7 +159,7 @@ int map_seal(struct expr_arena *a, struct expr_map *m) {
 const struct expr_map_entry *map_lookup_str(const struct expr_map *m, const char *s, size_t n) {
   if (m->index) {
     uint32_t mask = m->index_cap - 1;
-    uint32_t h = (uint32_t)baton_hash64(s, n, 0) & mask;
+    uint32_t h = key_hash(s, n) & mask;
     for (uint32_t e; (e = m->index[h]); h = (h + 1) & mask) {
       const struct expr_map_entry *en = &m->entries[e - 1];
       if (en->key.aux == n && !memcmp(en->key.v.s, s, n)) return en;

@@ -293,8 +293,9 @@ void vm_index(struct vm *vm, struct expr_value x, struct expr_value k, uint32_t 
   *out = overload2(vm, TOK_LBRACKET, x, k, pos);
 }
 
-static void vm_select(struct vm *vm, struct expr_value x, struct expr_value f, bool test,
-                      uint32_t pos, struct expr_value *out) {
+/* x.f (or has(x.f) when test); h is f's key_hash. */
+static void vm_select(struct vm *vm, struct expr_value x, struct expr_value f, uint32_t h,
+                      bool test, uint32_t pos, struct expr_value *out) {
   if (x.kind == EXPR_ERROR) {
     *out = x;
     return;
@@ -304,7 +305,7 @@ static void vm_select(struct vm *vm, struct expr_value x, struct expr_value f, b
                           baton_expr_kind_name(x.kind));
     return;
   }
-  const struct expr_map_entry *e = map_lookup_str(x.v.map, f.v.s, f.aux);
+  const struct expr_map_entry *e = map_find_h(x.v.map, f.v.s, f.aux, h);
   if (test) {
     *out = baton_expr_bool(e != NULL);
   } else if (e) {
@@ -399,19 +400,21 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         *sp++ = expr_error_new(vm.arena, in->pos, "undeclared reference to '%.*s'",
                                (int)k[in->a].aux, k[in->a].v.s);
         break;
-      case OP_SELECT: L_SELECT: vm_select(&vm, sp[-1], k[in->a], false, in->pos, &sp[-1]); break;
-      case OP_HAS: L_HAS: vm_select(&vm, sp[-1], k[in->a], true, in->pos, &sp[-1]); break;
+      case OP_SELECT: L_SELECT:
+      case OP_HAS: L_HAS:
+        vm_select(&vm, sp[-1], k[in->a], p->khash[in->a], in->op == OP_HAS, in->pos, &sp[-1]);
+        break;
       case OP_SELECT_LOCAL: L_SELECT_LOCAL:
       case OP_SELECT_VAR: L_SELECT_VAR: {
         struct expr_value x = in->op == OP_SELECT_VAR ? vars[in->a] : loc[in->a];
         if (likely(x.kind == EXPR_MAP)) {
-          const struct expr_map_entry *e = map_find(x.v.map, k[in->b].v.s, k[in->b].aux);
+          const struct expr_map_entry *e = map_find_h(x.v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b]);
           if (likely(e != NULL)) {
             *sp++ = e->val;
             DISPATCH();
           }
         }
-        vm_select(&vm, x, k[in->b], false, in->pos, sp++);
+        vm_select(&vm, x, k[in->b], p->khash[in->b], false, in->pos, sp++);
         break;
       }
       case OP_INDEX: L_INDEX:
