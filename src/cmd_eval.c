@@ -16,36 +16,37 @@
 #include "util/common.h"
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: baton eval EXPR [--var NAME=EXPR]... [--vars-json FILE] [--now TIME]\n"
-          "                       [--dump]\n\n"
-          "Evaluates a condition expression (a subset of CEL, see docs/conditions.md) and\n"
-          "prints its value on stdout as a CEL literal: 1, 1u, 1.0, \"a\", b\"\\x00\", [1, 2u],\n"
-          "{\"k\": true}, null, timestamp(\"...\"), duration(\"...\").\n\n"
-          "Options:\n"
-          "  --var NAME=EXPR    bind variable NAME to the value of a constant expression\n"
-          "                     (--var x=1u, --var tags='[\"a\", \"b\"]')\n"
-          "  --vars-json FILE   bind each top-level key of a JSON object (- for stdin);\n"
-          "                     a number written without fraction or exponent is an\n"
-          "                     int (if it fits int64), any other number a double\n"
-          "  --now TIME         the time now() and windows are measured from\n"
-          "                     (RFC 3339, default: the clock)\n"
-          "  --dump             print the bytecode on stderr\n\n"
-          "profile, event and context are always declared (empty maps unless bound).\n"
-          "Journey functions read profile from the JSON data:\n"
-          "  profile.events     [{\"name\": \"purchase\", \"time\": \"2026-11-20T10:00:00Z\",\n"
-          "                       \"properties\": {\"amount\": 30}}, ...]  for count(), sum(), last()\n"
-          "  profile.segments   [\"vip\", ...]         for inSegment()\n"
-          "  profile.journeys   [\"onboarding\", ...]  for inJourney()\n"
-          "  profile.cases      [{\"type\": \"billing_dispute\", \"status\": \"open\"}, ...]\n"
-          "                     for openCases() (a case is open unless status is \"closed\")\n"
-          "  profile.timezone   \"Europe/Paris\"       for localHour(), localWeekday()\n\n"
-          "Exit status: 0 on success, 1 on a compile or evaluation error (message on\n"
-          "stderr), 2 on a usage error.\n\n"
-          "Examples:\n"
-          "  baton eval '1 + 2 * 3'\n"
-          "  baton eval --var x=1u 'x + 2u'\n"
-          "  baton eval --vars-json customer.json 'count(\"purchase\", duration(\"30d\")) >= 2'\n");
+  fprintf(
+      out,
+      "usage: baton eval EXPR [--var NAME=EXPR]... [--vars-json FILE] [--now TIME]\n"
+      "                       [--dump]\n\n"
+      "Evaluates a condition expression (a subset of CEL, see docs/conditions.md) and\n"
+      "prints its value on stdout as a CEL literal: 1, 1u, 1.0, \"a\", b\"\\x00\", [1, 2u],\n"
+      "{\"k\": true}, null, timestamp(\"...\"), duration(\"...\").\n\n"
+      "Options:\n"
+      "  --var NAME=EXPR    bind variable NAME to the value of a constant expression\n"
+      "                     (--var x=1u, --var tags='[\"a\", \"b\"]')\n"
+      "  --vars-json FILE   bind each top-level key of a JSON object (- for stdin);\n"
+      "                     a number written without fraction or exponent is an\n"
+      "                     int (if it fits int64), any other number a double\n"
+      "  --now TIME         the time now() and windows are measured from\n"
+      "                     (RFC 3339, default: the clock)\n"
+      "  --dump             print the bytecode on stderr\n\n"
+      "profile, event and context are always declared (empty maps unless bound).\n"
+      "Journey functions read profile from the JSON data:\n"
+      "  profile.events     [{\"name\": \"purchase\", \"time\": \"2026-11-20T10:00:00Z\",\n"
+      "                       \"properties\": {\"amount\": 30}}, ...]  for count(), sum(), last()\n"
+      "  profile.segments   [\"vip\", ...]         for inSegment()\n"
+      "  profile.journeys   [\"onboarding\", ...]  for inJourney()\n"
+      "  profile.cases      [{\"type\": \"billing_dispute\", \"status\": \"open\"}, ...]\n"
+      "                     for openCases() (a case is open unless status is \"closed\")\n"
+      "  profile.timezone   \"Europe/Paris\"       for localHour(), localWeekday()\n\n"
+      "Exit status: 0 on success, 1 on a compile or evaluation error (message on\n"
+      "stderr), 2 on a usage error.\n\n"
+      "Examples:\n"
+      "  baton eval '1 + 2 * 3'\n"
+      "  baton eval --var x=1u 'x + 2u'\n"
+      "  baton eval --vars-json customer.json 'count(\"purchase\", duration(\"30d\")) >= 2'\n");
 }
 
 /* The data behind the host callbacks: the bound profile. */
@@ -332,7 +333,8 @@ int cmd_eval(int argc, char **argv) {
     var_ctxs[i] = baton_expr_ctx_new();
     struct expr_value v;
     if (baton_expr_eval(var_progs[i], var_ctxs[i], NULL, NULL, NULL, &v)) {
-      fprintf(stderr, "baton eval: --var %s: %s\n", var_names[i], baton_expr_error_message(v.v.err));
+      fprintf(stderr, "baton eval: --var %s: %s\n", var_names[i],
+              baton_expr_error_message(v.v.err));
       goto out;
     }
     /* A name bound earlier (JSON file, an earlier --var) is rebound: the last wins. */

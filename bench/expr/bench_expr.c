@@ -31,12 +31,13 @@ struct host_data {
 static int64_t h_now(void *h) { return ((struct host_data *)h)->now; }
 
 /* The same scan the cel-js side does: every event, name and window compared. */
-static int h_count(void *hp, const char *name, size_t len, int64_t since, int64_t until, int64_t *out) {
+static int h_count(void *hp, const char *name, size_t len, int64_t since, int64_t until,
+                   int64_t *out) {
   struct host_data *h = hp;
   int64_t c = 0;
   for (size_t i = 0; i < h->n; i++)
-    c += h->events[i].len == len && !memcmp(h->events[i].name, name, len) && h->events[i].ms >= since &&
-         h->events[i].ms < until;
+    c += h->events[i].len == len && !memcmp(h->events[i].name, name, len) &&
+         h->events[i].ms >= since && h->events[i].ms < until;
   *out = c;
   return 0;
 }
@@ -71,7 +72,8 @@ int main(int argc, char **argv) {
   const char *keys[3] = {"profile", "event", "context"};
   /* The same reader as baton eval --vars-json (30.0 stays a double). */
   struct expr_value top;
-  if (baton_expr_value_parse_json(arena, dt, strlen(dt), &top, NULL) || top.kind != EXPR_MAP) return 1;
+  if (baton_expr_value_parse_json(arena, dt, strlen(dt), &top, NULL) || top.kind != EXPR_MAP)
+    return 1;
   for (int i = 0; i < 3; i++)
     if (!baton_expr_map_find(top.v.map, keys[i], strlen(keys[i]), &vars[i])) return 1;
   struct host_data hd = {0};
@@ -118,8 +120,9 @@ int main(int argc, char **argv) {
     struct buf b;
     buf_init(&b, 0);
     baton_expr_value_format(&b, v);
-    printf("{\"name\": \"%s\", \"evals_per_sec\": %.0f, \"result\": \"%s\", \"heap_allocs\": %zu}\n", name,
-           best, b.ptr, baton_expr_ctx_heap_allocs(ctx) - heap0);
+    printf(
+        "{\"name\": \"%s\", \"evals_per_sec\": %.0f, \"result\": \"%s\", \"heap_allocs\": %zu}\n",
+        name, best, b.ptr, baton_expr_ctx_heap_allocs(ctx) - heap0);
     buf_release(&b);
     baton_expr_program_free(p);
   }

@@ -38,7 +38,8 @@ static bool same_type(struct expr_value a, struct expr_value b) {
   if (a.kind != b.kind) return false;
   if (a.kind == EXPR_LIST) {
     for (size_t i = 0; i < baton_expr_list_len(a.v.list); i++)
-      if (!same_type(baton_expr_list_get(a.v.list, i), baton_expr_list_get(b.v.list, i))) return false;
+      if (!same_type(baton_expr_list_get(a.v.list, i), baton_expr_list_get(b.v.list, i)))
+        return false;
   }
   return true;
 }

@@ -131,7 +131,8 @@ static bool parse_int_str(const char *s, size_t n, bool is_unsigned, int64_t *i,
 
 static struct expr_value to_int(struct vm *vm, struct expr_value x, uint32_t pos) {
   switch (x.kind) {
-    case EXPR_INT: return x;
+    case EXPR_INT:
+      return x;
     case EXPR_UINT:
       if (x.v.u > INT64_MAX) return expr_error_new(vm->arena, pos, "int range error");
       return baton_expr_int((int64_t)x.v.u);
@@ -146,14 +147,16 @@ static struct expr_value to_int(struct vm *vm, struct expr_value x, uint32_t pos
       if (!parse_int_str(x.v.s, x.aux, false, &i, &u)) return conv_error(vm, pos, "int", x);
       return baton_expr_int(i);
     }
-    case EXPR_TIMESTAMP: return baton_expr_int(x.v.sec);
+    case EXPR_TIMESTAMP:
+      return baton_expr_int(x.v.sec);
   }
   return expr_error_overload(vm->arena, pos, "int", &x, 1);
 }
 
 static struct expr_value to_uint(struct vm *vm, struct expr_value x, uint32_t pos) {
   switch (x.kind) {
-    case EXPR_UINT: return x;
+    case EXPR_UINT:
+      return x;
     case EXPR_INT:
       if (x.v.i < 0) return expr_error_new(vm->arena, pos, "uint range error");
       return baton_expr_uint((uint64_t)x.v.i);
@@ -173,9 +176,12 @@ static struct expr_value to_uint(struct vm *vm, struct expr_value x, uint32_t po
 
 static struct expr_value to_double(struct vm *vm, struct expr_value x, uint32_t pos) {
   switch (x.kind) {
-    case EXPR_DOUBLE: return x;
-    case EXPR_INT: return baton_expr_double((double)x.v.i);
-    case EXPR_UINT: return baton_expr_double((double)x.v.u);
+    case EXPR_DOUBLE:
+      return x;
+    case EXPR_INT:
+      return baton_expr_double((double)x.v.i);
+    case EXPR_UINT:
+      return baton_expr_double((double)x.v.u);
     case EXPR_STRING: {
       char tmp[64];
       if (x.aux == 0 || x.aux >= sizeof(tmp)) return conv_error(vm, pos, "double", x);
@@ -202,10 +208,17 @@ static struct expr_value to_string(struct vm *vm, struct expr_value x, uint32_t 
   char tmp[48];
   int n;
   switch (x.kind) {
-    case EXPR_STRING: return x;
-    case EXPR_INT: n = snprintf(tmp, sizeof(tmp), "%lld", (long long)x.v.i); break;
-    case EXPR_UINT: n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)x.v.u); break;
-    case EXPR_BOOL: n = snprintf(tmp, sizeof(tmp), "%s", x.v.b ? "true" : "false"); break;
+    case EXPR_STRING:
+      return x;
+    case EXPR_INT:
+      n = snprintf(tmp, sizeof(tmp), "%lld", (long long)x.v.i);
+      break;
+    case EXPR_UINT:
+      n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)x.v.u);
+      break;
+    case EXPR_BOOL:
+      n = snprintf(tmp, sizeof(tmp), "%s", x.v.b ? "true" : "false");
+      break;
     case EXPR_DOUBLE:
       if (isnan(x.v.d)) {
         n = snprintf(tmp, sizeof(tmp), "NaN");
@@ -220,13 +233,18 @@ static struct expr_value to_string(struct vm *vm, struct expr_value x, uint32_t 
         return expr_error_new(vm->arena, pos, "type conversion error: bytes are not valid UTF-8");
       x.kind = EXPR_STRING;
       return x;
-    case EXPR_TIMESTAMP: n = (int)ts_format(x.v.sec, (int32_t)x.aux, tmp); break;
-    case EXPR_DURATION: n = (int)dur_format(x.v.sec, (int32_t)x.aux, tmp); break;
+    case EXPR_TIMESTAMP:
+      n = (int)ts_format(x.v.sec, (int32_t)x.aux, tmp);
+      break;
+    case EXPR_DURATION:
+      n = (int)dur_format(x.v.sec, (int32_t)x.aux, tmp);
+      break;
     case EXPR_TYPE: {
       const char *tn = baton_expr_kind_name((int)x.v.type);
       return baton_expr_string(tn, strlen(tn));
     }
-    default: return expr_error_overload(vm->arena, pos, "string", &x, 1);
+    default:
+      return expr_error_overload(vm->arena, pos, "string", &x, 1);
   }
   return str_copy(vm, tmp, (size_t)n, pos);
 }
@@ -272,10 +290,18 @@ void builtin_call(struct vm *vm, int fn, const struct expr_value *args, int n, u
   switch (fn) {
     case FN_SIZE:
       switch (a.kind) {
-        case EXPR_STRING: *out = baton_expr_int((int64_t)utf8_count(a.v.s, a.aux)); return;
-        case EXPR_BYTES: *out = baton_expr_int(a.aux); return;
-        case EXPR_LIST: *out = baton_expr_int(a.v.list->len); return;
-        case EXPR_MAP: *out = baton_expr_int(a.v.map->len); return;
+        case EXPR_STRING:
+          *out = baton_expr_int((int64_t)utf8_count(a.v.s, a.aux));
+          return;
+        case EXPR_BYTES:
+          *out = baton_expr_int(a.aux);
+          return;
+        case EXPR_LIST:
+          *out = baton_expr_int(a.v.list->len);
+          return;
+        case EXPR_MAP:
+          *out = baton_expr_int(a.v.map->len);
+          return;
       }
       break;
     case FN_CONTAINS:
@@ -297,11 +323,21 @@ void builtin_call(struct vm *vm, int fn, const struct expr_value *args, int n, u
       if (a.kind != EXPR_STRING) break;
       *out = ascii_case(vm, a, fn == FN_UPPER_ASCII, pos);
       return;
-    case FN_INT: *out = to_int(vm, a, pos); return;
-    case FN_UINT: *out = to_uint(vm, a, pos); return;
-    case FN_DOUBLE: *out = to_double(vm, a, pos); return;
-    case FN_STRING: *out = to_string(vm, a, pos); return;
-    case FN_BOOL: *out = to_bool(vm, a, pos); return;
+    case FN_INT:
+      *out = to_int(vm, a, pos);
+      return;
+    case FN_UINT:
+      *out = to_uint(vm, a, pos);
+      return;
+    case FN_DOUBLE:
+      *out = to_double(vm, a, pos);
+      return;
+    case FN_STRING:
+      *out = to_string(vm, a, pos);
+      return;
+    case FN_BOOL:
+      *out = to_bool(vm, a, pos);
+      return;
     case FN_BYTES:
       if (a.kind == EXPR_BYTES) {
         *out = a;
@@ -311,7 +347,9 @@ void builtin_call(struct vm *vm, int fn, const struct expr_value *args, int n, u
       a.kind = EXPR_BYTES;
       *out = a;
       return;
-    case FN_DYN: *out = a; return;
+    case FN_DYN:
+      *out = a;
+      return;
     case FN_TYPE: {
       struct expr_value t = {.kind = EXPR_TYPE, .v.type = a.kind};
       *out = t;

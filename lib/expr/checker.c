@@ -38,10 +38,17 @@ static const struct {
   const char *name;
   int kind;
 } type_names[] = {
-    {"int", EXPR_INT},        {"uint", EXPR_UINT},          {"double", EXPR_DOUBLE},
-    {"bool", EXPR_BOOL},      {"string", EXPR_STRING},      {"bytes", EXPR_BYTES},
-    {"list", EXPR_LIST},      {"map", EXPR_MAP},            {"null_type", EXPR_NULL},
-    {"type", EXPR_TYPE},      {"google.protobuf.Timestamp", EXPR_TIMESTAMP},
+    {"int", EXPR_INT},
+    {"uint", EXPR_UINT},
+    {"double", EXPR_DOUBLE},
+    {"bool", EXPR_BOOL},
+    {"string", EXPR_STRING},
+    {"bytes", EXPR_BYTES},
+    {"list", EXPR_LIST},
+    {"map", EXPR_MAP},
+    {"null_type", EXPR_NULL},
+    {"type", EXPR_TYPE},
+    {"google.protobuf.Timestamp", EXPR_TIMESTAMP},
     {"google.protobuf.Duration", EXPR_DURATION},
 };
 
@@ -66,13 +73,27 @@ static struct expr_value sample(int k) {
   struct expr_value v = {.kind = (uint8_t)k};
   switch (k) {
     case EXPR_STRING:
-    case EXPR_BYTES: v.v.s = ""; break;
-    case EXPR_LIST: v.v.list = &empty_list; break;
-    case EXPR_MAP: v.v.map = &empty_map; break;
-    case EXPR_DOUBLE: v.v.d = 1.0; break;
-    case EXPR_INT: v.v.i = 1; break;
-    case EXPR_UINT: v.v.u = 1; break;
-    case EXPR_TYPE: v.v.type = EXPR_INT; break;
+    case EXPR_BYTES:
+      v.v.s = "";
+      break;
+    case EXPR_LIST:
+      v.v.list = &empty_list;
+      break;
+    case EXPR_MAP:
+      v.v.map = &empty_map;
+      break;
+    case EXPR_DOUBLE:
+      v.v.d = 1.0;
+      break;
+    case EXPR_INT:
+      v.v.i = 1;
+      break;
+    case EXPR_UINT:
+      v.v.u = 1;
+      break;
+    case EXPR_TYPE:
+      v.v.type = EXPR_INT;
+      break;
   }
   return v;
 }
@@ -195,7 +216,8 @@ static int check_ident(struct checker *c, struct ast *n) {
     return 0;
   }
   for (size_t i = 0; i < ARRAY_SIZE(type_names); i++)
-    if (strlen(type_names[i].name) == n->name_len && !memcmp(type_names[i].name, n->name, n->name_len)) {
+    if (strlen(type_names[i].name) == n->name_len &&
+        !memcmp(type_names[i].name, n->name, n->name_len)) {
       n->kind = AST_LIT;
       n->lit.kind = EXPR_TYPE;
       n->lit.v.type = (uint64_t)type_names[i].kind;
@@ -270,9 +292,10 @@ static int check_call(struct checker *c, struct ast *n) {
       return 0;
     }
     if (fn >= 0)
-      return err(c, n->pos, member ? "'%s' is not a method; call it as %s(x)"
-                                   : "'%s' is a method; call it as x.%s()",
-                 nm, nm);
+      return err(
+          c, n->pos,
+          member ? "'%s' is not a method; call it as %s(x)" : "'%s' is a method; call it as x.%s()",
+          nm, nm);
     return err(c, n->pos, "undeclared reference to '%s'", nm);
   }
   if ((int)n->n_args < builtins[fn].min_args || (int)n->n_args > builtins[fn].max_args) {
@@ -335,9 +358,13 @@ static int check_compr(struct checker *c, struct ast *n) {
 static int check(struct checker *c, struct ast *n) {
   int rc;
   switch (n->kind) {
-    case AST_LIT: n->type = n->lit.kind; return 0;
-    case AST_IDENT: return check_ident(c, n);
-    case AST_SELECT: return check_select(c, n);
+    case AST_LIT:
+      n->type = n->lit.kind;
+      return 0;
+    case AST_IDENT:
+      return check_ident(c, n);
+    case AST_SELECT:
+      return check_select(c, n);
     case AST_INDEX: {
       if ((rc = check(c, n->a)) || (rc = check(c, n->b))) return rc;
       int t = n->a->type, k = n->b->type;
@@ -345,15 +372,18 @@ static int check(struct checker *c, struct ast *n) {
         int ts[2] = {t, k};
         return no_overload(c, n->pos, "_[_]", ts, 2);
       }
-      if (strict(c) && t == EXPR_LIST && k >= 0 && k != EXPR_INT && k != EXPR_UINT && k != EXPR_DOUBLE) {
+      if (strict(c) && t == EXPR_LIST && k >= 0 && k != EXPR_INT && k != EXPR_UINT &&
+          k != EXPR_DOUBLE) {
         int ts[2] = {t, k};
         return no_overload(c, n->pos, "_[_]", ts, 2);
       }
       n->type = -1;
       return 0;
     }
-    case AST_CALL: return check_call(c, n);
-    case AST_COMPR: return check_compr(c, n);
+    case AST_CALL:
+      return check_call(c, n);
+    case AST_COMPR:
+      return check_compr(c, n);
     case AST_LIST:
     case AST_MAP:
       for (uint32_t i = 0; i < n->n_args; i++)
@@ -392,7 +422,8 @@ static int check(struct checker *c, struct ast *n) {
       if (n->op == TOK_ANDAND || n->op == TOK_OROR) {
         n->type = EXPR_BOOL;
         for (int i = 0; i < 2 && strict(c); i++)
-          if (ts[i] >= 0 && ts[i] != EXPR_BOOL) return no_overload(c, n->pos, vm_op_name(n->op), ts, 2);
+          if (ts[i] >= 0 && ts[i] != EXPR_BOOL)
+            return no_overload(c, n->pos, vm_op_name(n->op), ts, 2);
         return 0;
       }
       bool rel = n->op == TOK_EQ || n->op == TOK_NE || n->op == TOK_LT || n->op == TOK_LE ||
@@ -406,7 +437,8 @@ static int check(struct checker *c, struct ast *n) {
       }
       if (!strict(c)) return 0;
       int rt;
-      if (!probe(c, PROBE_BINARY, n->op, ts, 2, &rt)) return no_overload(c, n->pos, vm_op_name(n->op), ts, 2);
+      if (!probe(c, PROBE_BINARY, n->op, ts, 2, &rt))
+        return no_overload(c, n->pos, vm_op_name(n->op), ts, 2);
       if (!rel) n->type = rt;
       return 0;
     }

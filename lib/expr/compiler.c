@@ -96,10 +96,23 @@ static void gen(struct compiler *c, const struct ast *n);
  * literals are evaluated once, here (duration("30d") in a window). */
 static bool is_pure(int fn) {
   switch (fn) {
-    case FN_SIZE: case FN_CONTAINS: case FN_STARTS_WITH: case FN_ENDS_WITH:
-    case FN_LOWER_ASCII: case FN_UPPER_ASCII: case FN_INT: case FN_UINT: case FN_DOUBLE:
-    case FN_STRING: case FN_BYTES: case FN_BOOL: case FN_DYN: case FN_TYPE: case FN_TIMESTAMP:
-    case FN_DURATION: return true;
+    case FN_SIZE:
+    case FN_CONTAINS:
+    case FN_STARTS_WITH:
+    case FN_ENDS_WITH:
+    case FN_LOWER_ASCII:
+    case FN_UPPER_ASCII:
+    case FN_INT:
+    case FN_UINT:
+    case FN_DOUBLE:
+    case FN_STRING:
+    case FN_BYTES:
+    case FN_BOOL:
+    case FN_DYN:
+    case FN_TYPE:
+    case FN_TIMESTAMP:
+    case FN_DURATION:
+      return true;
   }
   return false;
 }
@@ -147,7 +160,8 @@ static void gen_in_const(struct compiler *c, const struct ast *n) {
     uint32_t w = 0;
     for (uint32_t i = 0; i < list.v.list->len; i++) {
       bool dup = false;
-      for (uint32_t j = 0; j < w && !dup; j++) dup = value_equal(m->entries[j].key, list.v.list->items[i]);
+      for (uint32_t j = 0; j < w && !dup; j++)
+        dup = value_equal(m->entries[j].key, list.v.list->items[i]);
       if (dup) continue;
       m->entries[w].key = list.v.list->items[i];
       m->entries[w].val = baton_expr_bool(true);
@@ -183,8 +197,10 @@ static void gen_compr(struct compiler *c, const struct ast *n) {
     case MACRO_EXISTS:
     case MACRO_EXISTS_ONE:
       gen(c, n->b);
-      step = emit(c, n->macro == MACRO_ALL ? OP_ALL_STEP : n->macro == MACRO_EXISTS ? OP_EXISTS_STEP
-                                                                                   : OP_ONE_STEP,
+      step = emit(c,
+                  n->macro == MACRO_ALL      ? OP_ALL_STEP
+                  : n->macro == MACRO_EXISTS ? OP_EXISTS_STEP
+                                             : OP_ONE_STEP,
                   r + 3, 0, n->b->pos);
       push(c, -1);
       break;
@@ -255,7 +271,8 @@ static void gen(struct compiler *c, const struct ast *n) {
       if (!n->test_only && n->a->kind == AST_IDENT && n->a->slot != -1) {
         bool var = n->a->slot >= 0;
         emit(c, var ? OP_SELECT_VAR : OP_SELECT_LOCAL,
-             (uint32_t)(var ? n->a->slot : -2 - n->a->slot), add_name(c, n->name, n->name_len), n->pos);
+             (uint32_t)(var ? n->a->slot : -2 - n->a->slot), add_name(c, n->name, n->name_len),
+             n->pos);
         push(c, 1);
         return;
       }
@@ -271,7 +288,8 @@ static void gen(struct compiler *c, const struct ast *n) {
     case AST_CALL: {
       if (fold_call(c, n)) return;
       for (uint32_t i = 0; i < n->n_args; i++) gen(c, n->args[i]);
-      if (n->fn == FN_MATCHES && n->args[1]->kind == AST_LIT && n->args[1]->lit.kind == EXPR_STRING) {
+      if (n->fn == FN_MATCHES && n->args[1]->kind == AST_LIT &&
+          n->args[1]->lit.kind == EXPR_STRING) {
         /* The constant we just emitted is the pattern: compile it once. */
         struct expr_value pat = c->consts[c->code[c->n - 1].a];
         char msg[200];
@@ -308,9 +326,10 @@ static void gen(struct compiler *c, const struct ast *n) {
       static const struct {
         enum tok_kind tok;
         enum opcode op;
-      } ops[] = {{TOK_PLUS, OP_ADD}, {TOK_MINUS, OP_SUB}, {TOK_STAR, OP_MUL}, {TOK_SLASH, OP_DIV},
-                 {TOK_PERCENT, OP_MOD}, {TOK_EQ, OP_EQ}, {TOK_NE, OP_NE}, {TOK_LT, OP_LT},
-                 {TOK_LE, OP_LE}, {TOK_GT, OP_GT}, {TOK_GE, OP_GE}, {TOK_IN, OP_IN}};
+      } ops[] = {{TOK_PLUS, OP_ADD},  {TOK_MINUS, OP_SUB},   {TOK_STAR, OP_MUL},
+                 {TOK_SLASH, OP_DIV}, {TOK_PERCENT, OP_MOD}, {TOK_EQ, OP_EQ},
+                 {TOK_NE, OP_NE},     {TOK_LT, OP_LT},       {TOK_LE, OP_LE},
+                 {TOK_GT, OP_GT},     {TOK_GE, OP_GE},       {TOK_IN, OP_IN}};
       static const struct {
         enum tok_kind tok;
         enum opcode op;
@@ -359,7 +378,9 @@ static void gen(struct compiler *c, const struct ast *n) {
       emit(c, OP_MAP, n->n_args / 2, 0, n->pos);
       push(c, 1 - (int)n->n_args);
       return;
-    case AST_COMPR: gen_compr(c, n); return;
+    case AST_COMPR:
+      gen_compr(c, n);
+      return;
   }
 }
 
@@ -370,8 +391,7 @@ int compile_ast(struct expr_program *p, struct ast *root, unsigned flags, struct
   if (c.rc) {
     free(c.code);
     free(c.consts);
-    if (c.rc == BATON_ETOOBIG)
-      diag_set(diag, p->src, p->src_len, 0, "expression too large");
+    if (c.rc == BATON_ETOOBIG) diag_set(diag, p->src, p->src_len, 0, "expression too large");
     return c.rc;
   }
   p->code = c.code;

@@ -54,27 +54,40 @@ void journey_call(struct vm *vm, int fn, const struct expr_value *args, int n, u
     case FN_NOW:
     case FN_LOCAL_HOUR:
     case FN_LOCAL_MINUTE:
-    case FN_LOCAL_WEEKDAY: ok = n == 0; break;
-    case FN_COUNT: ok = args[0].kind == EXPR_STRING && (n == 1 || args[1].kind == EXPR_DURATION); break;
+    case FN_LOCAL_WEEKDAY:
+      ok = n == 0;
+      break;
+    case FN_COUNT:
+      ok = args[0].kind == EXPR_STRING && (n == 1 || args[1].kind == EXPR_DURATION);
+      break;
     case FN_SUM:
       ok = args[0].kind == EXPR_STRING && args[1].kind == EXPR_STRING &&
            (n == 2 || args[2].kind == EXPR_DURATION);
       break;
-    case FN_LAST: ok = args[0].kind == EXPR_STRING && args[1].kind == EXPR_STRING; break;
+    case FN_LAST:
+      ok = args[0].kind == EXPR_STRING && args[1].kind == EXPR_STRING;
+      break;
     case FN_IN_SEGMENT:
     case FN_IN_JOURNEY:
-    case FN_OPEN_CASES: ok = args[0].kind == EXPR_STRING; break;
-    default: ok = false;
+    case FN_OPEN_CASES:
+      ok = args[0].kind == EXPR_STRING;
+      break;
+    default:
+      ok = false;
   }
   if (!ok) {
     *out = expr_error_overload(vm->arena, pos, builtins[fn].name, args, n);
     return;
   }
   switch (fn) {
-    case FN_NOW: *out = baton_expr_timestamp_ms(vm_now_ms(vm)); return;
+    case FN_NOW:
+      *out = baton_expr_timestamp_ms(vm_now_ms(vm));
+      return;
     case FN_LOCAL_HOUR:
     case FN_LOCAL_MINUTE:
-    case FN_LOCAL_WEEKDAY: *out = local_field(vm, fn, pos); return;
+    case FN_LOCAL_WEEKDAY:
+      *out = local_field(vm, fn, pos);
+      return;
     case FN_COUNT: {
       if (!h || !h->count_events) break;
       int64_t since, until, c = 0;
@@ -97,7 +110,8 @@ void journey_call(struct vm *vm, int fn, const struct expr_value *args, int n, u
     case FN_LAST: {
       if (!h || !h->last_value) break;
       struct expr_value v;
-      rc = h->last_value(vm->hctx, args[0].v.s, args[0].aux, args[1].v.s, args[1].aux, vm->arena, &v);
+      rc = h->last_value(vm->hctx, args[0].v.s, args[0].aux, args[1].v.s, args[1].aux, vm->arena,
+                         &v);
       if (rc == BATON_ENOENT) {
         *out = baton_expr_null();
         return;
@@ -108,8 +122,8 @@ void journey_call(struct vm *vm, int fn, const struct expr_value *args, int n, u
     }
     case FN_IN_SEGMENT:
     case FN_IN_JOURNEY: {
-      int (*cb)(void *, const char *, size_t, bool *) = fn == FN_IN_SEGMENT ? (h ? h->in_segment : NULL)
-                                                                          : (h ? h->in_journey : NULL);
+      int (*cb)(void *, const char *, size_t, bool *) =
+          fn == FN_IN_SEGMENT ? (h ? h->in_segment : NULL) : (h ? h->in_journey : NULL);
       if (!cb) break;
       bool b = false;
       if ((rc = cb(vm->hctx, args[0].v.s, args[0].aux, &b))) goto failed;

@@ -21,8 +21,8 @@ struct jp {
 };
 
 static void ws(struct jp *p) {
-  while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
-                         p->s[p->i] == '\r'))
+  while (p->i < p->n &&
+         (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r'))
     p->i++;
 }
 
@@ -36,8 +36,10 @@ static int hex4(struct jp *p, uint32_t *out) {
   uint32_t v = 0;
   for (int k = 0; k < 4; k++) {
     char c = p->s[p->i++];
-    int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    int h = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
     if (h < 0) return bad(p);
     v = v * 16 + (uint32_t)h;
   }
@@ -71,12 +73,26 @@ static int string(struct jp *p, struct expr_value *out) {
     if (p->i >= p->n) return bad(p);
     c = p->s[p->i++];
     switch (c) {
-      case '"': case '\\': case '/': o[len++] = c; break;
-      case 'b': o[len++] = '\b'; break;
-      case 'f': o[len++] = '\f'; break;
-      case 'n': o[len++] = '\n'; break;
-      case 'r': o[len++] = '\r'; break;
-      case 't': o[len++] = '\t'; break;
+      case '"':
+      case '\\':
+      case '/':
+        o[len++] = c;
+        break;
+      case 'b':
+        o[len++] = '\b';
+        break;
+      case 'f':
+        o[len++] = '\f';
+        break;
+      case 'n':
+        o[len++] = '\n';
+        break;
+      case 'r':
+        o[len++] = '\r';
+        break;
+      case 't':
+        o[len++] = '\t';
+        break;
       case 'u': {
         uint32_t cp, lo;
         if (hex4(p, &cp)) return p->err;
@@ -106,7 +122,8 @@ static int string(struct jp *p, struct expr_value *out) {
         }
         break;
       }
-      default: return bad(p);
+      default:
+        return bad(p);
     }
   }
   if (!baton_utf8_valid(o, len)) return p->err = BATON_EINVAL;

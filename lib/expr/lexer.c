@@ -92,15 +92,38 @@ static int lex_string(struct lexer *lx, struct token *t, uint32_t start, bool ra
     if (++i >= n) return lex_error(lx, t, epos, "unterminated string literal");
     c = s[i++];
     switch (c) {
-      case 'a': out[o++] = '\a'; break;
-      case 'b': out[o++] = '\b'; break;
-      case 'f': out[o++] = '\f'; break;
-      case 'n': out[o++] = '\n'; break;
-      case 'r': out[o++] = '\r'; break;
-      case 't': out[o++] = '\t'; break;
-      case 'v': out[o++] = '\v'; break;
-      case '\\': case '\'': case '"': case '`': case '?': out[o++] = c; break;
-      case 'x': case 'X': case 'u': case 'U': {
+      case 'a':
+        out[o++] = '\a';
+        break;
+      case 'b':
+        out[o++] = '\b';
+        break;
+      case 'f':
+        out[o++] = '\f';
+        break;
+      case 'n':
+        out[o++] = '\n';
+        break;
+      case 'r':
+        out[o++] = '\r';
+        break;
+      case 't':
+        out[o++] = '\t';
+        break;
+      case 'v':
+        out[o++] = '\v';
+        break;
+      case '\\':
+      case '\'':
+      case '"':
+      case '`':
+      case '?':
+        out[o++] = c;
+        break;
+      case 'x':
+      case 'X':
+      case 'u':
+      case 'U': {
         int digits = (c == 'x' || c == 'X') ? 2 : c == 'u' ? 4 : 8;
         if (bytes && (c == 'u' || c == 'U'))
           return lex_error(lx, t, epos, "unicode escape in bytes literal");
@@ -120,7 +143,10 @@ static int lex_string(struct lexer *lx, struct token *t, uint32_t start, bool ra
         }
         break;
       }
-      case '0': case '1': case '2': case '3': {
+      case '0':
+      case '1':
+      case '2':
+      case '3': {
         uint32_t v = (uint32_t)(c - '0');
         for (int k = 0; k < 2; k++) {
           if (i >= n || s[i] < '0' || s[i] > '7')
@@ -133,7 +159,8 @@ static int lex_string(struct lexer *lx, struct token *t, uint32_t start, bool ra
           o += utf8_put(out + o, v);
         break;
       }
-      default: return lex_error(lx, t, epos, "invalid escape sequence");
+      default:
+        return lex_error(lx, t, epos, "invalid escape sequence");
     }
   }
   if (!bytes && !baton_utf8_valid(out, o))
@@ -273,21 +300,51 @@ int lexer_next(struct lexer *lx, struct token *t) {
   enum tok_kind k;
   int two = 0;
   switch (c) {
-    case '(': k = TOK_LPAREN; break;
-    case ')': k = TOK_RPAREN; break;
-    case '[': k = TOK_LBRACKET; break;
-    case ']': k = TOK_RBRACKET; break;
-    case '{': k = TOK_LBRACE; break;
-    case '}': k = TOK_RBRACE; break;
-    case '.': k = TOK_DOT; break;
-    case ',': k = TOK_COMMA; break;
-    case ':': k = TOK_COLON; break;
-    case '?': k = TOK_QUESTION; break;
-    case '+': k = TOK_PLUS; break;
-    case '-': k = TOK_MINUS; break;
-    case '*': k = TOK_STAR; break;
-    case '/': k = TOK_SLASH; break;
-    case '%': k = TOK_PERCENT; break;
+    case '(':
+      k = TOK_LPAREN;
+      break;
+    case ')':
+      k = TOK_RPAREN;
+      break;
+    case '[':
+      k = TOK_LBRACKET;
+      break;
+    case ']':
+      k = TOK_RBRACKET;
+      break;
+    case '{':
+      k = TOK_LBRACE;
+      break;
+    case '}':
+      k = TOK_RBRACE;
+      break;
+    case '.':
+      k = TOK_DOT;
+      break;
+    case ',':
+      k = TOK_COMMA;
+      break;
+    case ':':
+      k = TOK_COLON;
+      break;
+    case '?':
+      k = TOK_QUESTION;
+      break;
+    case '+':
+      k = TOK_PLUS;
+      break;
+    case '-':
+      k = TOK_MINUS;
+      break;
+    case '*':
+      k = TOK_STAR;
+      break;
+    case '/':
+      k = TOK_SLASH;
+      break;
+    case '%':
+      k = TOK_PERCENT;
+      break;
     case '|':
       if (c1 != '|') return lex_error(lx, t, start, "unexpected character '|'");
       k = TOK_OROR, two = 1;
@@ -301,16 +358,22 @@ int lexer_next(struct lexer *lx, struct token *t) {
       k = TOK_EQ, two = 1;
       break;
     case '!':
-      if (c1 == '=') k = TOK_NE, two = 1;
-      else k = TOK_BANG;
+      if (c1 == '=')
+        k = TOK_NE, two = 1;
+      else
+        k = TOK_BANG;
       break;
     case '<':
-      if (c1 == '=') k = TOK_LE, two = 1;
-      else k = TOK_LT;
+      if (c1 == '=')
+        k = TOK_LE, two = 1;
+      else
+        k = TOK_LT;
       break;
     case '>':
-      if (c1 == '=') k = TOK_GE, two = 1;
-      else k = TOK_GT;
+      if (c1 == '=')
+        k = TOK_GE, two = 1;
+      else
+        k = TOK_GT;
       break;
     default:
       if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)

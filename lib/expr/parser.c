@@ -19,10 +19,9 @@
 
 #include "expr/expr_int.h"
 
-static const char *const reserved[] = {"as",     "break",     "const",  "continue", "else",
-                                       "for",    "function",  "if",     "import",   "let",
-                                       "loop",   "package",   "namespace", "return", "var",
-                                       "void",   "while"};
+static const char *const reserved[] = {
+    "as",  "break", "const",   "continue",  "else",   "for", "function", "if",   "import",
+    "let", "loop",  "package", "namespace", "return", "var", "void",     "while"};
 
 static bool is_reserved(const char *s, size_t n) {
   for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
@@ -108,15 +107,17 @@ static int expand_member_macro(struct parser *p, struct ast *call) {
     const char *name;
     enum macro_kind kind;
     uint32_t n_args;
-  } macros[] = {{"all", MACRO_ALL, 2},       {"exists", MACRO_EXISTS, 2},
-                {"exists_one", MACRO_EXISTS_ONE, 2}, {"existsOne", MACRO_EXISTS_ONE, 2},
-                {"map", MACRO_MAP, 2},       {"map", MACRO_MAP, 3},
+  } macros[] = {{"all", MACRO_ALL, 2},
+                {"exists", MACRO_EXISTS, 2},
+                {"exists_one", MACRO_EXISTS_ONE, 2},
+                {"existsOne", MACRO_EXISTS_ONE, 2},
+                {"map", MACRO_MAP, 2},
+                {"map", MACRO_MAP, 3},
                 {"filter", MACRO_FILTER, 2}};
   for (size_t i = 0; i < ARRAY_SIZE(macros); i++) {
     if (!name_is(call, macros[i].name) || call->n_args != macros[i].n_args) continue;
     struct ast *v = call->args[0];
-    if (v->kind != AST_IDENT)
-      return fail(p, v->pos, "%s", "argument is not an identifier");
+    if (v->kind != AST_IDENT) return fail(p, v->pos, "%s", "argument is not an identifier");
     call->kind = AST_COMPR;
     call->macro = macros[i].kind;
     call->name = v->name;
@@ -240,7 +241,8 @@ static int parse_primary(struct parser *p, struct ast **out) {
       *out = n;
       return 0;
     }
-    case TOK_ERROR: return BATON_EPARSE;
+    case TOK_ERROR:
+      return BATON_EPARSE;
     default:
       return fail(p, t.pos, "unexpected %s", token_name(t.kind));
   }
@@ -256,8 +258,8 @@ static int parse_member(struct parser *p, struct ast **out) {
     if (t.kind == TOK_DOT) {
       if ((rc = advance(p))) return rc;
       struct token f = p->tok;
-      if (f.kind != TOK_IDENT && f.kind != TOK_TRUE && f.kind != TOK_FALSE &&
-          f.kind != TOK_NULL && f.kind != TOK_IN)
+      if (f.kind != TOK_IDENT && f.kind != TOK_TRUE && f.kind != TOK_FALSE && f.kind != TOK_NULL &&
+          f.kind != TOK_IN)
         return fail(p, f.pos, "expected field name, found %s", token_name(f.kind));
       if (f.kind != TOK_IDENT) {
         f.str = p->lx.src + f.pos;
@@ -327,8 +329,8 @@ static int parse_unary(struct parser *p, struct ast **out) {
         return fail(p, lit.pos, "%s", "integer literal out of range");
       struct ast *n = node(p, AST_LIT, t.pos);
       if (!n) return OOM(p);
-      n->lit = baton_expr_int(lit.num.u == (uint64_t)INT64_MAX + 1 ? INT64_MIN
-                                                                 : -(int64_t)lit.num.u);
+      n->lit =
+          baton_expr_int(lit.num.u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)lit.num.u);
       *out = n;
       p->depth--;
       return 0;
@@ -357,7 +359,8 @@ static int binary(struct parser *p, struct token t, struct ast **lhs, struct ast
 
 static int parse_mul(struct parser *p, struct ast **out) {
   int rc = parse_unary(p, out);
-  while (!rc && (p->tok.kind == TOK_STAR || p->tok.kind == TOK_SLASH || p->tok.kind == TOK_PERCENT)) {
+  while (!rc &&
+         (p->tok.kind == TOK_STAR || p->tok.kind == TOK_SLASH || p->tok.kind == TOK_PERCENT)) {
     struct token t = p->tok;
     struct ast *r;
     if ((rc = advance(p)) || (rc = parse_unary(p, &r))) return rc;
@@ -378,8 +381,8 @@ static int parse_add(struct parser *p, struct ast **out) {
 }
 
 static bool is_relop(enum tok_kind k) {
-  return k == TOK_LT || k == TOK_LE || k == TOK_GT || k == TOK_GE || k == TOK_EQ ||
-         k == TOK_NE || k == TOK_IN;
+  return k == TOK_LT || k == TOK_LE || k == TOK_GT || k == TOK_GE || k == TOK_EQ || k == TOK_NE ||
+         k == TOK_IN;
 }
 
 static int parse_rel(struct parser *p, struct ast **out) {
@@ -417,8 +420,7 @@ static int parse_or(struct parser *p, struct ast **out) {
 
 static int parse_ternary(struct parser *p, struct ast **out) {
   int rc;
-  if (++p->depth > EXPR_MAX_DEPTH)
-    return fail(p, p->tok.pos, "%s", "expression nested too deeply");
+  if (++p->depth > EXPR_MAX_DEPTH) return fail(p, p->tok.pos, "%s", "expression nested too deeply");
   if ((rc = parse_or(p, out))) return rc;
   if (p->tok.kind == TOK_QUESTION) {
     struct ast *n = node(p, AST_COND, p->tok.pos);

@@ -12,7 +12,9 @@
 
 static const char *const reserved_names[] = {"true", "false", "null", "in", "now"};
 
-struct expr_env *baton_expr_env_new(void) { return xcalloc(1, sizeof(struct expr_env)); }
+struct expr_env *baton_expr_env_new(void) {
+  return xcalloc(1, sizeof(struct expr_env));
+}
 
 struct expr_env *baton_expr_env_new_default(void) {
   struct expr_env *env = baton_expr_env_new();
@@ -116,10 +118,24 @@ int baton_expr_program_dump(struct buf *b, const struct expr_program *p) {
     /* Show the constant an instruction refers to. */
     int kidx = -1;
     switch (in->op) {
-      case OP_CONST: case OP_SELECT: case OP_HAS: case OP_UNKNOWN_VAR: case OP_UNKNOWN_CALL:
-      case OP_EQ_K: case OP_NE_K: case OP_LT_K: case OP_LE_K: case OP_GT_K: case OP_GE_K:
-      case OP_IN_CONST: kidx = (int)in->a; break;
-      case OP_SELECT_VAR: case OP_SELECT_LOCAL: kidx = (int)in->b; break;
+      case OP_CONST:
+      case OP_SELECT:
+      case OP_HAS:
+      case OP_UNKNOWN_VAR:
+      case OP_UNKNOWN_CALL:
+      case OP_EQ_K:
+      case OP_NE_K:
+      case OP_LT_K:
+      case OP_LE_K:
+      case OP_GT_K:
+      case OP_GE_K:
+      case OP_IN_CONST:
+        kidx = (int)in->a;
+        break;
+      case OP_SELECT_VAR:
+      case OP_SELECT_LOCAL:
+        kidx = (int)in->b;
+        break;
     }
     if (!rc && kidx >= 0) {
       rc = buf_puts(b, "  ; ");

@@ -58,10 +58,9 @@ static bool digits(const char *s, size_t n, size_t at, int count, int *out) {
 
 int ts_parse(const char *s, size_t n, int64_t *sec, int32_t *nanos) {
   int Y, M, D, h, mi, se;
-  if (!digits(s, n, 0, 4, &Y) || n < 20 || s[4] != '-' || !digits(s, n, 5, 2, &M) ||
-      s[7] != '-' || !digits(s, n, 8, 2, &D) || (s[10] != 'T' && s[10] != 't') ||
-      !digits(s, n, 11, 2, &h) || s[13] != ':' || !digits(s, n, 14, 2, &mi) || s[16] != ':' ||
-      !digits(s, n, 17, 2, &se))
+  if (!digits(s, n, 0, 4, &Y) || n < 20 || s[4] != '-' || !digits(s, n, 5, 2, &M) || s[7] != '-' ||
+      !digits(s, n, 8, 2, &D) || (s[10] != 'T' && s[10] != 't') || !digits(s, n, 11, 2, &h) ||
+      s[13] != ':' || !digits(s, n, 14, 2, &mi) || s[16] != ':' || !digits(s, n, 17, 2, &se))
     return BATON_EPARSE;
   if (M < 1 || M > 12 || D < 1 || h > 23 || mi > 59 || se > 60) return BATON_EPARSE;
   static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -151,15 +150,24 @@ int dur_parse(const char *s, size_t n, int64_t *sec, int32_t *nanos) {
     }
     if (i == d0 || (i == d0 + 1 && s[d0] == '.' && !have_frac)) return BATON_EPARSE;
     int64_t unit;
-    if (i + 1 < n && s[i] == 'm' && s[i + 1] == 's') unit = 1000000, i += 2;
-    else if (i + 1 < n && s[i] == 'u' && s[i + 1] == 's') unit = 1000, i += 2;
-    else if (i + 2 < n && !memcmp(s + i, "\xc2\xb5s", 3)) unit = 1000, i += 3;
-    else if (i + 1 < n && s[i] == 'n' && s[i + 1] == 's') unit = 1, i += 2;
-    else if (i < n && s[i] == 'h') unit = 3600 * NS, i++;
-    else if (i < n && s[i] == 'd') unit = 86400 * NS, i++; /* Baton extension: days */
-    else if (i < n && s[i] == 'm') unit = 60 * NS, i++;
-    else if (i < n && s[i] == 's') unit = NS, i++;
-    else return BATON_EPARSE;
+    if (i + 1 < n && s[i] == 'm' && s[i + 1] == 's')
+      unit = 1000000, i += 2;
+    else if (i + 1 < n && s[i] == 'u' && s[i + 1] == 's')
+      unit = 1000, i += 2;
+    else if (i + 2 < n && !memcmp(s + i, "\xc2\xb5s", 3))
+      unit = 1000, i += 3;
+    else if (i + 1 < n && s[i] == 'n' && s[i + 1] == 's')
+      unit = 1, i += 2;
+    else if (i < n && s[i] == 'h')
+      unit = 3600 * NS, i++;
+    else if (i < n && s[i] == 'd')
+      unit = 86400 * NS, i++; /* Baton extension: days */
+    else if (i < n && s[i] == 'm')
+      unit = 60 * NS, i++;
+    else if (i < n && s[i] == 's')
+      unit = NS, i++;
+    else
+      return BATON_EPARSE;
     total += whole * unit + (__int128)frac * unit / frac_scale;
     if (total > (__int128)DUR_MAX_SEC * NS) return BATON_ERANGE;
   }
@@ -296,10 +304,18 @@ void time_accessor(struct vm *vm, int fn, const struct expr_value *args, int n, 
     int64_t s, ns;
     dur_trunc(a, &s, &ns);
     switch (fn) {
-      case FN_GET_HOURS: *out = baton_expr_int(s / 3600); return;
-      case FN_GET_MINUTES: *out = baton_expr_int(s / 60); return;
-      case FN_GET_SECONDS: *out = baton_expr_int(s); return;
-      case FN_GET_MILLISECONDS: *out = baton_expr_int(ns / 1000000); return;
+      case FN_GET_HOURS:
+        *out = baton_expr_int(s / 3600);
+        return;
+      case FN_GET_MINUTES:
+        *out = baton_expr_int(s / 60);
+        return;
+      case FN_GET_SECONDS:
+        *out = baton_expr_int(s);
+        return;
+      case FN_GET_MILLISECONDS:
+        *out = baton_expr_int(ns / 1000000);
+        return;
     }
   }
   if (a.kind != EXPR_TIMESTAMP || (n == 2 && args[1].kind != EXPR_STRING)) {
@@ -318,16 +334,36 @@ void time_accessor(struct vm *vm, int fn, const struct expr_value *args, int n, 
   civil_from_days(days, &y, &m, &d);
   int64_t r = 0;
   switch (fn) {
-    case FN_GET_FULL_YEAR: r = y; break;
-    case FN_GET_MONTH: r = m - 1; break;
-    case FN_GET_DAY_OF_YEAR: r = days - days_from_civil(y, 1, 1); break;
-    case FN_GET_DAY_OF_MONTH: r = d - 1; break;
-    case FN_GET_DATE: r = d; break;
-    case FN_GET_DAY_OF_WEEK: r = ((days % 7) + 11) % 7; break; /* 1970-01-01 was a Thursday */
-    case FN_GET_HOURS: r = rem / 3600; break;
-    case FN_GET_MINUTES: r = rem / 60 % 60; break;
-    case FN_GET_SECONDS: r = rem % 60; break;
-    case FN_GET_MILLISECONDS: r = a.aux / 1000000; break;
+    case FN_GET_FULL_YEAR:
+      r = y;
+      break;
+    case FN_GET_MONTH:
+      r = m - 1;
+      break;
+    case FN_GET_DAY_OF_YEAR:
+      r = days - days_from_civil(y, 1, 1);
+      break;
+    case FN_GET_DAY_OF_MONTH:
+      r = d - 1;
+      break;
+    case FN_GET_DATE:
+      r = d;
+      break;
+    case FN_GET_DAY_OF_WEEK:
+      r = ((days % 7) + 11) % 7;
+      break; /* 1970-01-01 was a Thursday */
+    case FN_GET_HOURS:
+      r = rem / 3600;
+      break;
+    case FN_GET_MINUTES:
+      r = rem / 60 % 60;
+      break;
+    case FN_GET_SECONDS:
+      r = rem % 60;
+      break;
+    case FN_GET_MILLISECONDS:
+      r = a.aux / 1000000;
+      break;
   }
   *out = baton_expr_int(r);
 }

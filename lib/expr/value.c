@@ -45,7 +45,9 @@ struct expr_map *map_alloc(struct expr_arena *a, size_t n) {
 }
 
 size_t baton_expr_list_len(const struct expr_list *l) { return l->len; }
-struct expr_value baton_expr_list_get(const struct expr_list *l, size_t i) { return l->items[i]; }
+struct expr_value baton_expr_list_get(const struct expr_list *l, size_t i) {
+  return l->items[i];
+}
 size_t baton_expr_map_len(const struct expr_map *m) { return m->len; }
 
 void baton_expr_map_entry(const struct expr_map *m, size_t i, struct expr_value *key,
@@ -203,8 +205,10 @@ static int cmp_double_uint(double d, uint64_t u) {
 /* Numeric comparison across int, uint and double; returns 2 if NaN is involved. */
 static int num_cmp(struct expr_value a, struct expr_value b) {
   switch (a.kind * 16 + b.kind) {
-    case EXPR_INT * 16 + EXPR_INT: return (a.v.i > b.v.i) - (a.v.i < b.v.i);
-    case EXPR_UINT * 16 + EXPR_UINT: return (a.v.u > b.v.u) - (a.v.u < b.v.u);
+    case EXPR_INT * 16 + EXPR_INT:
+      return (a.v.i > b.v.i) - (a.v.i < b.v.i);
+    case EXPR_UINT * 16 + EXPR_UINT:
+      return (a.v.u > b.v.u) - (a.v.u < b.v.u);
     case EXPR_DOUBLE * 16 + EXPR_DOUBLE:
       if (isnan(a.v.d) || isnan(b.v.d)) return 2;
       return (a.v.d > b.v.d) - (a.v.d < b.v.d);
@@ -214,10 +218,14 @@ static int num_cmp(struct expr_value a, struct expr_value b) {
     case EXPR_UINT * 16 + EXPR_INT:
       if (b.v.i < 0) return 1;
       return (a.v.u > (uint64_t)b.v.i) - (a.v.u < (uint64_t)b.v.i);
-    case EXPR_DOUBLE * 16 + EXPR_INT: return isnan(a.v.d) ? 2 : cmp_double_int(a.v.d, b.v.i);
-    case EXPR_INT * 16 + EXPR_DOUBLE: return isnan(b.v.d) ? 2 : -cmp_double_int(b.v.d, a.v.i);
-    case EXPR_DOUBLE * 16 + EXPR_UINT: return isnan(a.v.d) ? 2 : cmp_double_uint(a.v.d, b.v.u);
-    case EXPR_UINT * 16 + EXPR_DOUBLE: return isnan(b.v.d) ? 2 : -cmp_double_uint(b.v.d, a.v.u);
+    case EXPR_DOUBLE * 16 + EXPR_INT:
+      return isnan(a.v.d) ? 2 : cmp_double_int(a.v.d, b.v.i);
+    case EXPR_INT * 16 + EXPR_DOUBLE:
+      return isnan(b.v.d) ? 2 : -cmp_double_int(b.v.d, a.v.i);
+    case EXPR_DOUBLE * 16 + EXPR_UINT:
+      return isnan(a.v.d) ? 2 : cmp_double_uint(a.v.d, b.v.u);
+    case EXPR_UINT * 16 + EXPR_DOUBLE:
+      return isnan(b.v.d) ? 2 : -cmp_double_uint(b.v.d, a.v.u);
   }
   return 2;
 }
@@ -234,16 +242,22 @@ bool value_equal(struct expr_value a, struct expr_value b) {
     return false;
   }
   switch (a.kind) {
-    case EXPR_NULL: return true;
-    case EXPR_BOOL: return a.v.b == b.v.b;
+    case EXPR_NULL:
+      return true;
+    case EXPR_BOOL:
+      return a.v.b == b.v.b;
     case EXPR_INT:
     case EXPR_UINT:
-    case EXPR_DOUBLE: return num_cmp(a, b) == 0;
+    case EXPR_DOUBLE:
+      return num_cmp(a, b) == 0;
     case EXPR_STRING:
-    case EXPR_BYTES: return a.aux == b.aux && !memcmp(a.v.s, b.v.s, a.aux);
+    case EXPR_BYTES:
+      return a.aux == b.aux && !memcmp(a.v.s, b.v.s, a.aux);
     case EXPR_TIMESTAMP:
-    case EXPR_DURATION: return a.v.sec == b.v.sec && a.aux == b.aux;
-    case EXPR_TYPE: return a.v.type == b.v.type;
+    case EXPR_DURATION:
+      return a.v.sec == b.v.sec && a.aux == b.aux;
+    case EXPR_TYPE:
+      return a.v.type == b.v.type;
     case EXPR_LIST:
       if (a.v.list->len != b.v.list->len) return false;
       for (uint32_t i = 0; i < a.v.list->len; i++)
@@ -256,7 +270,8 @@ bool value_equal(struct expr_value a, struct expr_value b) {
         if (!e || !value_equal(a.v.map->entries[i].val, e->val)) return false;
       }
       return true;
-    case EXPR_ERROR: return false;
+    case EXPR_ERROR:
+      return false;
   }
   return false;
 }
@@ -272,9 +287,13 @@ int value_compare(struct expr_value a, struct expr_value b, int *cmp) {
   }
   if (a.kind != b.kind) return -1;
   switch (a.kind) {
-    case EXPR_BOOL: *cmp = (a.v.b > b.v.b) - (a.v.b < b.v.b); return 0;
+    case EXPR_BOOL:
+      *cmp = (a.v.b > b.v.b) - (a.v.b < b.v.b);
+      return 0;
     case EXPR_STRING:
-    case EXPR_BYTES: *cmp = bytes_cmp(a.v.s, a.aux, b.v.s, b.aux); return 0;
+    case EXPR_BYTES:
+      *cmp = bytes_cmp(a.v.s, a.aux, b.v.s, b.aux);
+      return 0;
     case EXPR_TIMESTAMP:
     case EXPR_DURATION:
       if (a.v.sec != b.v.sec)
@@ -402,11 +421,21 @@ static int format_string(struct buf *b, const char *s, size_t n, bool bytes) {
   for (size_t i = 0; i < n && !rc; i++) {
     unsigned char c = (unsigned char)s[i];
     switch (c) {
-      case '"': rc = buf_puts(b, "\\\""); break;
-      case '\\': rc = buf_puts(b, "\\\\"); break;
-      case '\n': rc = buf_puts(b, "\\n"); break;
-      case '\r': rc = buf_puts(b, "\\r"); break;
-      case '\t': rc = buf_puts(b, "\\t"); break;
+      case '"':
+        rc = buf_puts(b, "\\\"");
+        break;
+      case '\\':
+        rc = buf_puts(b, "\\\\");
+        break;
+      case '\n':
+        rc = buf_puts(b, "\\n");
+        break;
+      case '\r':
+        rc = buf_puts(b, "\\r");
+        break;
+      case '\t':
+        rc = buf_puts(b, "\\t");
+        break;
       default:
         if (c < 0x20 || c == 0x7f || (bytes && c >= 0x80))
           rc = buf_printf(b, "\\x%02x", c);
@@ -421,21 +450,30 @@ int baton_expr_value_format(struct buf *b, struct expr_value v) {
   char tmp[48];
   int rc = 0;
   switch (v.kind) {
-    case EXPR_NULL: return buf_puts(b, "null");
-    case EXPR_BOOL: return buf_puts(b, v.v.b ? "true" : "false");
-    case EXPR_INT: return buf_printf(b, "%lld", (long long)v.v.i);
-    case EXPR_UINT: return buf_printf(b, "%lluu", (unsigned long long)v.v.u);
-    case EXPR_DOUBLE: return format_double(b, v.v.d);
-    case EXPR_STRING: return format_string(b, v.v.s, v.aux, false);
-    case EXPR_BYTES: return format_string(b, v.v.s, v.aux, true);
+    case EXPR_NULL:
+      return buf_puts(b, "null");
+    case EXPR_BOOL:
+      return buf_puts(b, v.v.b ? "true" : "false");
+    case EXPR_INT:
+      return buf_printf(b, "%lld", (long long)v.v.i);
+    case EXPR_UINT:
+      return buf_printf(b, "%lluu", (unsigned long long)v.v.u);
+    case EXPR_DOUBLE:
+      return format_double(b, v.v.d);
+    case EXPR_STRING:
+      return format_string(b, v.v.s, v.aux, false);
+    case EXPR_BYTES:
+      return format_string(b, v.v.s, v.aux, true);
     case EXPR_TIMESTAMP:
       ts_format(v.v.sec, (int32_t)v.aux, tmp);
       return buf_printf(b, "timestamp(\"%s\")", tmp);
     case EXPR_DURATION:
       dur_format(v.v.sec, (int32_t)v.aux, tmp);
       return buf_printf(b, "duration(\"%s\")", tmp);
-    case EXPR_TYPE: return buf_puts(b, baton_expr_kind_name((int)v.v.type));
-    case EXPR_ERROR: return buf_puts(b, v.v.err->msg);
+    case EXPR_TYPE:
+      return buf_puts(b, baton_expr_kind_name((int)v.v.type));
+    case EXPR_ERROR:
+      return buf_puts(b, v.v.err->msg);
     case EXPR_LIST:
       rc = buf_putc(b, '[');
       for (uint32_t i = 0; i < v.v.list->len && !rc; i++) {

@@ -34,7 +34,9 @@ void baton_expr_ctx_free(struct expr_ctx *c) {
   free(c);
 }
 
-struct expr_arena *baton_expr_ctx_arena(struct expr_ctx *ctx) { return &ctx->arena; }
+struct expr_arena *baton_expr_ctx_arena(struct expr_ctx *ctx) {
+  return &ctx->arena;
+}
 
 void baton_expr_ctx_set_limit(struct expr_ctx *ctx, uint64_t max_iterations) {
   ctx->max_iterations = max_iterations ? max_iterations : DEFAULT_MAX_ITERATIONS;
@@ -53,9 +55,9 @@ int64_t vm_now_ms(struct vm *vm) {
 }
 
 static const char *const op_names[] = {
-    [TOK_PLUS] = "_+_",   [TOK_MINUS] = "_-_", [TOK_STAR] = "_*_", [TOK_SLASH] = "_/_",
-    [TOK_PERCENT] = "_%_", [TOK_LT] = "_<_",   [TOK_LE] = "_<=_",  [TOK_GT] = "_>_",
-    [TOK_GE] = "_>=_",    [TOK_EQ] = "_==_",   [TOK_NE] = "_!=_",  [TOK_IN] = "@in",
+    [TOK_PLUS] = "_+_",    [TOK_MINUS] = "_-_", [TOK_STAR] = "_*_",      [TOK_SLASH] = "_/_",
+    [TOK_PERCENT] = "_%_", [TOK_LT] = "_<_",    [TOK_LE] = "_<=_",       [TOK_GT] = "_>_",
+    [TOK_GE] = "_>=_",     [TOK_EQ] = "_==_",   [TOK_NE] = "_!=_",       [TOK_IN] = "@in",
     [TOK_ANDAND] = "_&&_", [TOK_OROR] = "_||_", [TOK_LBRACKET] = "_[_]",
 };
 
@@ -73,7 +75,8 @@ static struct expr_value overflow(struct vm *vm, uint32_t pos) {
 
 static struct expr_value concat(struct vm *vm, struct expr_value a, struct expr_value b,
                                 uint32_t pos) {
-  if ((uint64_t)a.aux + b.aux > UINT32_MAX) return expr_error_new(vm->arena, pos, "string too long");
+  if ((uint64_t)a.aux + b.aux > UINT32_MAX)
+    return expr_error_new(vm->arena, pos, "string too long");
   char *p = arena_alloc(vm->arena, (size_t)a.aux + b.aux + 1);
   if (!p) return expr_error_oom(pos);
   memcpy(p, a.v.s, a.aux);
@@ -102,9 +105,15 @@ static struct expr_value arith(struct vm *vm, enum tok_kind op, struct expr_valu
   if (a.kind == EXPR_INT && b.kind == EXPR_INT) {
     r.kind = EXPR_INT;
     switch (op) {
-      case TOK_PLUS: if (__builtin_add_overflow(a.v.i, b.v.i, &r.v.i)) return overflow(vm, pos); return r;
-      case TOK_MINUS: if (__builtin_sub_overflow(a.v.i, b.v.i, &r.v.i)) return overflow(vm, pos); return r;
-      case TOK_STAR: if (__builtin_mul_overflow(a.v.i, b.v.i, &r.v.i)) return overflow(vm, pos); return r;
+      case TOK_PLUS:
+        if (__builtin_add_overflow(a.v.i, b.v.i, &r.v.i)) return overflow(vm, pos);
+        return r;
+      case TOK_MINUS:
+        if (__builtin_sub_overflow(a.v.i, b.v.i, &r.v.i)) return overflow(vm, pos);
+        return r;
+      case TOK_STAR:
+        if (__builtin_mul_overflow(a.v.i, b.v.i, &r.v.i)) return overflow(vm, pos);
+        return r;
       case TOK_SLASH:
         if (b.v.i == 0) return expr_error_new(vm->arena, pos, "division by zero");
         if (a.v.i == INT64_MIN && b.v.i == -1) return overflow(vm, pos);
@@ -115,14 +124,21 @@ static struct expr_value arith(struct vm *vm, enum tok_kind op, struct expr_valu
         if (a.v.i == INT64_MIN && b.v.i == -1) return overflow(vm, pos);
         r.v.i = a.v.i % b.v.i;
         return r;
-      default: break;
+      default:
+        break;
     }
   } else if (a.kind == EXPR_UINT && b.kind == EXPR_UINT) {
     r.kind = EXPR_UINT;
     switch (op) {
-      case TOK_PLUS: if (__builtin_add_overflow(a.v.u, b.v.u, &r.v.u)) return overflow(vm, pos); return r;
-      case TOK_MINUS: if (__builtin_sub_overflow(a.v.u, b.v.u, &r.v.u)) return overflow(vm, pos); return r;
-      case TOK_STAR: if (__builtin_mul_overflow(a.v.u, b.v.u, &r.v.u)) return overflow(vm, pos); return r;
+      case TOK_PLUS:
+        if (__builtin_add_overflow(a.v.u, b.v.u, &r.v.u)) return overflow(vm, pos);
+        return r;
+      case TOK_MINUS:
+        if (__builtin_sub_overflow(a.v.u, b.v.u, &r.v.u)) return overflow(vm, pos);
+        return r;
+      case TOK_STAR:
+        if (__builtin_mul_overflow(a.v.u, b.v.u, &r.v.u)) return overflow(vm, pos);
+        return r;
       case TOK_SLASH:
         if (b.v.u == 0) return expr_error_new(vm->arena, pos, "division by zero");
         r.v.u = a.v.u / b.v.u;
@@ -131,28 +147,41 @@ static struct expr_value arith(struct vm *vm, enum tok_kind op, struct expr_valu
         if (b.v.u == 0) return expr_error_new(vm->arena, pos, "modulus by zero");
         r.v.u = a.v.u % b.v.u;
         return r;
-      default: break;
+      default:
+        break;
     }
   } else if (a.kind == EXPR_DOUBLE && b.kind == EXPR_DOUBLE) {
     r.kind = EXPR_DOUBLE;
     switch (op) {
-      case TOK_PLUS: r.v.d = a.v.d + b.v.d; return r;
-      case TOK_MINUS: r.v.d = a.v.d - b.v.d; return r;
-      case TOK_STAR: r.v.d = a.v.d * b.v.d; return r;
-      case TOK_SLASH: r.v.d = a.v.d / b.v.d; return r;
-      default: break;
+      case TOK_PLUS:
+        r.v.d = a.v.d + b.v.d;
+        return r;
+      case TOK_MINUS:
+        r.v.d = a.v.d - b.v.d;
+        return r;
+      case TOK_STAR:
+        r.v.d = a.v.d * b.v.d;
+        return r;
+      case TOK_SLASH:
+        r.v.d = a.v.d / b.v.d;
+        return r;
+      default:
+        break;
     }
-  } else if (op == TOK_PLUS && a.kind == b.kind && (a.kind == EXPR_STRING || a.kind == EXPR_BYTES)) {
+  } else if (op == TOK_PLUS && a.kind == b.kind &&
+             (a.kind == EXPR_STRING || a.kind == EXPR_BYTES)) {
     return concat(vm, a, b, pos);
   } else if (op == TOK_PLUS && a.kind == EXPR_LIST && b.kind == EXPR_LIST) {
     return list_concat(vm, a, b, pos);
-  } else if (a.kind == EXPR_DURATION && b.kind == EXPR_DURATION && (op == TOK_PLUS || op == TOK_MINUS)) {
+  } else if (a.kind == EXPR_DURATION && b.kind == EXPR_DURATION &&
+             (op == TOK_PLUS || op == TOK_MINUS)) {
     int64_t s, ns = op == TOK_PLUS ? (int64_t)a.aux + b.aux : (int64_t)a.aux - b.aux;
     if (op == TOK_PLUS ? __builtin_add_overflow(a.v.sec, b.v.sec, &s)
                        : __builtin_sub_overflow(a.v.sec, b.v.sec, &s))
       return expr_error_new(vm->arena, pos, "duration out of range");
     return dur_value(vm, s, ns, pos);
-  } else if (a.kind == EXPR_TIMESTAMP && b.kind == EXPR_DURATION && (op == TOK_PLUS || op == TOK_MINUS)) {
+  } else if (a.kind == EXPR_TIMESTAMP && b.kind == EXPR_DURATION &&
+             (op == TOK_PLUS || op == TOK_MINUS)) {
     int64_t ns = op == TOK_PLUS ? (int64_t)a.aux + b.aux : (int64_t)a.aux - b.aux;
     int64_t s = op == TOK_PLUS ? a.v.sec + b.v.sec : a.v.sec - b.v.sec; /* both bounded */
     return ts_value(vm, s, ns, pos);
@@ -189,8 +218,12 @@ void vm_binary(struct vm *vm, enum tok_kind op, struct expr_value a, struct expr
   }
   int c;
   switch (op) {
-    case TOK_EQ: *out = baton_expr_bool(value_equal(a, b)); return;
-    case TOK_NE: *out = baton_expr_bool(!value_equal(a, b)); return;
+    case TOK_EQ:
+      *out = baton_expr_bool(value_equal(a, b));
+      return;
+    case TOK_NE:
+      *out = baton_expr_bool(!value_equal(a, b));
+      return;
     case TOK_LT:
     case TOK_LE:
     case TOK_GT:
@@ -201,13 +234,16 @@ void vm_binary(struct vm *vm, enum tok_kind op, struct expr_value a, struct expr
         return;
       }
       bool v = false;
-      if (r == 0)
-        v = op == TOK_LT ? c < 0 : op == TOK_LE ? c <= 0 : op == TOK_GT ? c > 0 : c >= 0;
+      if (r == 0) v = op == TOK_LT ? c < 0 : op == TOK_LE ? c <= 0 : op == TOK_GT ? c > 0 : c >= 0;
       *out = baton_expr_bool(v);
       return;
     }
-    case TOK_IN: *out = contains(vm, a, b, pos); return;
-    default: *out = arith(vm, op, a, b, pos); return;
+    case TOK_IN:
+      *out = contains(vm, a, b, pos);
+      return;
+    default:
+      *out = arith(vm, op, a, b, pos);
+      return;
   }
 }
 
@@ -262,7 +298,8 @@ void vm_index(struct vm *vm, struct expr_value x, struct expr_value k, uint32_t 
       i = (int64_t)k.v.d;
     } else {
       *out = k.kind == EXPR_DOUBLE
-                 ? expr_error_new(vm->arena, pos, "invalid_argument: index %g is not an integer", k.v.d)
+                 ? expr_error_new(vm->arena, pos, "invalid_argument: index %g is not an integer",
+                                  k.v.d)
                  : overload2(vm, TOK_LBRACKET, x, k, pos);
       return;
     }
@@ -276,7 +313,8 @@ void vm_index(struct vm *vm, struct expr_value x, struct expr_value k, uint32_t 
   }
   if (x.kind == EXPR_MAP) {
     if (!(k.kind == EXPR_STRING || k.kind == EXPR_BOOL || is_num(k.kind))) {
-      *out = expr_error_new(vm->arena, pos, "unsupported key type: %s", baton_expr_kind_name(k.kind));
+      *out =
+          expr_error_new(vm->arena, pos, "unsupported key type: %s", baton_expr_kind_name(k.kind));
       return;
     }
     const struct expr_map_entry *e = map_lookup(x.v.map, k);
@@ -315,8 +353,7 @@ static void vm_select(struct vm *vm, struct expr_value x, struct expr_value f, u
   }
 }
 
-static struct expr_value make_map(struct vm *vm, struct expr_value *kv, uint32_t n,
-                                  uint32_t pos) {
+static struct expr_value make_map(struct vm *vm, struct expr_value *kv, uint32_t n, uint32_t pos) {
   for (uint32_t i = 0; i < 2 * n; i++)
     if (kv[i].kind == EXPR_ERROR) return kv[i];
   struct expr_map *m = map_alloc(vm->arena, n);
@@ -349,7 +386,8 @@ static bool ensure_stack(struct expr_ctx *c, size_t need) {
   return true;
 }
 
-static struct expr_value not_bool(struct vm *vm, const char *fn, struct expr_value a, uint32_t pos) {
+static struct expr_value not_bool(struct vm *vm, const char *fn, struct expr_value a,
+                                  uint32_t pos) {
   if (a.kind == EXPR_ERROR) return a;
   return expr_error_overload(vm->arena, pos, fn, &a, 1);
 }
@@ -380,35 +418,62 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
 #include "expr/opcode_list.h"
 #undef OP
   };
-#define DISPATCH()          \
-  do {                      \
-    in = ip++;              \
-    goto *labels[in->op];   \
+#define DISPATCH()        \
+  do {                    \
+    in = ip++;            \
+    goto *labels[in->op]; \
   } while (0)
   const struct insn *in;
   for (;;) {
     in = ip++;
     switch ((enum opcode)in->op) {
-      case OP_CONST: L_CONST: *sp++ = k[in->a]; DISPATCH();
-      case OP_NULL: L_NULL: *sp++ = baton_expr_null(); break;
-      case OP_TRUE: L_TRUE: *sp++ = baton_expr_bool(true); break;
-      case OP_FALSE: L_FALSE: *sp++ = baton_expr_bool(false); break;
-      case OP_VAR: L_VAR: *sp++ = vars[in->a]; break;
-      case OP_LOCAL: L_LOCAL: *sp++ = loc[in->a]; DISPATCH();
-      case OP_POP: L_POP: sp--; break;
-      case OP_UNKNOWN_VAR: L_UNKNOWN_VAR:
+      case OP_CONST:
+      L_CONST:
+        *sp++ = k[in->a];
+        DISPATCH();
+      case OP_NULL:
+      L_NULL:
+        *sp++ = baton_expr_null();
+        break;
+      case OP_TRUE:
+      L_TRUE:
+        *sp++ = baton_expr_bool(true);
+        break;
+      case OP_FALSE:
+      L_FALSE:
+        *sp++ = baton_expr_bool(false);
+        break;
+      case OP_VAR:
+      L_VAR:
+        *sp++ = vars[in->a];
+        break;
+      case OP_LOCAL:
+      L_LOCAL:
+        *sp++ = loc[in->a];
+        DISPATCH();
+      case OP_POP:
+      L_POP:
+        sp--;
+        break;
+      case OP_UNKNOWN_VAR:
+      L_UNKNOWN_VAR:
         *sp++ = expr_error_new(vm.arena, in->pos, "undeclared reference to '%.*s'",
                                (int)k[in->a].aux, k[in->a].v.s);
         break;
-      case OP_SELECT: L_SELECT:
-      case OP_HAS: L_HAS:
+      case OP_SELECT:
+      L_SELECT:
+      case OP_HAS:
+      L_HAS:
         vm_select(&vm, sp[-1], k[in->a], p->khash[in->a], in->op == OP_HAS, in->pos, &sp[-1]);
         break;
-      case OP_SELECT_LOCAL: L_SELECT_LOCAL:
-      case OP_SELECT_VAR: L_SELECT_VAR: {
+      case OP_SELECT_LOCAL:
+      L_SELECT_LOCAL:
+      case OP_SELECT_VAR:
+      L_SELECT_VAR : {
         struct expr_value x = in->op == OP_SELECT_VAR ? vars[in->a] : loc[in->a];
         if (likely(x.kind == EXPR_MAP)) {
-          const struct expr_map_entry *e = map_find_h(x.v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b]);
+          const struct expr_map_entry *e =
+              map_find_h(x.v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b]);
           if (likely(e != NULL)) {
             *sp++ = e->val;
             DISPATCH();
@@ -417,11 +482,13 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         vm_select(&vm, x, k[in->b], p->khash[in->b], false, in->pos, sp++);
         break;
       }
-      case OP_INDEX: L_INDEX:
+      case OP_INDEX:
+      L_INDEX:
         sp--;
         vm_index(&vm, sp[-1], sp[0], in->pos, &sp[-1]);
         break;
-      case OP_LIST: L_LIST: {
+      case OP_LIST:
+      L_LIST : {
         sp -= in->a;
         struct expr_value v = {.kind = EXPR_LIST};
         for (uint32_t i = 0; i < in->a; i++)
@@ -441,27 +508,71 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         *sp++ = v;
         break;
       }
-      case OP_MAP: L_MAP:
+      case OP_MAP:
+      L_MAP:
         sp -= 2 * in->a;
         *sp = make_map(&vm, sp, in->a, in->pos);
         sp++;
         break;
-      case OP_NEG: L_NEG: vm_unary(&vm, TOK_MINUS, sp[-1], in->pos, &sp[-1]); break;
-      case OP_NOT: L_NOT: vm_unary(&vm, TOK_BANG, sp[-1], in->pos, &sp[-1]); break;
-      case OP_ADD: L_ADD: sp--; vm_binary(&vm, TOK_PLUS, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_SUB: L_SUB: sp--; vm_binary(&vm, TOK_MINUS, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_MUL: L_MUL: sp--; vm_binary(&vm, TOK_STAR, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_DIV: L_DIV: sp--; vm_binary(&vm, TOK_SLASH, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_MOD: L_MOD: sp--; vm_binary(&vm, TOK_PERCENT, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_EQ: L_EQ: sp--; vm_binary(&vm, TOK_EQ, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_NE: L_NE: sp--; vm_binary(&vm, TOK_NE, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_LT: L_LT: case OP_LE: L_LE: case OP_GT: L_GT: case OP_GE: L_GE: {
+      case OP_NEG:
+      L_NEG:
+        vm_unary(&vm, TOK_MINUS, sp[-1], in->pos, &sp[-1]);
+        break;
+      case OP_NOT:
+      L_NOT:
+        vm_unary(&vm, TOK_BANG, sp[-1], in->pos, &sp[-1]);
+        break;
+      case OP_ADD:
+      L_ADD:
+        sp--;
+        vm_binary(&vm, TOK_PLUS, sp[-1], sp[0], in->pos, &sp[-1]);
+        break;
+      case OP_SUB:
+      L_SUB:
+        sp--;
+        vm_binary(&vm, TOK_MINUS, sp[-1], sp[0], in->pos, &sp[-1]);
+        break;
+      case OP_MUL:
+      L_MUL:
+        sp--;
+        vm_binary(&vm, TOK_STAR, sp[-1], sp[0], in->pos, &sp[-1]);
+        break;
+      case OP_DIV:
+      L_DIV:
+        sp--;
+        vm_binary(&vm, TOK_SLASH, sp[-1], sp[0], in->pos, &sp[-1]);
+        break;
+      case OP_MOD:
+      L_MOD:
+        sp--;
+        vm_binary(&vm, TOK_PERCENT, sp[-1], sp[0], in->pos, &sp[-1]);
+        break;
+      case OP_EQ:
+      L_EQ:
+        sp--;
+        vm_binary(&vm, TOK_EQ, sp[-1], sp[0], in->pos, &sp[-1]);
+        break;
+      case OP_NE:
+      L_NE:
+        sp--;
+        vm_binary(&vm, TOK_NE, sp[-1], sp[0], in->pos, &sp[-1]);
+        break;
+      case OP_LT:
+      L_LT:
+      case OP_LE:
+      L_LE:
+      case OP_GT:
+      L_GT:
+      case OP_GE:
+      L_GE : {
         sp--;
         struct expr_value a = sp[-1], b = sp[0];
         /* Fast path: same-kind ints, the most common comparison in conditions. */
         if (a.kind == EXPR_INT && b.kind == EXPR_INT) {
-          bool v = in->op == OP_LT ? a.v.i < b.v.i : in->op == OP_LE ? a.v.i <= b.v.i
-                 : in->op == OP_GT ? a.v.i > b.v.i : a.v.i >= b.v.i;
+          bool v = in->op == OP_LT   ? a.v.i < b.v.i
+                   : in->op == OP_LE ? a.v.i <= b.v.i
+                   : in->op == OP_GT ? a.v.i > b.v.i
+                                     : a.v.i >= b.v.i;
           sp[-1] = baton_expr_bool(v);
           break;
         }
@@ -469,14 +580,26 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         vm_binary(&vm, rel[in->op - OP_LT], a, b, in->pos, &sp[-1]);
         break;
       }
-      case OP_EQ_K: L_EQ_K: case OP_NE_K: L_NE_K: case OP_LT_K: L_LT_K: case OP_LE_K: L_LE_K: case OP_GT_K: L_GT_K: case OP_GE_K: L_GE_K: {
+      case OP_EQ_K:
+      L_EQ_K:
+      case OP_NE_K:
+      L_NE_K:
+      case OP_LT_K:
+      L_LT_K:
+      case OP_LE_K:
+      L_LE_K:
+      case OP_GT_K:
+      L_GT_K:
+      case OP_GE_K:
+      L_GE_K : {
         struct expr_value a = sp[-1], b = k[in->a];
         int c = 2; /* 2: not decided by a fast path */
         if (a.kind == b.kind) {
           if (a.kind == EXPR_INT)
             c = (a.v.i > b.v.i) - (a.v.i < b.v.i);
           else if (a.kind == EXPR_DOUBLE && a.v.d == a.v.d)
-            c = (a.v.d > b.v.d) - (a.v.d < b.v.d); /* a constant NaN never gets here: it is not == itself below */
+            c = (a.v.d > b.v.d) -
+                (a.v.d < b.v.d); /* a constant NaN never gets here: it is not == itself below */
           else if (a.kind == EXPR_STRING && (in->op == OP_EQ_K || in->op == OP_NE_K))
             c = a.aux != b.aux || memcmp(a.v.s, b.v.s, a.aux) ? 1 : 0;
           if (b.kind == EXPR_DOUBLE && b.v.d != b.v.d) c = 2;
@@ -484,12 +607,24 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         if (c != 2) {
           bool v;
           switch (in->op) {
-            case OP_EQ_K: v = c == 0; break;
-            case OP_NE_K: v = c != 0; break;
-            case OP_LT_K: v = c < 0; break;
-            case OP_LE_K: v = c <= 0; break;
-            case OP_GT_K: v = c > 0; break;
-            default: v = c >= 0; break;
+            case OP_EQ_K:
+              v = c == 0;
+              break;
+            case OP_NE_K:
+              v = c != 0;
+              break;
+            case OP_LT_K:
+              v = c < 0;
+              break;
+            case OP_LE_K:
+              v = c <= 0;
+              break;
+            case OP_GT_K:
+              v = c > 0;
+              break;
+            default:
+              v = c >= 0;
+              break;
           }
           sp[-1] = baton_expr_bool(v);
           DISPATCH();
@@ -498,8 +633,13 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         vm_binary(&vm, relk[in->op - OP_EQ_K], a, b, in->pos, &sp[-1]);
         break;
       }
-      case OP_IN: L_IN: sp--; vm_binary(&vm, TOK_IN, sp[-1], sp[0], in->pos, &sp[-1]); break;
-      case OP_IN_CONST: L_IN_CONST: {
+      case OP_IN:
+      L_IN:
+        sp--;
+        vm_binary(&vm, TOK_IN, sp[-1], sp[0], in->pos, &sp[-1]);
+        break;
+      case OP_IN_CONST:
+      L_IN_CONST : {
         struct expr_value x = sp[-1], c = k[in->a];
         if (x.kind == EXPR_ERROR) break;
         if (x.kind == EXPR_STRING && c.kind == EXPR_MAP) {
@@ -516,31 +656,45 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         sp[-1] = contains(&vm, x, c, in->pos);
         break;
       }
-      case OP_JUMP: L_JUMP: ip = code + in->a; DISPATCH();
-      case OP_AND_SHORT: L_AND_SHORT:
+      case OP_JUMP:
+      L_JUMP:
+        ip = code + in->a;
+        DISPATCH();
+      case OP_AND_SHORT:
+      L_AND_SHORT:
         if (sp[-1].kind == EXPR_BOOL && !sp[-1].v.b) ip = code + in->a;
         DISPATCH();
-      case OP_OR_SHORT: L_OR_SHORT:
+      case OP_OR_SHORT:
+      L_OR_SHORT:
         if (sp[-1].kind == EXPR_BOOL && sp[-1].v.b) ip = code + in->a;
         DISPATCH();
-      case OP_AND: L_AND: {
+      case OP_AND:
+      L_AND : {
         /* Only reached when the left side was true, an error or not a bool. */
         sp--;
         struct expr_value a = sp[-1], b = sp[0];
-        if (b.kind == EXPR_BOOL && !b.v.b) sp[-1] = b;
-        else if (a.kind == EXPR_BOOL) sp[-1] = b.kind == EXPR_BOOL ? b : not_bool(&vm, "_&&_", b, in->pos);
-        else sp[-1] = not_bool(&vm, "_&&_", a, in->pos);
+        if (b.kind == EXPR_BOOL && !b.v.b)
+          sp[-1] = b;
+        else if (a.kind == EXPR_BOOL)
+          sp[-1] = b.kind == EXPR_BOOL ? b : not_bool(&vm, "_&&_", b, in->pos);
+        else
+          sp[-1] = not_bool(&vm, "_&&_", a, in->pos);
         DISPATCH();
       }
-      case OP_OR: L_OR: {
+      case OP_OR:
+      L_OR : {
         sp--;
         struct expr_value a = sp[-1], b = sp[0];
-        if (b.kind == EXPR_BOOL && b.v.b) sp[-1] = b;
-        else if (a.kind == EXPR_BOOL) sp[-1] = b.kind == EXPR_BOOL ? b : not_bool(&vm, "_||_", b, in->pos);
-        else sp[-1] = not_bool(&vm, "_||_", a, in->pos);
+        if (b.kind == EXPR_BOOL && b.v.b)
+          sp[-1] = b;
+        else if (a.kind == EXPR_BOOL)
+          sp[-1] = b.kind == EXPR_BOOL ? b : not_bool(&vm, "_||_", b, in->pos);
+        else
+          sp[-1] = not_bool(&vm, "_||_", a, in->pos);
         break;
       }
-      case OP_COND: L_COND: {
+      case OP_COND:
+      L_COND : {
         struct expr_value c = *--sp;
         if (c.kind == EXPR_BOOL) {
           if (!c.v.b) ip = code + in->a;
@@ -550,7 +704,8 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         }
         break;
       }
-      case OP_CALL: L_CALL: {
+      case OP_CALL:
+      L_CALL : {
         int n = (int)in->b;
         sp -= n;
         struct expr_value r;
@@ -562,8 +717,8 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
           }
         if (in->a == FN_DYN) {
           r = sp[0];
-        } else if ((in->a == FN_STARTS_WITH || in->a == FN_ENDS_WITH) && sp[0].kind == EXPR_STRING &&
-                   sp[1].kind == EXPR_STRING) {
+        } else if ((in->a == FN_STARTS_WITH || in->a == FN_ENDS_WITH) &&
+                   sp[0].kind == EXPR_STRING && sp[1].kind == EXPR_STRING) {
           /* Inline: prefix and suffix tests are the most common string conditions. */
           const char *h = sp[0].v.s + (in->a == FN_ENDS_WITH ? sp[0].aux - sp[1].aux : 0);
           bool ok = sp[1].aux <= sp[0].aux;
@@ -576,13 +731,15 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         *sp++ = r;
         break;
       }
-      case OP_UNKNOWN_CALL: L_UNKNOWN_CALL: {
+      case OP_UNKNOWN_CALL:
+      L_UNKNOWN_CALL : {
         sp -= in->b;
         *sp++ = expr_error_new(vm.arena, in->pos, "no such function: '%.*s'", (int)k[in->a].aux,
                                k[in->a].v.s);
         break;
       }
-      case OP_ITER_INIT: L_ITER_INIT: {
+      case OP_ITER_INIT:
+      L_ITER_INIT : {
         struct expr_value r = *--sp;
         if (r.kind != EXPR_LIST && r.kind != EXPR_MAP) {
           *sp++ = r.kind == EXPR_ERROR ? r
@@ -597,7 +754,8 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         loc[in->a + 3] = baton_expr_null();
         break;
       }
-      case OP_ITER_NEXT: L_ITER_NEXT: {
+      case OP_ITER_NEXT:
+      L_ITER_NEXT : {
         struct expr_value r = loc[in->a];
         int64_t i = loc[in->a + 1].v.i;
         if (unlikely(vm.iterations_left-- == 0)) {
@@ -621,9 +779,14 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         loc[in->a + 1].v.i = i + 1;
         DISPATCH();
       }
-      case OP_SET_LOCAL: L_SET_LOCAL: loc[in->a] = *--sp; break;
-      case OP_ALL_STEP: L_ALL_STEP:
-      case OP_EXISTS_STEP: L_EXISTS_STEP: {
+      case OP_SET_LOCAL:
+      L_SET_LOCAL:
+        loc[in->a] = *--sp;
+        break;
+      case OP_ALL_STEP:
+      L_ALL_STEP:
+      case OP_EXISTS_STEP:
+      L_EXISTS_STEP : {
         struct expr_value c = *--sp;
         bool stop = in->op == OP_ALL_STEP ? false : true;
         if (c.kind == EXPR_BOOL) {
@@ -633,11 +796,14 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         }
         DISPATCH();
       }
-      case OP_ALL_END: L_ALL_END:
-      case OP_EXISTS_END: L_EXISTS_END:
+      case OP_ALL_END:
+      L_ALL_END:
+      case OP_EXISTS_END:
+      L_EXISTS_END:
         *sp++ = loc[in->a].kind == EXPR_ERROR ? loc[in->a] : baton_expr_bool(in->op == OP_ALL_END);
         break;
-      case OP_ONE_STEP: L_ONE_STEP: {
+      case OP_ONE_STEP:
+      L_ONE_STEP : {
         struct expr_value c = *--sp;
         if (c.kind == EXPR_BOOL) {
           if (c.v.b) {
@@ -650,10 +816,12 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         }
         break;
       }
-      case OP_ONE_END: L_ONE_END:
+      case OP_ONE_END:
+      L_ONE_END:
         *sp++ = baton_expr_bool(loc[in->a].kind == EXPR_INT && loc[in->a].v.i == 1);
         break;
-      case OP_LIST_RESERVE: L_LIST_RESERVE: {
+      case OP_LIST_RESERVE:
+      L_LIST_RESERVE : {
         struct expr_value r = loc[in->a];
         size_t n = r.kind == EXPR_LIST ? r.v.list->len : r.v.map->len;
         struct expr_list *l = list_alloc(vm.arena, n);
@@ -665,7 +833,8 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         *sp++ = v;
         break;
       }
-      case OP_APPEND: L_APPEND: {
+      case OP_APPEND:
+      L_APPEND : {
         struct expr_value x = *--sp;
         if (x.kind == EXPR_ERROR) {
           *sp++ = x;
@@ -676,7 +845,8 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         l->items[l->len++] = x;
         break;
       }
-      case OP_SKIP_UNLESS: L_SKIP_UNLESS: {
+      case OP_SKIP_UNLESS:
+      L_SKIP_UNLESS : {
         struct expr_value c = *--sp;
         if (c.kind == EXPR_BOOL) {
           if (!c.v.b) ip = code + in->a;
@@ -686,7 +856,8 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         }
         break;
       }
-      case OP_FILTER_STEP: L_FILTER_STEP: {
+      case OP_FILTER_STEP:
+      L_FILTER_STEP : {
         struct expr_value c = *--sp;
         if (c.kind == EXPR_BOOL) {
           if (c.v.b) {
@@ -699,7 +870,8 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         }
         break;
       }
-      case OP_RETURN: L_RETURN: {
+      case OP_RETURN:
+      L_RETURN : {
         /* Field by field: the top was often just written field by field, and a
          * 16-byte load of it would stall on store forwarding. */
         uint8_t kind = sp[-1].kind;
@@ -708,14 +880,15 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         out->v.u = sp[-1].v.u;
         return kind == EXPR_ERROR ? BATON_EINVAL : 0;
       }
-      case OP_N: abort();
+      case OP_N:
+        abort();
     }
   }
 }
 
 int baton_expr_eval_bool(const struct expr_program *p, struct expr_ctx *ctx,
-                         const struct expr_value *vars, const struct expr_host *host,
-                         void *hctx, struct expr_value *err) {
+                         const struct expr_value *vars, const struct expr_host *host, void *hctx,
+                         struct expr_value *err) {
   struct expr_value v;
   int rc = baton_expr_eval(p, ctx, vars, host, hctx, &v);
   if (rc) {
@@ -723,8 +896,9 @@ int baton_expr_eval_bool(const struct expr_program *p, struct expr_ctx *ctx,
     return rc;
   }
   if (v.kind != EXPR_BOOL) {
-    if (err) *err = expr_error_new(&ctx->arena, 0, "condition is a %s, not a bool",
-                                   baton_expr_kind_name(v.kind));
+    if (err)
+      *err = expr_error_new(&ctx->arena, 0, "condition is a %s, not a bool",
+                            baton_expr_kind_name(v.kind));
     return BATON_ETYPE;
   }
   return v.v.b ? 1 : 0;

@@ -20,7 +20,7 @@
 #include "util/common.h"
 
 /* Why a case is not run. Each category is reported with its count. */
-#define SKIP_LIST(X)                                                                     \
+#define SKIP_LIST(X)                                                                      \
   X(PROTO, "protocol buffer messages, wrappers, enums or containers (not in the subset)") \
   X(UNSUPPORTED_TYPE, "a binding of a type the runner cannot build")
 
@@ -28,7 +28,7 @@ enum skip {
 #define SKIP_ENUM(id, why) SKIP_##id,
   SKIP_LIST(SKIP_ENUM)
 #undef SKIP_ENUM
-  N_SKIP
+      N_SKIP
 };
 static const char *const skip_why[] = {
 #define SKIP_WHY(id, why) why,
@@ -71,10 +71,17 @@ static int build_value(struct expr_arena *a, const struct tp_node *v, struct exp
     static const struct {
       const char *name;
       int kind;
-    } types[] = {{"int", EXPR_INT},       {"uint", EXPR_UINT},     {"double", EXPR_DOUBLE},
-                 {"bool", EXPR_BOOL},     {"string", EXPR_STRING}, {"bytes", EXPR_BYTES},
-                 {"list", EXPR_LIST},     {"map", EXPR_MAP},       {"null_type", EXPR_NULL},
-                 {"type", EXPR_TYPE},     {"google.protobuf.Timestamp", EXPR_TIMESTAMP},
+    } types[] = {{"int", EXPR_INT},
+                 {"uint", EXPR_UINT},
+                 {"double", EXPR_DOUBLE},
+                 {"bool", EXPR_BOOL},
+                 {"string", EXPR_STRING},
+                 {"bytes", EXPR_BYTES},
+                 {"list", EXPR_LIST},
+                 {"map", EXPR_MAP},
+                 {"null_type", EXPR_NULL},
+                 {"type", EXPR_TYPE},
+                 {"google.protobuf.Timestamp", EXPR_TIMESTAMP},
                  {"google.protobuf.Duration", EXPR_DURATION}};
     for (size_t i = 0; i < ARRAY_SIZE(types); i++)
       if (!strcmp(types[i].name, f->scalar)) {
@@ -99,7 +106,8 @@ static int build_value(struct expr_arena *a, const struct tp_node *v, struct exp
     size_t i = 0;
     for (const struct tp_node *c = f->child; c; c = c->next) {
       struct expr_value k, val;
-      if (build_value(a, tp_get(c, "key"), &k) || build_value(a, tp_get(c, "value"), &val)) return -1;
+      if (build_value(a, tp_get(c, "key"), &k) || build_value(a, tp_get(c, "value"), &val))
+        return -1;
       baton_expr_map_set(*out, i++, k, val);
     }
     if (baton_expr_map_seal(a, *out)) return -1;
@@ -107,7 +115,8 @@ static int build_value(struct expr_arena *a, const struct tp_node *v, struct exp
     const struct tp_node *o = f->child;
     if (!o) return -1;
     const struct tp_node *s = tp_get(o, "seconds"), *ns = tp_get(o, "nanos");
-    int64_t sec = s ? strtoll(s->scalar, NULL, 10) : 0, nanos = ns ? strtoll(ns->scalar, NULL, 10) : 0;
+    int64_t sec = s ? strtoll(s->scalar, NULL, 10) : 0,
+            nanos = ns ? strtoll(ns->scalar, NULL, 10) : 0;
     if (!strcmp(o->name, "type.googleapis.com/google.protobuf.Duration") ||
         !strcmp(o->name, "type.googleapis.com/google.protobuf.Timestamp")) {
       /* Normalise to whole seconds (floor) plus 0..999999999 ns. */
@@ -164,7 +173,7 @@ static int kind_of_type(const struct tp_node *t) {
     static const struct {
       const char *n;
       int k;
-    } prims[] = {{"BOOL", EXPR_BOOL},     {"INT64", EXPR_INT},  {"UINT64", EXPR_UINT},
+    } prims[] = {{"BOOL", EXPR_BOOL},     {"INT64", EXPR_INT},     {"UINT64", EXPR_UINT},
                  {"DOUBLE", EXPR_DOUBLE}, {"STRING", EXPR_STRING}, {"BYTES", EXPR_BYTES}};
     for (size_t i = 0; i < ARRAY_SIZE(prims); i++)
       if (!strcmp(f->scalar, prims[i].n)) return prims[i].k;
@@ -192,8 +201,9 @@ static bool is_proto_case(const char *file_text, const struct tp_node *test, con
       has_text(s, n, "Value{") || has_text(s, n, "Value {") || has_text(s, n, "enum_value") ||
       has_text(s, n, "GlobalEnum") || has_text(s, n, "google.protobuf.Struct") ||
       has_text(s, n, "google.protobuf.ListValue") || has_text(s, n, "Int32Value") ||
-      has_text(s, n, "Int64Value") || has_text(s, n, "UInt32Value") || has_text(s, n, "UInt64Value") ||
-      has_text(s, n, "BoolValue") || has_text(s, n, "StringValue") || has_text(s, n, "BytesValue") ||
+      has_text(s, n, "Int64Value") || has_text(s, n, "UInt32Value") ||
+      has_text(s, n, "UInt64Value") || has_text(s, n, "BoolValue") ||
+      has_text(s, n, "StringValue") || has_text(s, n, "BytesValue") ||
       has_text(s, n, "FloatValue") || has_text(s, n, "DoubleValue") ||
       has_text(s, n, "google.protobuf.NullValue"))
     return true;
@@ -216,7 +226,8 @@ static void run_test(const char *file, const char *text, const char *section,
   const char *why = NULL;
   char whybuf[512];
   int n_vars = 0;
-  for (const struct tp_node *te = tp_get(test, "type_env"); te; te = tp_next_named(te, "type_env")) {
+  for (const struct tp_node *te = tp_get(test, "type_env"); te;
+       te = tp_next_named(te, "type_env")) {
     const struct tp_node *nm = tp_get(te, "name");
     const struct tp_node *id = tp_get(te, "ident");
     if (nm && id) baton_expr_env_declare(env, nm->scalar, kind_of_type(tp_get(id, "type")));
@@ -301,14 +312,21 @@ static int cmp_str(const void *a, const void *b) {
 int main(int argc, char **argv) {
   double min_pass = 0, min_run = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--min-pass") && i + 1 < argc) min_pass = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--min-run") && i + 1 < argc) min_run = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) verbose = 1;
-    else if (!strcmp(argv[i], "--list-skipped")) verbose = 2;
-    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    if (!strcmp(argv[i], "--min-pass") && i + 1 < argc)
+      min_pass = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--min-run") && i + 1 < argc)
+      min_run = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v"))
+      verbose = 1;
+    else if (!strcmp(argv[i], "--list-skipped"))
+      verbose = 2;
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+      only = argv[++i];
     else {
-      fprintf(stderr, "usage: cel_conformance [--min-pass PCT] [--min-run PCT] [--verbose] [--list-skipped]\n"
-                      "                       [--only NAME]\n");
+      fprintf(
+          stderr,
+          "usage: cel_conformance [--min-pass PCT] [--min-run PCT] [--verbose] [--list-skipped]\n"
+          "                       [--only NAME]\n");
       return 2;
     }
   }

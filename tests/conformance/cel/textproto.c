@@ -48,13 +48,27 @@ static int read_string(struct tp *p, char **out, size_t *len, size_t *cap) {
     if (p->i >= p->n) return fail(p, "bad escape");
     c = p->s[p->i++];
     switch (c) {
-      case 'n': (*out)[(*len)++] = '\n'; break;
-      case 't': (*out)[(*len)++] = '\t'; break;
-      case 'r': (*out)[(*len)++] = '\r'; break;
-      case 'a': (*out)[(*len)++] = '\a'; break;
-      case 'b': (*out)[(*len)++] = '\b'; break;
-      case 'f': (*out)[(*len)++] = '\f'; break;
-      case 'v': (*out)[(*len)++] = '\v'; break;
+      case 'n':
+        (*out)[(*len)++] = '\n';
+        break;
+      case 't':
+        (*out)[(*len)++] = '\t';
+        break;
+      case 'r':
+        (*out)[(*len)++] = '\r';
+        break;
+      case 'a':
+        (*out)[(*len)++] = '\a';
+        break;
+      case 'b':
+        (*out)[(*len)++] = '\b';
+        break;
+      case 'f':
+        (*out)[(*len)++] = '\f';
+        break;
+      case 'v':
+        (*out)[(*len)++] = '\v';
+        break;
       case 'x': {
         unsigned v = 0;
         int k = 0;

@@ -42,15 +42,15 @@ static char *eval_str(const struct expr_env *env, const char *src, const struct 
   return buf_steal(&b, NULL);
 }
 
-#define ASSERT_EVAL(env, src, want)                                      \
-  do {                                                                   \
-    char *got_ = eval_str((env), (src), NULL, NULL, NULL);               \
-    if (strcmp(got_, (want))) {                                          \
-      print_error("%s\n  want: %s\n  got:  %s\n", (src), (want), got_);  \
-      free(got_);                                                        \
-      fail();                                                            \
-    }                                                                    \
-    free(got_);                                                          \
+#define ASSERT_EVAL(env, src, want)                                     \
+  do {                                                                  \
+    char *got_ = eval_str((env), (src), NULL, NULL, NULL);              \
+    if (strcmp(got_, (want))) {                                         \
+      print_error("%s\n  want: %s\n  got:  %s\n", (src), (want), got_); \
+      free(got_);                                                       \
+      fail();                                                           \
+    }                                                                   \
+    free(got_);                                                         \
   } while (0)
 
 static void test_literals_and_operators(void **state) {
@@ -62,7 +62,8 @@ static void test_literals_and_operators(void **state) {
       {"-7 % 3", "-1"},
       {"2u * 3u", "6u"},
       {"1.5 + 1.0", "2.5"},
-      {"[30.0, 1e15, 1e16, 1e-5, 0.0001, 123.456, -0.0]", "[30.0, 1000000000000000.0, 1e+16, 1e-05, 0.0001, 123.456, -0.0]"},
+      {"[30.0, 1e15, 1e16, 1e-5, 0.0001, 123.456, -0.0]",
+       "[30.0, 1000000000000000.0, 1e+16, 1e-05, 0.0001, 123.456, -0.0]"},
       {"string(30.0) + ' ' + string(1e20)", "\"30 1e+20\""},
       {"1.0 / 0.0", "double(\"Infinity\")"},
       {"0x1F + 1 == 32 && 0X1u == 1u", "true"},
@@ -162,8 +163,10 @@ static void test_time(void **state) {
   ASSERT_EVAL(env, "duration('3h25m').getMinutes()", "205");
   ASSERT_EVAL(env, "timestamp('2024-02-30T00:00:00Z')",
               "ERROR: cannot parse timestamp \"2024-02-30T00:00:00Z\"");
-  ASSERT_EVAL(env, "timestamp(1).getHours('Mars/Olympus')", "ERROR: unknown time zone \"Mars/Olympus\"");
-  ASSERT_EVAL(env, "timestamp('9999-12-31T23:59:59Z') + duration('1s')", "ERROR: timestamp out of range");
+  ASSERT_EVAL(env, "timestamp(1).getHours('Mars/Olympus')",
+              "ERROR: unknown time zone \"Mars/Olympus\"");
+  ASSERT_EVAL(env, "timestamp('9999-12-31T23:59:59Z') + duration('1s')",
+              "ERROR: timestamp out of range");
   baton_expr_env_free(env);
 }
 
@@ -171,11 +174,25 @@ static void test_time(void **state) {
 static void test_format_round_trip(void **state) {
   (void)state;
   struct expr_env *env = baton_expr_env_new();
-  static const char *const srcs[] = {
-      "1", "-5", "1u", "1.0", "-0.0", "0.1", "1e300", "double('NaN')", "-double('inf')", "'a\"b\\\\c\\n'",
-      "'é😀'", "b'\\x00\\x7f\\xff\"'", "[1, 2u, 3.5, 'x', [null]]", "{'k': true, 2: [b'']}",
-      "timestamp('2001-02-03T04:05:06.789Z')", "duration('-90.000000001s')", "int", "null_type",
-      "type(timestamp(0))"};
+  static const char *const srcs[] = {"1",
+                                     "-5",
+                                     "1u",
+                                     "1.0",
+                                     "-0.0",
+                                     "0.1",
+                                     "1e300",
+                                     "double('NaN')",
+                                     "-double('inf')",
+                                     "'a\"b\\\\c\\n'",
+                                     "'é😀'",
+                                     "b'\\x00\\x7f\\xff\"'",
+                                     "[1, 2u, 3.5, 'x', [null]]",
+                                     "{'k': true, 2: [b'']}",
+                                     "timestamp('2001-02-03T04:05:06.789Z')",
+                                     "duration('-90.000000001s')",
+                                     "int",
+                                     "null_type",
+                                     "type(timestamp(0))"};
   for (size_t i = 0; i < ARRAY_SIZE(srcs); i++) {
     char *once = eval_str(env, srcs[i], NULL, NULL, NULL);
     char *twice = eval_str(env, once, NULL, NULL, NULL);
@@ -184,8 +201,8 @@ static void test_format_round_trip(void **state) {
       fail();
     }
     char eq[512];
-    snprintf(eq, sizeof(eq), "type(%s) == type(%s) && (%s == %s || %s != %s)", srcs[i], once, srcs[i],
-             once, srcs[i], srcs[i]);
+    snprintf(eq, sizeof(eq), "type(%s) == type(%s) && (%s == %s || %s != %s)", srcs[i], once,
+             srcs[i], once, srcs[i], srcs[i]);
     char *same = eval_str(env, eq, NULL, NULL, NULL);
     if (strcmp(same, "true")) {
       print_error("%s: %s\n", eq, same);
@@ -204,12 +221,15 @@ static void test_compile_errors(void **state) {
   static const char *const cases[][2] = {
       {"1 +", "COMPILE: unexpected end of input"},
       {"foo", "COMPILE: undeclared reference to 'foo'"},
-      {"profile.x.startsWith(1)", "COMPILE: found no matching overload for 'startsWith' applied to '(dyn, int)'"},
-      {"'a'.startsWith(1)", "COMPILE: found no matching overload for 'startsWith' applied to '(string, int)'"},
+      {"profile.x.startsWith(1)",
+       "COMPILE: found no matching overload for 'startsWith' applied to '(dyn, int)'"},
+      {"'a'.startsWith(1)",
+       "COMPILE: found no matching overload for 'startsWith' applied to '(string, int)'"},
       {"1 + 'a'", "COMPILE: found no matching overload for '_+_' applied to '(int, string)'"},
       {"size(1, 2)", "COMPILE: size() takes 1 argument"},
       {"nosuch(1)", "COMPILE: undeclared reference to 'nosuch'"},
-      {"'a'.matches('(')", "COMPILE: invalid regular expression at offset 1: missing closing parenthesis"},
+      {"'a'.matches('(')",
+       "COMPILE: invalid regular expression at offset 1: missing closing parenthesis"},
       {"if", "COMPILE: reserved identifier 'if'"},
       {"{1.5: 2}", "COMPILE: unsupported map key type 'double'"},
       {"1.size()", "COMPILE: found no matching overload for 'size' applied to '(int)'"},
@@ -231,7 +251,8 @@ struct fake {
 #define DAY_MS 86400000LL
 
 static int64_t f_now(void *h) { return ((struct fake *)h)->now; }
-static int f_count(void *h, const char *name, size_t len, int64_t since, int64_t until, int64_t *out) {
+static int f_count(void *h, const char *name, size_t len, int64_t since, int64_t until,
+                   int64_t *out) {
   struct fake *f = h;
   f->calls++;
   *out = 0;
@@ -239,8 +260,8 @@ static int f_count(void *h, const char *name, size_t len, int64_t since, int64_t
   for (int i = 0; i < 4; i++) *out += f->times[i] >= since && f->times[i] < until;
   return 0;
 }
-static int f_sum(void *h, const char *name, size_t len, const char *prop, size_t plen, int64_t since,
-                 int64_t until, double *out) {
+static int f_sum(void *h, const char *name, size_t len, const char *prop, size_t plen,
+                 int64_t since, int64_t until, double *out) {
   struct fake *f = h;
   *out = 0;
   if (plen != 6 || memcmp(prop, "amount", 6)) return 0;
@@ -274,16 +295,21 @@ static const char *f_tz(void *h) {
   return "Asia/Tokyo";
 }
 
-static const struct expr_host fake_host = {
-    .now_ms = f_now, .count_events = f_count, .sum_events = f_sum, .last_value = f_last,
-    .in_segment = f_seg, .open_cases = f_cases, .time_zone = f_tz};
+static const struct expr_host fake_host = {.now_ms = f_now,
+                                           .count_events = f_count,
+                                           .sum_events = f_sum,
+                                           .last_value = f_last,
+                                           .in_segment = f_seg,
+                                           .open_cases = f_cases,
+                                           .time_zone = f_tz};
 
 static void test_journey_functions(void **state) {
   (void)state;
   struct expr_env *env = baton_expr_env_new_default();
-  struct fake f = {.now = NOW_MS,
-                   .times = {NOW_MS - 1 * DAY_MS, NOW_MS - 10 * DAY_MS, NOW_MS - 40 * DAY_MS, NOW_MS + DAY_MS},
-                   .amounts = {10, 20.5, 100, 1000}};
+  struct fake f = {
+      .now = NOW_MS,
+      .times = {NOW_MS - 1 * DAY_MS, NOW_MS - 10 * DAY_MS, NOW_MS - 40 * DAY_MS, NOW_MS + DAY_MS},
+      .amounts = {10, 20.5, 100, 1000}};
   static const char *const cases[][2] = {
       {"count('purchase', duration('30d'))", "2"},
       {"count('purchase', duration('30d')) >= 2", "true"},
@@ -314,7 +340,8 @@ static void test_journey_functions(void **state) {
   }
   /* Type errors in journey function arguments are found at compile time. */
   char *got = eval_str(env, "count(1, duration('1d'))", NULL, &fake_host, &f);
-  assert_string_equal(got, "COMPILE: found no matching overload for 'count' applied to '(int, duration)'");
+  assert_string_equal(
+      got, "COMPILE: found no matching overload for 'count' applied to '(int, duration)'");
   free(got);
   /* Without a host, journey functions are errors, not crashes. */
   got = eval_str(env, "count('purchase') > 1 || true", NULL, NULL, NULL);
@@ -329,12 +356,14 @@ static void test_variables_from_json(void **state) {
   struct expr_arena *a = baton_expr_arena_new(0);
   cJSON *j = cJSON_Parse(
       "{\"tier\": \"gold\", \"age\": 42, \"score\": 0.5, \"big\": 1e300, \"tags\": [\"a\", \"b\"],"
-      " \"addr\": {\"city\": \"Paris\"}, \"none\": null, \"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5}");
+      " \"addr\": {\"city\": \"Paris\"}, \"none\": null, "
+      "\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5}");
   struct expr_value vars[3] = {baton_expr_null(), baton_expr_null(), baton_expr_null()};
   assert_int_equal(baton_expr_value_from_json(a, j, &vars[BATON_EXPR_VAR_PROFILE]), 0);
   static const char *const cases[][2] = {
       {"profile.tier == 'gold' && profile.age >= 18", "true"},
-      {"type(profile.age) == int && type(profile.score) == double && type(profile.big) == double", "true"},
+      {"type(profile.age) == int && type(profile.score) == double && type(profile.big) == double",
+       "true"},
       {"'b' in profile.tags && profile.addr.city.startsWith('Par')", "true"},
       {"has(profile.addr.city) && !has(profile.addr.zip) && profile.none == null", "true"},
       {"profile.k5 + profile.k1", "6"},
@@ -360,9 +389,12 @@ static void test_json_text(void **state) {
   struct expr_env *env = baton_expr_env_new();
   assert_int_equal(baton_expr_env_declare(env, "j", -1), 0);
   static const char *const cases[][2] = {
-      {"{\"i\": 1, \"d\": 1.0, \"e\": 1e2, \"big\": 4611686018427387904, \"huge\": 9223372036854775808}",
-       "{\"i\": 1, \"d\": 1.0, \"e\": 100.0, \"big\": 4611686018427387904, \"huge\": 9.223372036854776e+18}"},
-      {"[\"\\u00e9\\ud83d\\ude00\\n\", true, false, null, -0, []]", "[\"é😀\\n\", true, false, null, 0, []]"},
+      {"{\"i\": 1, \"d\": 1.0, \"e\": 1e2, \"big\": 4611686018427387904, \"huge\": "
+       "9223372036854775808}",
+       "{\"i\": 1, \"d\": 1.0, \"e\": 100.0, \"big\": 4611686018427387904, \"huge\": "
+       "9.223372036854776e+18}"},
+      {"[\"\\u00e9\\ud83d\\ude00\\n\", true, false, null, -0, []]",
+       "[\"é😀\\n\", true, false, null, 0, []]"},
       {" {\"k\": 1, \"k\": 2} ", "{\"k\": 2}"},
   };
   for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -374,7 +406,8 @@ static void test_json_text(void **state) {
     assert_string_equal(b.ptr, cases[i][1]);
     buf_release(&b);
   }
-  static const char *const bad[] = {"", "{", "[1,]", "{\"a\" 1}", "01", "1.", "\"\\ud800\"", "\"\x01\"",
+  static const char *const bad[] = {"",    "{",     "[1,]",        "{\"a\" 1}",
+                                    "01",  "1.",    "\"\\ud800\"", "\"\x01\"",
                                     "tru", "[1] x", "\"\xff\""};
   for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
     struct expr_value v;
@@ -398,8 +431,9 @@ static void test_no_heap_in_steady_state(void **state) {
   (void)state;
   struct expr_env *env = baton_expr_env_new_default();
   struct expr_arena *a = baton_expr_arena_new(0);
-  cJSON *j = cJSON_Parse("{\"tier\": \"gold\", \"country\": \"FR\", \"age\": 42, \"email\": \"a@b.example\","
-                         " \"items\": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20]}");
+  cJSON *j = cJSON_Parse(
+      "{\"tier\": \"gold\", \"country\": \"FR\", \"age\": 42, \"email\": \"a@b.example\","
+      " \"items\": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20]}");
   struct expr_value vars[3] = {baton_expr_null(), baton_expr_null(), baton_expr_null()};
   assert_int_equal(baton_expr_value_from_json(a, j, &vars[0]), 0);
   static const char *const srcs[] = {
@@ -419,11 +453,12 @@ static void test_no_heap_in_steady_state(void **state) {
     assert_int_equal(baton_expr_eval_bool(p, ctx, vars, &fake_host, &f, NULL), 1);
     size_t before = baton_expr_ctx_heap_allocs(ctx);
     struct mallinfo2 m0 = mallinfo2();
-    for (int k = 0; k < 1000; k++) assert_int_equal(baton_expr_eval_bool(p, ctx, vars, &fake_host, &f, NULL), 1);
+    for (int k = 0; k < 1000; k++)
+      assert_int_equal(baton_expr_eval_bool(p, ctx, vars, &fake_host, &f, NULL), 1);
     struct mallinfo2 m1 = mallinfo2();
     if (baton_expr_ctx_heap_allocs(ctx) != before || m1.uordblks != m0.uordblks) {
-      print_error("%s: heap used in steady state (%zu -> %zu allocations, %zu -> %zu bytes)\n", srcs[i],
-                  before, baton_expr_ctx_heap_allocs(ctx), m0.uordblks, m1.uordblks);
+      print_error("%s: heap used in steady state (%zu -> %zu allocations, %zu -> %zu bytes)\n",
+                  srcs[i], before, baton_expr_ctx_heap_allocs(ctx), m0.uordblks, m1.uordblks);
       fail();
     }
     baton_expr_program_free(p);
