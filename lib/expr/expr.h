@@ -155,11 +155,13 @@ void baton_expr_arena_reset(struct expr_arena *a);
 void baton_expr_arena_free(struct expr_arena *a);
 
 /*
- * Converts JSON into a value in arena a: objects become maps with string keys,
- * arrays lists, numbers int when they are integers without fraction or
- * exponent that fit in int64 (else double), true/false bool, null null.
- * Strings are copied. Returns 0, BATON_ETOOBIG (arena cap or nesting deeper
- * than 256), or BATON_EINVAL (a string that is not UTF-8).
+ * Converts a parsed cJSON tree into a value in arena a: objects become maps
+ * with string keys (a repeated key: the last wins), arrays lists, true/false
+ * bool, null null. cJSON keeps only a double for a number, so a whole number
+ * within +-2^53 becomes an int (1 and 1.0 alike) and any other a double; use
+ * baton_expr_value_parse_json when the text is at hand. Everything is copied:
+ * json may be freed afterwards. Returns 0, BATON_ETOOBIG (arena cap, or
+ * nesting deeper than 256), or BATON_EINVAL (a string that is not UTF-8).
  */
 int baton_expr_value_from_json(struct expr_arena *a, const struct cJSON *json,
                                struct expr_value *out);
@@ -183,6 +185,8 @@ int baton_expr_value_parse_json(struct expr_arena *a, const char *text, size_t l
  * baton_expr_map_set(m, i, key, val) for i in [0, n), then seals with
  * baton_expr_map_seal (which indexes string keys and returns BATON_EEXIST on a
  * repeated key, BATON_ETYPE on a key that is not int, uint, bool or string).
+ * When the arena's cap is reached, list_new, map_new and string_copy return
+ * an EXPR_ERROR value (and list_new sets *items to NULL).
  */
 struct expr_value baton_expr_list_new(struct expr_arena *a, size_t n, struct expr_value **items);
 struct expr_value baton_expr_map_new(struct expr_arena *a, size_t n);
