@@ -51,10 +51,16 @@ struct expr_map_entry {
   struct expr_value key, val;
 };
 
+/* A slot of a map's key index: the key's hash (compared before the key
+ * itself is touched) and its entry's index + 1 (0: empty slot). */
+struct map_slot {
+  uint32_t hash, entry;
+};
+
 struct expr_map {
   uint32_t len;
   uint32_t index_cap;   /* power of two, or 0: no index (linear scan) */
-  uint32_t *index;      /* open addressing over string keys: entry index + 1, 0 empty */
+  struct map_slot *index; /* open addressing over the string keys */
   struct expr_map_entry entries[];
 };
 
@@ -94,9 +100,13 @@ static inline const struct expr_map_entry *map_find_h(const struct expr_map *m, 
                                                       uint32_t n, uint32_t h) {
   if (m->index) {
     uint32_t mask = m->index_cap - 1;
-    for (uint32_t e, i = h & mask; (e = m->index[i]); i = (i + 1) & mask) {
-      const struct expr_map_entry *en = &m->entries[e - 1];
-      if (en->key.aux == n && !memcmp(en->key.v.s, s, n)) return en;
+    for (uint32_t i = h & mask; m->index[i].entry; i = (i + 1) & mask) {
+      if (m->index[i].hash != h) continue;
+      const struct expr_map_entry *en = &m->entries[m->index[i].entry - 1];
+      if (en->key.aux != n) continue;
+      uint32_t k = 0;
+      while (k < n && en->key.v.s[k] == s[k]) k++;
+      if (k == n) return en;
     }
     return NULL;
   }

@@ -130,19 +130,20 @@ int map_seal(struct expr_arena *a, struct expr_map *m) {
   }
   uint32_t cap = 16;
   while (cap < m->len * 2) cap <<= 1;
-  uint32_t *idx = arena_alloc(a, cap * sizeof(uint32_t));
+  struct map_slot *idx = arena_alloc(a, cap * sizeof(*idx));
   if (!idx) return BATON_ETOOBIG;
-  memset(idx, 0, cap * sizeof(uint32_t));
+  memset(idx, 0, cap * sizeof(*idx));
   for (uint32_t i = 0; i < m->len; i++) {
     const struct expr_value *k = &m->entries[i].key;
     if (k->kind != EXPR_STRING) continue;
-    uint32_t h = key_hash(k->v.s, k->aux) & (cap - 1);
-    while (idx[h]) {
-      const struct expr_value *o = &m->entries[idx[h] - 1].key;
+    uint32_t hash = key_hash(k->v.s, k->aux), h = hash & (cap - 1);
+    while (idx[h].entry) {
+      const struct expr_value *o = &m->entries[idx[h].entry - 1].key;
       if (o->aux == k->aux && !memcmp(o->v.s, k->v.s, k->aux)) return BATON_EEXIST;
       h = (h + 1) & (cap - 1);
     }
-    idx[h] = i + 1;
+    idx[h].hash = hash;
+    idx[h].entry = i + 1;
   }
   if (n_other > 1) {
     for (uint32_t i = 0; i < m->len; i++) {
@@ -159,20 +160,7 @@ int map_seal(struct expr_arena *a, struct expr_map *m) {
 }
 
 const struct expr_map_entry *map_lookup_str(const struct expr_map *m, const char *s, size_t n) {
-  if (m->index) {
-    uint32_t mask = m->index_cap - 1;
-    uint32_t h = key_hash(s, n) & mask;
-    for (uint32_t e; (e = m->index[h]); h = (h + 1) & mask) {
-      const struct expr_map_entry *en = &m->entries[e - 1];
-      if (en->key.aux == n && !memcmp(en->key.v.s, s, n)) return en;
-    }
-    return NULL;
-  }
-  for (uint32_t i = 0; i < m->len; i++) {
-    const struct expr_map_entry *en = &m->entries[i];
-    if (en->key.kind == EXPR_STRING && en->key.aux == n && !memcmp(en->key.v.s, s, n)) return en;
-  }
-  return NULL;
+  return map_find_h(m, s, (uint32_t)n, m->index ? key_hash(s, n) : 0);
 }
 
 const struct expr_map_entry *map_lookup(const struct expr_map *m, struct expr_value key) {
