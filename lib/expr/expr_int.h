@@ -14,6 +14,7 @@
 
 #include "expr/expr.h"
 #include "util/common.h"
+#include "util/tz.h"
 
 #define EXPR_MAX_SRC (64 * 1024)
 #define EXPR_MAX_DEPTH 250
@@ -320,7 +321,8 @@ void time_accessor(struct vm *vm, int fn, const struct expr_value *args, int n, 
 struct expr_value ts_diff(struct vm *vm, struct expr_value a, struct expr_value b, uint32_t pos);
 /* Seconds since the epoch as if local time in zone tzname[0..tzlen) were UTC
  * (tzname NULL: UTC). Returns 0 or BATON_EINVAL for an unknown zone. */
-int ts_local(struct expr_value t, const char *tzname, size_t tzlen, int64_t *local_sec);
+int ts_local(struct vm *vm, struct expr_value t, const char *tzname, size_t tzlen,
+             int64_t *local_sec);
 void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 
 /* ---- Bytecode and programs ----------------------------------------------- */
@@ -375,6 +377,9 @@ struct expr_ctx {
   void *match_data;         /* PCRE2 match data, made on first use of matches() */
   size_t n_heap;            /* stack and match data allocations */
   uint64_t max_iterations;  /* macro iterations allowed per evaluation */
+  const struct tz *tz;      /* the last time zone resolved, and its name */
+  char tz_name[64];
+  size_t tz_name_len;
 };
 
 struct vm {

@@ -36,7 +36,7 @@ static struct expr_value local_field(struct vm *vm, int fn, uint32_t pos) {
   const char *zone = vm->host && vm->host->time_zone ? vm->host->time_zone(vm->hctx) : NULL;
   struct expr_value now = baton_expr_timestamp_ms(vm_now_ms(vm));
   int64_t ls;
-  if (ts_local(now, zone, zone ? strlen(zone) : 0, &ls))
+  if (ts_local(vm, now, zone, zone ? strlen(zone) : 0, &ls))
     return expr_error_new(vm->arena, pos, "unknown time zone \"%s\"", zone);
   int64_t days = ls >= 0 ? ls / 86400 : (ls - 86399) / 86400, rem = ls - days * 86400;
   if (fn == FN_LOCAL_HOUR) return baton_expr_int(rem / 3600);

@@ -272,9 +272,17 @@ static void dur_trunc(struct expr_value d, int64_t *s, int64_t *ns) {
  * Local calendar fields of timestamp t in zone tzname (UTC if NULL).
  * Returns 0 or BATON_EINVAL for an unknown zone.
  */
-int ts_local(struct expr_value t, const char *tzname, size_t tzlen, int64_t *local_sec) {
+int ts_local(struct vm *vm, struct expr_value t, const char *tzname, size_t tzlen,
+             int64_t *local_sec) {
   *local_sec = t.v.sec;
   if (!tzname) return 0;
+  struct expr_ctx *c = vm->ctx;
+  /* The context remembers the last zone it resolved: tz_get takes a
+   * process-wide lock, and one customer's conditions ask for one zone. */
+  if (c && c->tz && c->tz_name_len == tzlen && !memcmp(c->tz_name, tzname, tzlen)) {
+    *local_sec = t.v.sec + tz_offset_at(c->tz, t.v.sec, NULL);
+    return 0;
+  }
   char name[128];
   if (tzlen == 0 || tzlen >= sizeof(name)) return BATON_EINVAL;
   /* CEL also accepts an offset without its sign ("02:00" means "+02:00"). */
@@ -285,6 +293,11 @@ int ts_local(struct expr_value t, const char *tzname, size_t tzlen, int64_t *loc
   name[o + tzlen] = 0;
   const struct tz *z = tz_get(name);
   if (!z) return BATON_EINVAL;
+  if (c && tzlen <= sizeof(c->tz_name)) {
+    memcpy(c->tz_name, tzname, tzlen);
+    c->tz_name_len = tzlen;
+    c->tz = z;
+  }
   *local_sec = t.v.sec + tz_offset_at(z, t.v.sec, NULL);
   return 0;
 }
@@ -323,7 +336,7 @@ void time_accessor(struct vm *vm, int fn, const struct expr_value *args, int n, 
     return;
   }
   int64_t ls;
-  if (ts_local(a, n == 2 ? args[1].v.s : NULL, n == 2 ? args[1].aux : 0, &ls)) {
+  if (ts_local(vm, a, n == 2 ? args[1].v.s : NULL, n == 2 ? args[1].aux : 0, &ls)) {
     *out = expr_error_new(vm->arena, pos, "unknown time zone \"%.*s\"", (int)MIN(args[1].aux, 64u),
                           args[1].v.s);
     return;

@@ -158,6 +158,11 @@ static void test_time(void **state) {
   ASSERT_EVAL(env, "timestamp('2024-03-10T06:59:59Z').getHours('America/New_York')", "1");
   ASSERT_EVAL(env, "timestamp('2024-03-10T07:00:00Z').getHours('America/New_York')", "3");
   ASSERT_EVAL(env, "timestamp('2024-01-01T00:00:00Z').getDayOfWeek()", "1");
+  /* Alternating zones in one evaluation (the context caches the last one). */
+  ASSERT_EVAL(env,
+              "[1, 2].map(i, timestamp('2024-03-10T12:00:00Z').getHours('America/New_York') * 100 +"
+              " timestamp('2024-03-10T12:00:00Z').getHours('Asia/Tokyo'))",
+              "[821, 821]");
   ASSERT_EVAL(env, "timestamp('2024-12-31T00:00:00Z').getDayOfYear()", "365");
   ASSERT_EVAL(env, "timestamp('2024-02-29T00:00:00+05:30').getDate('+05:30')", "29");
   ASSERT_EVAL(env, "duration('3h25m').getMinutes()", "205");
