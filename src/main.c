@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"serve", cmd_serve, "run the engine: HTTP ingest, journeys, delivery"},
     {"journey", cmd_journey, "publish and list journeys through the admin API"},
     {"import", cmd_import, "bulk import profiles (CSV) or events (JSONL), resumable"},
+    {"eval", cmd_eval, "evaluate a condition expression (CEL)"},
 };
 
 static void usage(FILE *out) {

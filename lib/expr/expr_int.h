@@ -1,0 +1,413 @@
+/*
+ * Internals of the condition language, shared by its files and by nobody
+ * else: the arena, list/map/error layouts, tokens, the AST, checker types,
+ * the builtin function table, bytecode, programs and evaluation contexts.
+ * The pipeline is lexer.c -> parser.c -> checker.c -> compiler.c -> vm.c,
+ * with value.c (equality, ordering, formatting), builtins.c, timefn.c
+ * (timestamps and durations), journey.c (host functions), error.c.
+ */
+#ifndef BATON_EXPR_EXPR_INT_H
+#define BATON_EXPR_EXPR_INT_H
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "expr/expr.h"
+#include "util/common.h"
+#include "util/tz.h"
+
+#define EXPR_MAX_SRC (64 * 1024)
+#define EXPR_MAX_DEPTH 250
+#define EXPR_MAX_VARS 1024
+
+/* ---- Arena ---------------------------------------------------------------- */
+
+struct arena_block {
+  struct arena_block *next;
+  size_t cap, used;
+  char data[];
+};
+
+struct expr_arena {
+  struct arena_block *head;  /* current block */
+  struct arena_block *first; /* kept across resets */
+  size_t total, max;
+  size_t n_blocks_made; /* heap allocations so far, for baton_expr_ctx_heap_allocs */
+  bool failed; /* an allocation hit max */
+};
+
+/* Returns n bytes aligned to 16, or NULL (and sets a->failed) past the cap. */
+void *arena_alloc(struct expr_arena *a, size_t n);
+void arena_init(struct expr_arena *a, size_t max, size_t first_cap);
+void arena_release(struct expr_arena *a);
+
+/* ---- Value layouts -------------------------------------------------------- */
+
+struct expr_list {
+  uint32_t len, cap;
+  struct expr_value items[];
+};
+
+struct expr_map_entry {
+  struct expr_value key, val;
+};
+
+/* A slot of a map's key index: the key's hash (compared before the key
+ * itself is touched) and its entry's index + 1 (0: empty slot). */
+struct map_slot {
+  uint32_t hash, entry;
+};
+
+struct expr_map {
+  uint32_t len;
+  uint32_t index_cap;   /* power of two, or 0: no index (linear scan) */
+  struct map_slot *index; /* open addressing over the string keys */
+  struct expr_map_entry entries[];
+};
+
+struct expr_error {
+  uint32_t pos;
+  const char *msg; /* the bytes after the struct, or a static string */
+};
+
+#define MAP_INDEX_MIN 9 /* maps with at least this many entries get a hash index */
+
+struct expr_value expr_error_new(struct expr_arena *a, uint32_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The error for an operator or function with no overload for the given arguments. */
+struct expr_value expr_error_overload(struct expr_arena *a, uint32_t pos, const char *fn,
+                                      const struct expr_value *args, int n);
+/* A static error for when the arena is exhausted. */
+struct expr_value expr_error_oom(uint32_t pos);
+
+/* value.c */
+bool value_equal(struct expr_value a, struct expr_value b);
+/* Orders a and b: sets *cmp to -1/0/1 and returns 0, or returns -1 if the
+ * types are not comparable, or 1 if either is NaN (every comparison false). */
+int value_compare(struct expr_value a, struct expr_value b, int *cmp);
+/* Map lookup with CEL's numeric key equivalence; returns the entry or NULL. */
+const struct expr_map_entry *map_lookup(const struct expr_map *m, struct expr_value key);
+const struct expr_map_entry *map_lookup_str(const struct expr_map *m, const char *s, size_t n);
+
+/* The hash string keys are indexed by. */
+static inline uint32_t key_hash(const char *s, size_t n) { return (uint32_t)baton_hash64(s, n, 0); }
+
+/*
+ * map_lookup_str for the VM's hot paths, with the key's hash h already known
+ * (field names are constants: their hashes are computed at compile time).
+ * Small maps are scanned inline.
+ */
+static inline const struct expr_map_entry *map_find_h(const struct expr_map *m, const char *s,
+                                                      uint32_t n, uint32_t h) {
+  if (m->index) {
+    uint32_t mask = m->index_cap - 1;
+    for (uint32_t i = h & mask; m->index[i].entry; i = (i + 1) & mask) {
+      if (m->index[i].hash != h) continue;
+      const struct expr_map_entry *en = &m->entries[m->index[i].entry - 1];
+      if (en->key.aux != n) continue;
+      uint32_t k = 0;
+      while (k < n && en->key.v.s[k] == s[k]) k++;
+      if (k == n) return en;
+    }
+    return NULL;
+  }
+  for (uint32_t i = 0; i < m->len; i++) {
+    const struct expr_map_entry *e = &m->entries[i];
+    if (e->key.aux != n || e->key.kind != EXPR_STRING) continue;
+    uint32_t k = 0;
+    while (k < n && e->key.v.s[k] == s[k]) k++;
+    if (k == n) return e;
+  }
+  return NULL;
+}
+
+static inline const struct expr_map_entry *map_find(const struct expr_map *m, const char *s,
+                                                    uint32_t n) {
+  return map_find_h(m, s, n, m->index ? key_hash(s, n) : 0);
+}
+
+/* Builds m's string-key index (m has len entries) and checks for repeated
+ * and unsupported keys: 0, BATON_EEXIST, BATON_ETYPE. */
+int map_seal(struct expr_arena *a, struct expr_map *m);
+struct expr_list *list_alloc(struct expr_arena *a, size_t cap);
+struct expr_map *map_alloc(struct expr_arena *a, size_t n);
+/* Shortest round-trip text of a finite double into out (>= 40 bytes); returns its length. */
+size_t double_shortest(double d, char *out);
+size_t utf8_count(const char *s, size_t len);
+
+/* ---- Tokens --------------------------------------------------------------- */
+
+#define TOKEN_LIST(X)                                                        \
+  X(EOF, "end of input") X(INT, "integer") X(UINT, "unsigned integer")       \
+  X(DOUBLE, "number") X(STRING, "string") X(BYTES, "bytes")                  \
+  X(IDENT, "identifier") X(TRUE, "'true'") X(FALSE, "'false'")               \
+  X(NULL, "'null'") X(IN, "'in'") X(LPAREN, "'('") X(RPAREN, "')'")          \
+  X(LBRACKET, "'['") X(RBRACKET, "']'") X(LBRACE, "'{'") X(RBRACE, "'}'")    \
+  X(DOT, "'.'") X(COMMA, "','") X(COLON, "':'") X(QUESTION, "'?'")           \
+  X(OROR, "'||'") X(ANDAND, "'&&'") X(EQ, "'=='") X(NE, "'!='")              \
+  X(LT, "'<'") X(LE, "'<='") X(GT, "'>'") X(GE, "'>='") X(PLUS, "'+'")       \
+  X(MINUS, "'-'") X(STAR, "'*'") X(SLASH, "'/'") X(PERCENT, "'%'")           \
+  X(BANG, "'!'") X(ERROR, "invalid token")
+
+enum tok_kind {
+#define TOK_ENUM(name, text) TOK_##name,
+  TOKEN_LIST(TOK_ENUM)
+#undef TOK_ENUM
+};
+
+struct token {
+  enum tok_kind kind;
+  uint32_t pos, len; /* source span */
+  /* Decoded literal: ints, doubles, and string/bytes contents (arena). */
+  union {
+    int64_t i;
+    uint64_t u;
+    double d;
+  } num;
+  const char *str;
+  size_t str_len;
+};
+
+struct lexer {
+  const char *src;
+  size_t len, pos;
+  struct expr_arena *arena;
+  struct expr_diag *diag;
+};
+
+const char *token_name(enum tok_kind k);
+/* Scans the next token; on a lexical error returns TOK_ERROR with diag set. */
+int lexer_next(struct lexer *lx, struct token *t);
+void diag_set(struct expr_diag *d, const char *src, size_t len, uint32_t pos, const char *fmt,
+              ...) __attribute__((format(printf, 5, 6)));
+
+/* ---- AST ------------------------------------------------------------------ */
+
+enum ast_kind {
+  AST_LIT,      /* lit */
+  AST_IDENT,    /* name */
+  AST_SELECT,   /* a.name, or has(a.name) when test_only */
+  AST_INDEX,    /* a[b] */
+  AST_CALL,     /* name(args) or a.name(args) when a is set */
+  AST_UNARY,    /* op a */
+  AST_BINARY,   /* a op b */
+  AST_COND,     /* a ? b : c */
+  AST_LIST,     /* [args] */
+  AST_MAP,      /* {args[0]: args[1], ...} */
+  AST_COMPR,    /* macro: a.macro(var, b[, c]) */
+};
+
+enum macro_kind { MACRO_ALL, MACRO_EXISTS, MACRO_EXISTS_ONE, MACRO_MAP, MACRO_FILTER };
+
+struct ast {
+  enum ast_kind kind;
+  uint32_t pos;     /* source offset errors report */
+  enum tok_kind op; /* UNARY/BINARY operator */
+  bool test_only;   /* SELECT from has() */
+  enum macro_kind macro;
+  const char *name; /* IDENT, SELECT field, CALL function, COMPR variable */
+  size_t name_len;
+  struct expr_value lit;
+  struct ast *a, *b, *c;
+  struct ast **args;
+  uint32_t n_args;
+  /* Filled by the checker. */
+  int type;      /* enum expr_kind, or -1 dynamic */
+  int32_t slot;  /* IDENT: variable slot (>= 0), local (-2 - n), or -1 unresolved */
+  int32_t fn;    /* CALL: builtin id, or -1 */
+};
+
+struct parser {
+  struct lexer lx;
+  struct token tok; /* lookahead */
+  int depth;
+  struct expr_arena *arena;
+  struct expr_diag *diag;
+};
+
+/* Parses a whole expression; returns 0 and *out or BATON_EPARSE / BATON_ETOOBIG. */
+int parse_expr(struct expr_arena *a, const char *src, size_t len, struct expr_diag *diag,
+               struct ast **out);
+
+/* ---- Builtin functions ---------------------------------------------------- */
+
+/* Calling styles a function accepts. */
+#define FN_GLOBAL 1 /* f(x) */
+#define FN_MEMBER 2 /* x.f() */
+
+/*
+ * X(ID, "name", styles, min args, max args, result type or -1)
+ * Args count the receiver of a member call. Journey functions are here too.
+ */
+#define BUILTIN_LIST(X)                                                   \
+  X(SIZE, "size", FN_GLOBAL | FN_MEMBER, 1, 1, EXPR_INT)                  \
+  X(CONTAINS, "contains", FN_MEMBER, 2, 2, EXPR_BOOL)                     \
+  X(STARTS_WITH, "startsWith", FN_MEMBER, 2, 2, EXPR_BOOL)                \
+  X(ENDS_WITH, "endsWith", FN_MEMBER, 2, 2, EXPR_BOOL)                    \
+  X(MATCHES, "matches", FN_GLOBAL | FN_MEMBER, 2, 2, EXPR_BOOL)           \
+  X(LOWER_ASCII, "lowerAscii", FN_MEMBER, 1, 1, EXPR_STRING)              \
+  X(UPPER_ASCII, "upperAscii", FN_MEMBER, 1, 1, EXPR_STRING)              \
+  X(INT, "int", FN_GLOBAL, 1, 1, EXPR_INT)                                \
+  X(UINT, "uint", FN_GLOBAL, 1, 1, EXPR_UINT)                             \
+  X(DOUBLE, "double", FN_GLOBAL, 1, 1, EXPR_DOUBLE)                       \
+  X(STRING, "string", FN_GLOBAL, 1, 1, EXPR_STRING)                       \
+  X(BYTES, "bytes", FN_GLOBAL, 1, 1, EXPR_BYTES)                          \
+  X(BOOL, "bool", FN_GLOBAL, 1, 1, EXPR_BOOL)                             \
+  X(DYN, "dyn", FN_GLOBAL, 1, 1, -1)                                      \
+  X(TYPE, "type", FN_GLOBAL, 1, 1, EXPR_TYPE)                             \
+  X(TIMESTAMP, "timestamp", FN_GLOBAL, 1, 1, EXPR_TIMESTAMP)              \
+  X(DURATION, "duration", FN_GLOBAL, 1, 1, EXPR_DURATION)                 \
+  X(GET_FULL_YEAR, "getFullYear", FN_MEMBER, 1, 2, EXPR_INT)              \
+  X(GET_MONTH, "getMonth", FN_MEMBER, 1, 2, EXPR_INT)                     \
+  X(GET_DAY_OF_YEAR, "getDayOfYear", FN_MEMBER, 1, 2, EXPR_INT)           \
+  X(GET_DAY_OF_MONTH, "getDayOfMonth", FN_MEMBER, 1, 2, EXPR_INT)         \
+  X(GET_DATE, "getDate", FN_MEMBER, 1, 2, EXPR_INT)                       \
+  X(GET_DAY_OF_WEEK, "getDayOfWeek", FN_MEMBER, 1, 2, EXPR_INT)           \
+  X(GET_HOURS, "getHours", FN_MEMBER, 1, 2, EXPR_INT)                     \
+  X(GET_MINUTES, "getMinutes", FN_MEMBER, 1, 2, EXPR_INT)                 \
+  X(GET_SECONDS, "getSeconds", FN_MEMBER, 1, 2, EXPR_INT)                 \
+  X(GET_MILLISECONDS, "getMilliseconds", FN_MEMBER, 1, 2, EXPR_INT)       \
+  X(NOW, "now", 0, 0, 0, EXPR_TIMESTAMP)                                  \
+  X(COUNT, "count", FN_GLOBAL, 1, 2, EXPR_INT)                            \
+  X(SUM, "sum", FN_GLOBAL, 2, 3, EXPR_DOUBLE)                             \
+  X(LAST, "last", FN_GLOBAL, 2, 2, -1)                                    \
+  X(IN_SEGMENT, "inSegment", FN_GLOBAL, 1, 1, EXPR_BOOL)                  \
+  X(IN_JOURNEY, "inJourney", FN_GLOBAL, 1, 1, EXPR_BOOL)                  \
+  X(OPEN_CASES, "openCases", FN_GLOBAL, 1, 1, EXPR_INT)                   \
+  X(LOCAL_HOUR, "localHour", FN_GLOBAL, 0, 0, EXPR_INT)                   \
+  X(LOCAL_MINUTE, "localMinute", FN_GLOBAL, 0, 0, EXPR_INT)               \
+  X(LOCAL_WEEKDAY, "localWeekday", FN_GLOBAL, 0, 0, EXPR_INT)
+
+enum builtin_id {
+#define FN_ENUM(id, name, style, lo, hi, ret) FN_##id,
+  BUILTIN_LIST(FN_ENUM)
+#undef FN_ENUM
+  FN_N
+};
+
+struct builtin {
+  const char *name;
+  int styles, min_args, max_args, ret;
+};
+extern const struct builtin builtins[FN_N];
+/* Returns the builtin named name, or -1. */
+int builtin_find(const char *name, size_t len);
+
+struct vm;
+/* Applies builtin fn to args[0..n); the result goes to *out (may be an error). */
+void builtin_call(struct vm *vm, int fn, const struct expr_value *args, int n, uint32_t pos,
+                  struct expr_value *out);
+/* Journey functions (journey.c); same contract. */
+void journey_call(struct vm *vm, int fn, const struct expr_value *args, int n, uint32_t pos,
+                  struct expr_value *out);
+
+/* ---- Time (timefn.c) ------------------------------------------------------ */
+
+#define TS_MIN_SEC (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define TS_MAX_SEC 253402300799LL   /* 9999-12-31T23:59:59Z */
+#define DUR_MAX_SEC 315576000000LL  /* 10000 years, as in google.protobuf.Duration */
+
+int ts_parse(const char *s, size_t n, int64_t *sec, int32_t *nanos);
+int dur_parse(const char *s, size_t n, int64_t *sec, int32_t *nanos);
+/* Formats into out (>= 40 bytes); returns the length. */
+size_t ts_format(int64_t sec, int32_t nanos, char *out);
+size_t dur_format(int64_t sec, int32_t nanos, char *out);
+/* Builds a checked value or an error ("timestamp out of range"). */
+struct expr_value ts_value(struct vm *vm, int64_t sec, int64_t nanos, uint32_t pos);
+struct expr_value dur_value(struct vm *vm, int64_t sec, int64_t nanos, uint32_t pos);
+void time_accessor(struct vm *vm, int fn, const struct expr_value *args, int n, uint32_t pos,
+                   struct expr_value *out);
+/* a - b for timestamps: a duration, or an error if it does not fit in int64 nanoseconds. */
+struct expr_value ts_diff(struct vm *vm, struct expr_value a, struct expr_value b, uint32_t pos);
+/* Seconds since the epoch as if local time in zone tzname[0..tzlen) were UTC
+ * (tzname NULL: UTC). Returns 0 or BATON_EINVAL for an unknown zone. */
+int ts_local(struct vm *vm, struct expr_value t, const char *tzname, size_t tzlen,
+             int64_t *local_sec);
+void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+/* ---- Bytecode and programs ----------------------------------------------- */
+
+enum opcode {
+#define OP(name, n, doc) OP_##name,
+#include "expr/opcode_list.h"
+#undef OP
+  OP_N
+};
+
+struct insn {
+  uint8_t op;
+  uint32_t a, b;
+  uint32_t pos;
+};
+
+struct expr_env {
+  char **names;
+  int *types;
+  size_t n_vars, cap;
+};
+
+struct expr_program {
+  const struct expr_env *env;
+  struct insn *code;
+  size_t n_code;
+  struct expr_value *consts;
+  uint32_t *khash; /* key_hash of each string constant (0 for others) */
+  size_t n_consts;
+  uint32_t n_locals;
+  uint32_t max_stack;
+  struct expr_arena arena; /* constants, hash indexes, and the source copy */
+  char *src;
+  size_t src_len;
+  struct regex_cache *regexes; /* constant patterns of matches(), compiled once */
+};
+
+/* Checks and resolves ast in place; *n_locals receives the local slots the
+ * comprehensions need. Returns 0 or BATON_ETYPE with diag set. */
+int check_ast(const struct expr_env *env, struct ast *root, unsigned flags, const char *src,
+              size_t len, struct expr_diag *diag, uint32_t *n_locals);
+/* Compiles a checked AST into p. Returns 0 or BATON_ETOOBIG. */
+int compile_ast(struct expr_program *p, struct ast *root, unsigned flags, struct expr_diag *diag);
+
+/* ---- The VM --------------------------------------------------------------- */
+
+struct expr_ctx {
+  struct expr_value *stack; /* value stack followed by locals */
+  size_t stack_cap;
+  struct expr_arena arena;  /* per-evaluation scratch, reset at each run */
+  void *match_data;         /* PCRE2 match data, made on first use of matches() */
+  size_t n_heap;            /* stack and match data allocations */
+  uint64_t max_iterations;  /* macro iterations allowed per evaluation */
+  const struct tz *tz;      /* the last time zone resolved, and its name */
+  char tz_name[64];
+  size_t tz_name_len;
+};
+
+struct vm {
+  struct expr_ctx *ctx;
+  const struct expr_program *prog;
+  const struct expr_host *host;
+  void *hctx;
+  struct expr_arena *arena;
+  int64_t now_ms;
+  bool have_now;
+  uint64_t iterations_left;
+};
+
+/* The time "now" for this evaluation, asked of the host once. */
+int64_t vm_now_ms(struct vm *vm);
+/* Operators, shared by the VM loop and the checker's overload probes. */
+void vm_binary(struct vm *vm, enum tok_kind op, struct expr_value a, struct expr_value b,
+               uint32_t pos, struct expr_value *out);
+void vm_unary(struct vm *vm, enum tok_kind op, struct expr_value a, uint32_t pos,
+              struct expr_value *out);
+void vm_index(struct vm *vm, struct expr_value x, struct expr_value k, uint32_t pos,
+              struct expr_value *out);
+/* CEL's name for an operator ("_+_"). */
+const char *vm_op_name(enum tok_kind op);
+void vm_regex_ctx_free(struct expr_ctx *c);
+/* Compiled regular expressions of a program's constant patterns (builtins.c). */
+struct regex_cache;
+void regex_cache_free(struct regex_cache *rc);
+int regex_precompile(struct expr_program *p, struct expr_value pattern, char *err, size_t errlen);
+
+#endif
