@@ -84,6 +84,7 @@ unsigned baton_scope_parse(const char *name) {
       {"journeys:read", BATON_SCOPE_JOURNEYS_READ},
       {"journeys:write", BATON_SCOPE_JOURNEYS_WRITE | BATON_SCOPE_JOURNEYS_READ},
       {"profiles:write", BATON_SCOPE_PROFILES_WRITE | BATON_SCOPE_PROFILES_READ},
+      {"profiles:delete", BATON_SCOPE_PROFILES_DELETE},
   };
   for (size_t i = 0; i < ARRAY_SIZE(scopes); i++)
     if (!strcmp(name, scopes[i].name)) return scopes[i].bits;
@@ -209,7 +210,7 @@ static int load_admin_keys(struct fy_node *seq, const char *file, struct baton_c
     if (!sc || !fy_node_is_sequence(sc))
       return yaml_fail(err, file, sc ? sc : item,
                        "admin_keys: scopes must be a list (admin, profiles:read, profiles:write, "
-                       "journeys:read, journeys:write)");
+                       "profiles:delete, journeys:read, journeys:write)");
     void *it2 = NULL;
     struct fy_node *s;
     while ((s = fy_node_sequence_iterate(sc, &it2))) {
@@ -218,7 +219,7 @@ static int load_admin_keys(struct fy_node *seq, const char *file, struct baton_c
       if (!bits)
         return yaml_fail(err, file, s,
                          "admin_keys: unknown scope '%s' (expected admin, profiles:read, "
-                         "profiles:write, journeys:read, journeys:write)",
+                         "profiles:write, profiles:delete, journeys:read, journeys:write)",
                          sname ? sname : "?");
       scopes |= bits;
     }

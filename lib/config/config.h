@@ -17,6 +17,7 @@ enum {
   BATON_SCOPE_JOURNEYS_READ = 1u << 1,
   BATON_SCOPE_JOURNEYS_WRITE = 1u << 2,
   BATON_SCOPE_PROFILES_WRITE = 1u << 3, /* notes and cases from other departments */
+  BATON_SCOPE_PROFILES_DELETE = 1u << 4, /* erasure requests */
   BATON_SCOPE_ADMIN = 0xffffu, /* every scope */
 };
 

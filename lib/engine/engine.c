@@ -95,6 +95,10 @@ static int apply_event(struct engine *e, const struct rec_event *ev) {
   if (!id_ok(ev->user_id) || !id_ok(ev->anonymous_id) ||
       (!ev->user_id.len && !ev->anonymous_id.len))
     return BATON_ECORRUPT;
+  if (engine_is_suppressed(e, ev)) {
+    e->n_suppressed++; /* a deleted customer who asked not to be tracked again */
+    return 0;
+  }
   if (ev->message_id.len &&
       dedup_check(&e->dedup,
                   dedup_hash(ev->source.ptr, ev->source.len, ev->message_id.ptr, ev->message_id.len),
@@ -144,7 +148,12 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len) {
   switch (r.type) {
     case REC_EVENT: rc = apply_event(e, &r.u.ev); break;
     case REC_JOURNEY: engine_apply_publish(e, &r.u.jr); break;
-    case REC_PROFILE: engine_apply_profile_op(e, &r.u.pr); break;
+    case REC_PROFILE:
+      if (r.u.pr.op == POP_DELETE)
+        engine_apply_delete(e, &r.u.pr);
+      else
+        engine_apply_profile_op(e, &r.u.pr);
+      break;
     case REC_TICK: break;
   }
   e->applied_lsn = lsn;
@@ -173,6 +182,7 @@ int engine_open(const struct engine_options *opt, struct engine **out) {
   e->n_external_ids = opt->external_ids ? opt->n_external_ids : 2;
   dedup_init(&e->dedup, opt->dedup_max ? opt->dedup_max : 2000000,
              opt->dedup_window_ms ? opt->dedup_window_ms : 24LL * 3600 * 1000);
+  smap_init(&e->suppressed);
   smap_init(&e->profiles);
   smap_init(&e->ids);
   smap_init(&e->journeys);
@@ -272,11 +282,13 @@ static void *engine_main(void *arg) {
     }
     if (n) publish_applied(e);
     int stopping = atomic_load(&e->stop);
-    if (e->opt.store && (stopping || mono_ms() - e->last_checkpoint_mono_ms >=
-                                         e->opt.checkpoint_interval_ms)) {
+    int asked = atomic_exchange(&e->checkpoint_asked, 0);
+    if (e->opt.store && (stopping || asked || mono_ms() - e->last_checkpoint_mono_ms >=
+                                                  e->opt.checkpoint_interval_ms)) {
       if (n == 0 || !stopping) {
-        if (engine_checkpoint_locked(e) == 0) e->last_checkpoint_mono_ms = mono_ms();
-        else e->last_checkpoint_mono_ms = mono_ms(); /* logged; try again next interval */
+        engine_checkpoint_locked(e); /* a failure is logged; tried again next interval */
+        e->last_checkpoint_mono_ms = mono_ms();
+        publish_applied(e);          /* wakes engine_wait_checkpoint */
       }
     }
     if (n) continue;
@@ -313,6 +325,33 @@ void engine_stop(struct engine *e) {
 int engine_checkpoint(struct engine *e) {
   if (!e->opt.store) return 0;
   return engine_checkpoint_locked(e);
+}
+
+void engine_request_checkpoint(struct engine *e) {
+  atomic_store(&e->checkpoint_asked, 1);
+  if (e->opt.log) evlog_wake(e->opt.log);
+}
+
+int engine_wait_checkpoint(struct engine *e, uint64_t lsn, int timeout_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += timeout_ms / 1000;
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  int rc = 0;
+  pthread_mutex_lock(&e->applied_mu);
+  while (atomic_load(&e->checkpoint_pub) < lsn && !e->fatal) {
+    if (pthread_cond_timedwait(&e->applied_cv, &e->applied_mu, &until) == ETIMEDOUT) {
+      rc = atomic_load(&e->checkpoint_pub) < lsn ? BATON_EBUSY : 0;
+      break;
+    }
+  }
+  if (e->fatal) rc = e->fatal;
+  pthread_mutex_unlock(&e->applied_mu);
+  return rc;
 }
 
 int engine_wait_applied(struct engine *e, uint64_t lsn, int timeout_ms) {
@@ -352,8 +391,10 @@ void engine_close(struct engine *e) {
      (walk it before the live profiles on it are freed). */
   for (struct profile *p = e->dirty_head, *n; p; p = n) {
     n = p->next_dirty;
-    if (p->merged_into) profile_free(p);
+    if (p->merged_into || p->deleted) profile_free(p);
   }
+  engine_deletes_done(e);
+  smap_release(&e->suppressed);
   it = 0;
   while (smap_next(&e->profiles, &it, &s)) profile_free(s->val);
   for (size_t i = 0; i < e->tl_len; i++) evcopy_unref(e->tl[i].ev);
@@ -382,6 +423,8 @@ void engine_get_stats(struct engine *e, struct engine_stats *out) {
   out->checkpoints = e->n_checkpoints;
   out->checkpoint_lsn = e->checkpoint_lsn;
   out->duplicates = e->n_duplicates;
+  out->suppressed = e->n_suppressed;
+  out->deleted = e->n_deleted;
   out->merges = e->n_merges;
   pthread_rwlock_unlock(&e->lock);
 }

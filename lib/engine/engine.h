@@ -55,6 +55,8 @@ struct engine_stats {
   uint64_t checkpoints;
   uint64_t checkpoint_lsn;
   uint64_t duplicates;  /* events skipped as already seen (messageId) */
+  uint64_t suppressed;  /* events skipped: their customer was deleted with suppression */
+  uint64_t deleted;     /* customers deleted on request */
   uint64_t merges;
 };
 
@@ -89,6 +91,12 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len);
 
 /* Writes a checkpoint now (engine stopped or never started). Returns 0 or BATON_ESTORE. */
 int engine_checkpoint(struct engine *e);
+
+/* Asks the engine thread to write a checkpoint now (returns at once). */
+void engine_request_checkpoint(struct engine *e);
+
+/* Waits until a checkpoint covers lsn; 0, or BATON_EBUSY on timeout. */
+int engine_wait_checkpoint(struct engine *e, uint64_t lsn, int timeout_ms);
 
 /* Waits until the record at lsn has been applied; 0, BATON_EBUSY on timeout. */
 int engine_wait_applied(struct engine *e, uint64_t lsn, int timeout_ms);

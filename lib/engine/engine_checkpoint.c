@@ -233,7 +233,7 @@ static size_t journey_key(char *out, size_t cap, const char *id, uint32_t versio
 int engine_checkpoint_locked(struct engine *e) {
   struct store *st = e->opt.store;
   if (e->applied_lsn == e->checkpoint_lsn && !e->dirty_head && !e->tl_len &&
-      !e->outbox_pending.len)
+      !e->outbox_pending.len && !e->n_deletes)
     return 0;
   int64_t t0 = clock_mono_ns();
   MDB_txn *txn = store_begin(st, 0);
@@ -261,6 +261,7 @@ int engine_checkpoint_locked(struct engine *e) {
   }
   for (struct profile *p = e->dirty_head; p && !rc; p = p->next_dirty) {
     MDB_val k = {strlen(p->key), p->key};
+    if (p->deleted) continue; /* engine_checkpoint_deletes removes its rows */
     if (p->merged_into) { /* merged away: its row goes; its timeline rows stay, now the survivor's */
       rc = mdb_del(txn, st->profiles, &k, NULL);
       if (rc == MDB_NOTFOUND) rc = 0;
@@ -321,6 +322,7 @@ int engine_checkpoint_locked(struct engine *e) {
     }
     mdb_cursor_close(cur);
   }
+  if (!rc) rc = engine_checkpoint_deletes(e, txn);
   if (!rc) rc = store_put_u64(txn, st, "applied_lsn", e->applied_lsn);
   if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)e->clock_ms);
   buf_release(&b);
@@ -340,7 +342,7 @@ int engine_checkpoint_locked(struct engine *e) {
     n = p->next_dirty;
     p->dirty = 0;
     p->next_dirty = NULL;
-    if (p->merged_into) profile_free(p);
+    if (p->merged_into || p->deleted) profile_free(p);
   }
   e->dirty_head = NULL;
   size_t n_events = e->tl_len;
@@ -348,9 +350,11 @@ int engine_checkpoint_locked(struct engine *e) {
   e->tl_len = 0;
   buf_clear(&e->outbox_pending);
   e->checkpoint_lsn = e->applied_lsn;
+  atomic_store(&e->checkpoint_pub, e->applied_lsn);
   e->n_checkpoints++;
   e->dedup_stored_first = dfirst;
   e->dedup_stored_end = dend;
+  engine_deletes_done(e);
   pthread_rwlock_unlock(&e->lock);
   if (e->opt.log) evlog_checkpoint(e->opt.log, e->applied_lsn + 1);
   struct jlog_line l;
@@ -458,6 +462,7 @@ int engine_load(struct engine *e) {
   if (store_get_u64(txn, st, "applied_lsn", &v) == 0) e->applied_lsn = v;
   if (store_get_u64(txn, st, "clock_ms", &v) == 0) e->clock_ms = (int64_t)v;
   e->checkpoint_lsn = e->applied_lsn;
+  atomic_store(&e->checkpoint_pub, e->applied_lsn);
   int rc = load_journeys(e, txn);
   if (rc) {
     mdb_txn_abort(txn);
@@ -479,6 +484,7 @@ int engine_load(struct engine *e) {
   mdb_cursor_close(cur);
   e->dedup_stored_first = e->dedup.first_seq;
   e->dedup_stored_end = dedup_end(&e->dedup);
+  engine_load_suppressed(e, txn);
   mdb_cursor_open(txn, st->profiles, &cur);
   mdb_cursor_open(txn, st->timeline, &tcur);
   MDB_val k, val;

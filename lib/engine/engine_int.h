@@ -83,6 +83,7 @@ struct profile {
   char **merged_keys; /* keys of profiles merged into this one (their stored timelines) */
   size_t n_merged;
   struct profile *merged_into; /* set once merged away; freed after the next checkpoint */
+  int deleted;        /* deleted on request; its stored rows go at the next checkpoint */
   cJSON *traits;      /* object */
   cJSON *cases;       /* array of case objects (at most PROFILE_MAX_CASES), or NULL */
   int64_t first_seen, last_seen;
@@ -122,6 +123,15 @@ struct engine {
   struct dedup dedup;
   uint64_t dedup_stored_first, dedup_stored_end; /* sequence range in the store */
   uint64_t n_duplicates;
+  /* deletions: what the next checkpoint must remove from the store */
+  struct pending_delete *deletes;
+  size_t n_deletes;
+  struct smap suppressed;       /* hex SHA-256 of identity keys -> (void *)1 */
+  char (*supp_new)[65];         /* added since the last checkpoint */
+  size_t n_supp_new;
+  uint64_t n_suppressed, n_deleted;
+  atomic_int checkpoint_asked;
+  atomic_ullong checkpoint_pub; /* checkpoint_lsn as published to other threads */
   /* checkpoint bookkeeping */
   struct profile *dirty_head;
   struct tl_pending *tl;
@@ -140,6 +150,13 @@ struct engine {
   atomic_ullong applied_pub; /* applied_lsn as last published to other threads */
   uint64_t replay_target;
   int replay_done;
+};
+
+struct pending_delete {
+  char **keys;    /* profile keys whose stored timelines and rows go */
+  size_t n_keys;
+  char **msg_ids; /* messages whose ledger and outbox rows go */
+  size_t n_msgs;
 };
 
 struct trig {
@@ -172,6 +189,14 @@ struct profile *resolve_profile(struct engine *e, const struct rec_event *ev);
 struct profile *link_external_ids(struct engine *e, struct profile *p, const cJSON *traits);
 /* Applies a note or a case change from another department. */
 void engine_apply_profile_op(struct engine *e, const struct rec_profile *pr);
+/* engine_delete.c */
+void engine_apply_delete(struct engine *e, const struct rec_profile *pr);
+/* Returns 1 if the event's userId or anonymousId belongs to a deleted, suppressed customer. */
+int engine_is_suppressed(struct engine *e, const struct rec_event *ev);
+/* Inside a checkpoint's write transaction: removes what deletions left in the store. */
+int engine_checkpoint_deletes(struct engine *e, MDB_txn *txn);
+void engine_deletes_done(struct engine *e);
+int engine_load_suppressed(struct engine *e, MDB_txn *txn);
 /* alias: merges the profile of previousId into p; returns p. */
 struct profile *apply_alias(struct engine *e, struct profile *p, const cJSON *event);
 

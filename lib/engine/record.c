@@ -142,7 +142,7 @@ int rec_decode(const void *data, size_t len, struct rec *out) {
       p->id = get_str(&r);
       p->item_id = get_str(&r);
       p->json = get_str(&r);
-      if (p->op < POP_NOTE || p->op > POP_CASE_UPDATE) r.bad = 1;
+      if (p->op < POP_NOTE || p->op > POP_DELETE) r.bad = 1;
       break;
     }
     default:

@@ -10,7 +10,8 @@
  *   journey: u8 REC_JOURNEY, u8 op, i64 time_ms, str id, str source (YAML)
  *   tick:    u8 REC_TICK, i64 time_ms (advances the engine clock: timers)
  *   profile: u8 REC_PROFILE, u8 op, i64 time_ms, str by, str id, str item_id,
- *            str json (a note or a case, from another department's system)
+ *            str json (a note or a case from another department's system, or a
+ *            deletion: {"suppress": bool})
  *
  * Everything the engine does is a function of these records, so replaying
  * the log gives the same state and the same messages.
@@ -55,7 +56,7 @@ struct rec_journey {
   struct rec_str id, source;
 };
 
-enum profile_op { POP_NOTE = 1, POP_CASE_OPEN = 2, POP_CASE_UPDATE = 3 };
+enum profile_op { POP_NOTE = 1, POP_CASE_OPEN = 2, POP_CASE_UPDATE = 3, POP_DELETE = 4 };
 
 struct rec_profile {
   uint8_t op;

@@ -527,7 +527,7 @@ int evlog_checkpoint(struct evlog *log, uint64_t lsn) {
      and every segment a purge asked to be rid of. */
   size_t n_del = 0;
   while (n_del < n_below && (below_bytes - log->segs[n_del].bytes >= log->retain_bytes ||
-                             log->segs[n_del].end_lsn <= log->purge_lsn))
+                             log->segs[n_del].first_lsn < log->purge_lsn))
     below_bytes -= log->segs[n_del++].bytes;
   uint64_t *gone = NULL;
   if (n_del) {

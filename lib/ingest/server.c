@@ -487,6 +487,69 @@ static enum MHD_Result profile_write(struct req *r, const char *method, const ch
   return send_buf(conn, is_update ? 200 : 201, &b);
 }
 
+
+/* DELETE /v1/profiles/{id}[?by=][&suppress=true]: answered once the customer is
+   gone from memory, the store and the log's retained segments. */
+static enum MHD_Result profile_delete(struct req *r, const char *pid) {
+  struct baton_server *s = r->srv;
+  struct MHD_Connection *conn = r->conn;
+  int ok;
+  enum MHD_Result ret = need_scope(s, conn, BATON_SCOPE_PROFILES_DELETE, &ok);
+  if (!ok) return ret;
+  const char *by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "by");
+  const char *sup = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "suppress");
+  if (by && strlen(by) > 64) by = NULL;
+  if (sup && strcmp(sup, "true") && strcmp(sup, "false"))
+    return send_error(conn, 400, "invalid_field", "suppress", "suppress must be true or false", 0);
+  int suppress = sup && !strcmp(sup, "true");
+  if (engine_profile_exists(s->deps.engine, by, pid, NULL))
+    return send_error(conn, 404, "not_found", "id", "no profile has this identity", 0);
+  const char *json = suppress ? "{\"suppress\":true}" : "{\"suppress\":false}";
+  struct rec_profile pr = {.op = POP_DELETE,
+                           .time_ms = clock_now_ms(),
+                           .by = {by ? by : "", by ? (uint32_t)strlen(by) : 0},
+                           .id = {pid, (uint32_t)strlen(pid)},
+                           .item_id = {"delete", 6},
+                           .json = {json, (uint32_t)strlen(json)}};
+  struct buf rec;
+  buf_init(&rec, 0);
+  rec_profile_encode(&rec, &pr);
+  struct evlog_rec lr = {rec.ptr, rec.len};
+  uint64_t lsn;
+  int rc = evlog_append(s->deps.log, &lr, 1, &lsn);
+  buf_release(&rec);
+  if (rc) return send_error(conn, 503, "log_error", NULL, baton_strerror(rc), 0);
+  /* 1. applied and checkpointed: gone from memory and the store. */
+  rc = engine_wait_applied(s->deps.engine, lsn, 10000);
+  if (!rc) {
+    engine_request_checkpoint(s->deps.engine);
+    rc = engine_wait_checkpoint(s->deps.engine, lsn, 10000);
+  }
+  /* 2. A tick seals the log segment holding the deletion (the purge asked for
+     a new segment); the checkpoint that covers it deletes the old segments. */
+  if (!rc) {
+    struct buf tick;
+    buf_init(&tick, 64);
+    rec_tick_encode(&tick, clock_now_ms());
+    struct evlog_rec tr = {tick.ptr, tick.len};
+    uint64_t tlsn;
+    rc = evlog_append(s->deps.log, &tr, 1, &tlsn);
+    buf_release(&tick);
+    if (!rc) rc = engine_wait_applied(s->deps.engine, tlsn, 10000);
+    if (!rc) {
+      engine_request_checkpoint(s->deps.engine);
+      rc = engine_wait_checkpoint(s->deps.engine, tlsn, 10000);
+    }
+  }
+  if (rc)
+    return send_error(conn, 503, "engine_busy", NULL,
+                      "the deletion is recorded and will complete; the store was not yet updated",
+                      0);
+  return send_json(conn, 200, suppress ? "{\"deleted\":true,\"suppressed\":true}"
+                                       : "{\"deleted\":true,\"suppressed\":false}",
+                   0);
+}
+
 static enum MHD_Result handle_admin(struct req *r, const char *method, const char *url) {
   struct baton_server *s = r->srv;
   struct MHD_Connection *conn = r->conn;
@@ -571,7 +634,13 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
       }
       return send_buf(conn, 200, &b);
     }
-    if (strcmp(method, "GET")) return send_error(conn, 405, "method_not_allowed", NULL, "use GET", 0);
+    if (!strcmp(method, "DELETE")) {
+      if (!*id || strlen(id) > 1024)
+        return send_error(conn, 400, "invalid_id", "id", "a profile id is required", 0);
+      return profile_delete(r, id);
+    }
+    if (strcmp(method, "GET"))
+      return send_error(conn, 405, "method_not_allowed", NULL, "use GET or DELETE", 0);
     ret = need_scope(s, conn, BATON_SCOPE_PROFILES_READ, &ok);
     if (!ok) return ret;
     if (!*id || strlen(id) > 1024)
@@ -628,7 +697,7 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
                "{\"log\":{\"durable_lsn\":%llu,\"first_lsn\":%llu},\"engine\":{\"applied_lsn\":%llu,"
                "\"profiles\":%llu,\"events\":%llu,\"journeys\":%llu,\"active_runs\":%llu,"
                "\"timers\":%llu,\"messages\":%llu,\"checkpoints\":%llu,\"checkpoint_lsn\":%llu,"
-               "\"duplicates\":%llu,\"merges\":%llu},"
+               "\"duplicates\":%llu,\"merges\":%llu,\"deleted\":%llu,\"suppressed\":%llu},"
                "\"delivery\":{\"delivered\":%llu,\"failed\":%llu,\"dead\":%llu,\"unknown\":%llu,"
                "\"retries\":%llu,\"duplicates_refused\":%llu}}",
                (unsigned long long)evlog_durable_lsn(s->deps.log) - 1,
@@ -638,7 +707,8 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
                (unsigned long long)es.active_runs, (unsigned long long)es.timers,
                (unsigned long long)es.messages, (unsigned long long)es.checkpoints,
                (unsigned long long)es.checkpoint_lsn, (unsigned long long)es.duplicates,
-               (unsigned long long)es.merges, (unsigned long long)ds.delivered,
+               (unsigned long long)es.merges, (unsigned long long)es.deleted,
+               (unsigned long long)es.suppressed, (unsigned long long)ds.delivered,
                (unsigned long long)ds.failed, (unsigned long long)ds.dead,
                (unsigned long long)ds.unknown, (unsigned long long)ds.retries,
                (unsigned long long)ds.duplicates);

@@ -12,6 +12,7 @@
  *   outbox      message id -> serialised outgoing message awaiting a final outcome
  *   deliveries  message id -> JSON delivery record (state, attempts, ...)
  *   dedup       u64 BE sequence -> u64 hash of (source, messageId), i64 time_ms
+ *   suppressed  SHA-256 (hex) of an identity key of a deleted customer -> i64 time_ms
  *
  * LMDB allows one write transaction at a time across threads (it serialises
  * them itself) and any number of concurrent readers; read transactions here
@@ -25,7 +26,7 @@
 
 struct store {
   MDB_env *env;
-  MDB_dbi meta, profiles, timeline, journeys, outbox, deliveries, dedup;
+  MDB_dbi meta, profiles, timeline, journeys, outbox, deliveries, dedup, suppressed;
 };
 
 /*

@@ -102,7 +102,7 @@ static void test_errors(void **state) {
                "2:6: sources.web: write_key must have at least 8 characters");
   expect_error("admin_keys:\n  - {key: ak_12345678, scopes: [root]}\n",
                "2:33: admin_keys: unknown scope 'root' (expected admin, profiles:read, "
-               "profiles:write, journeys:read, journeys:write)");
+               "profiles:write, profiles:delete, journeys:read, journeys:write)");
   expect_error("limits: {max_body_bytes: 10}\n",
                "1:26: limits.max_body_bytes: expected an integer from 1024 to 67108864");
   expect_error("engine: {checkpoint_interval: often}\n",
