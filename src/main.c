@@ -16,6 +16,7 @@ struct command {
 static const struct command commands[] = {
     {"serve", cmd_serve, "run the engine: HTTP ingest, journeys, delivery"},
     {"journey", cmd_journey, "publish and list journeys through the admin API"},
+    {"render", cmd_render, "render a Liquid template with JSON data"},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,63 @@
+/*
+ * Bump allocation for the template module: the compiled tree lives in one
+ * arena owned by the template, and each render's scratch (filter results,
+ * assigned values) in another freed when the render returns. Not a general
+ * allocator: nothing is freed individually.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "template/template_int.h"
+#include "util/common.h"
+
+struct arena_chunk {
+  struct arena_chunk *next;
+  size_t size;
+  _Alignas(16) unsigned char data[];
+};
+
+#define ARENA_CHUNK 8192
+
+void arena_init(struct arena *a) { a->head = NULL, a->used = a->size = 0; }
+
+void arena_release(struct arena *a) {
+  struct arena_chunk *c = a->head;
+  while (c) {
+    struct arena_chunk *next = c->next;
+    free(c);
+    c = next;
+  }
+  arena_init(a);
+}
+
+void *arena_alloc(struct arena *a, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if (!a->head || a->size - a->used < n) {
+    /* A request bigger than a chunk gets a chunk of its own, so waste stays under one chunk. */
+    size_t size = n > ARENA_CHUNK / 2 ? n : ARENA_CHUNK;
+    struct arena_chunk *c = xmalloc(sizeof(*c) + size);
+    c->size = size;
+    if (a->head && size == n && a->size - a->used >= ARENA_CHUNK / 4) {
+      /* Keep filling the current chunk: link the big one behind it. */
+      c->next = a->head->next;
+      a->head->next = c;
+      memset(c->data, 0, n);
+      return c->data;
+    }
+    c->next = a->head;
+    a->head = c;
+    a->size = size;
+    a->used = 0;
+  }
+  void *p = a->head->data + a->used;
+  a->used += n;
+  memset(p, 0, n);
+  return p;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t n) {
+  char *p = arena_alloc(a, n + 1);
+  if (n) memcpy(p, s, n);
+  p[n] = 0;
+  return p;
+}

@@ -1,0 +1,271 @@
+/*
+ * Array filters: first/last/size, join, concat, reverse, sorting, uniq,
+ * compact, map, sum, and the property tests where/reject/find/find_index/has.
+ * Inputs may be cJSON arrays, ranges or arrays made during the render; a
+ * single non-array value acts as an array of one, nil as an empty array.
+ * Results are arrays in the render arena that point at the input's items.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "template/template_int.h"
+#include "util/common.h"
+
+static struct value as_array(struct rctx *r, const struct value *in) {
+  if (in->type == VAL_STR) return value_to_array(r->arena, in);
+  return value_to_array(r->arena, in);
+}
+
+static struct value new_array(struct rctx *r, size_t cap) {
+  struct value v = {.type = VAL_ARRAY};
+  v.a.v = arena_alloc(r->arena, (cap ? cap : 1) * sizeof(struct value));
+  return v;
+}
+
+int f_first(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  if (in->type == VAL_STR) {
+    size_t n = in->s.len ? 1 : 0;
+    while (n < in->s.len && ((unsigned char)in->s.p[n] & 0xC0) == 0x80) n++;
+    *out = value_str(in->s.p, n);
+    return 0;
+  }
+  *out = value_is_seq(in) && value_size(in) ? value_at(in, 0) : value_nil();
+  return 0;
+}
+
+int f_last(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  if (in->type == VAL_STR) {
+    size_t n = in->s.len;
+    while (n && ((unsigned char)in->s.p[n - 1] & 0xC0) == 0x80) n--;
+    if (n) n--;
+    while (n && ((unsigned char)in->s.p[n] & 0xC0) == 0x80) n--;
+    *out = value_str(in->s.p + n, in->s.len - n);
+    return 0;
+  }
+  size_t n = value_is_seq(in) ? value_size(in) : 0;
+  *out = n ? value_at(in, n - 1) : value_nil();
+  return 0;
+}
+
+int f_size(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  if (in->type == VAL_JSON && cJSON_IsObject(in->j)) {
+    struct value s = value_member(in, "size", 4);
+    *out = s;
+    return 0;
+  }
+  *out = value_int((int64_t)value_size(in));
+  return 0;
+}
+
+int f_join(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  if (!value_is_seq(in)) {
+    *out = fstr(r, in);
+    return 0;
+  }
+  struct value sep = a->n ? fstr(r, farg(a, 0)) : value_str(" ", 1);
+  struct buf b;
+  buf_init(&b, 0);
+  size_t n = value_size(in);
+  for (size_t i = 0; i < n; i++) {
+    struct value x = value_at(in, i);
+    if (i) buf_append(&b, sep.s.p, sep.s.len);
+    value_write(&x, &b);
+  }
+  *out = fstr_from_buf(r, &b);
+  return 0;
+}
+
+int f_concat(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  const struct value *other = farg(a, 0);
+  if (!value_is_seq(other)) return filter_fail(r, BATON_ETYPE, "concat expects an array");
+  struct value x = as_array(r, in), y = value_to_array(r->arena, other);
+  struct value res = new_array(r, x.a.n + y.a.n);
+  memcpy(res.a.v, x.a.v, x.a.n * sizeof(struct value));
+  memcpy(res.a.v + x.a.n, y.a.v, y.a.n * sizeof(struct value));
+  res.a.n = x.a.n + y.a.n;
+  *out = res;
+  return 0;
+}
+
+int f_reverse(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  struct value x = as_array(r, in);
+  struct value res = new_array(r, x.a.n);
+  for (size_t i = 0; i < x.a.n; i++) res.a.v[i] = x.a.v[x.a.n - 1 - i];
+  res.a.n = x.a.n;
+  *out = res;
+  return 0;
+}
+
+/* The item's property key, or the item itself when key is NULL. */
+static struct value prop(const struct value *item, const struct value *key) {
+  if (!key || key->type == VAL_NIL) return *item;
+  if (key->type != VAL_STR) return value_nil();
+  return value_member(item, key->s.p, key->s.len);
+}
+
+struct sort_item {
+  struct value key, item;
+  size_t idx;
+  bool natural;
+};
+
+/* nil sorts last; numbers before strings; strings bytewise (or case-folded). */
+static int sort_cmp(const void *pa, const void *pb) {
+  const struct sort_item *a = pa, *b = pb;
+  bool an = a->key.type == VAL_NIL, bn = b->key.type == VAL_NIL;
+  if (an || bn) {
+    if (an && bn) return a->idx < b->idx ? -1 : 1;
+    return an ? 1 : -1;
+  }
+  int c = 0;
+  if (a->natural && a->key.type == VAL_STR && b->key.type == VAL_STR) {
+    size_t n = MIN(a->key.s.len, b->key.s.len);
+    c = strncasecmp(a->key.s.p, b->key.s.p, n);
+    if (!c) c = a->key.s.len < b->key.s.len ? -1 : a->key.s.len > b->key.s.len;
+  } else if (value_compare(&a->key, &b->key, &c) || c == 2) {
+    bool anum = a->key.type == VAL_INT || a->key.type == VAL_FLOAT;
+    bool bnum = b->key.type == VAL_INT || b->key.type == VAL_FLOAT;
+    c = anum == bnum ? 0 : anum ? -1 : 1;
+  }
+  if (!c) c = a->idx < b->idx ? -1 : 1;
+  return c;
+}
+
+static int sort_impl(struct rctx *r, const struct value *in, const struct fargs *a, bool natural,
+                     struct value *out) {
+  struct value x = as_array(r, in);
+  const struct value *key = a->n ? farg(a, 0) : NULL;
+  struct sort_item *items = arena_alloc(r->arena, (x.a.n + 1) * sizeof(*items));
+  for (size_t i = 0; i < x.a.n; i++)
+    items[i] = (struct sort_item){prop(&x.a.v[i], key), x.a.v[i], i, natural};
+  qsort(items, x.a.n, sizeof(*items), sort_cmp);
+  struct value res = new_array(r, x.a.n);
+  for (size_t i = 0; i < x.a.n; i++) res.a.v[i] = items[i].item;
+  res.a.n = x.a.n;
+  *out = res;
+  return 0;
+}
+int f_sort(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  return sort_impl(r, in, a, false, out);
+}
+int f_sort_natural(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  return sort_impl(r, in, a, true, out);
+}
+
+int f_uniq(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  struct value x = as_array(r, in);
+  const struct value *key = a->n ? farg(a, 0) : NULL;
+  struct value res = new_array(r, x.a.n);
+  /* Quadratic, bounded by the array's length; arrays in messages are short. */
+  for (size_t i = 0; i < x.a.n; i++) {
+    struct value k = prop(&x.a.v[i], key);
+    bool seen = false;
+    for (size_t j = 0; j < res.a.n && !seen; j++) {
+      struct value kj = prop(&res.a.v[j], key);
+      seen = value_equal(&k, &kj) && k.type == kj.type;
+    }
+    if (!seen) res.a.v[res.a.n++] = x.a.v[i];
+  }
+  *out = res;
+  return 0;
+}
+
+int f_compact(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  struct value x = as_array(r, in);
+  const struct value *key = a->n ? farg(a, 0) : NULL;
+  struct value res = new_array(r, x.a.n);
+  for (size_t i = 0; i < x.a.n; i++) {
+    struct value k = prop(&x.a.v[i], key);
+    if (k.type != VAL_NIL) res.a.v[res.a.n++] = x.a.v[i];
+  }
+  *out = res;
+  return 0;
+}
+
+int f_map(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  struct value x = as_array(r, in);
+  const struct value *key = farg(a, 0);
+  struct value res = new_array(r, x.a.n);
+  for (size_t i = 0; i < x.a.n; i++) {
+    const struct value *it = &x.a.v[i];
+    if (it->type != VAL_JSON || !cJSON_IsObject(it->j)) {
+      if (it->type == VAL_NIL) continue;
+      return filter_fail(r, BATON_ETYPE, "map expects an array of objects");
+    }
+    res.a.v[res.a.n++] = prop(it, key);
+  }
+  *out = res;
+  return 0;
+}
+
+int f_sum(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  struct value x = as_array(r, in);
+  const struct value *key = a->n ? farg(a, 0) : NULL;
+  int64_t si = 0;
+  double sf = 0;
+  bool is_float = false;
+  for (size_t i = 0; i < x.a.n; i++) {
+    struct value k = prop(&x.a.v[i], key);
+    if (key && key->type != VAL_NIL && (k.type == VAL_NIL)) continue;
+    if (k.type != VAL_INT && k.type != VAL_FLOAT && k.type != VAL_STR) continue;
+    struct value n = value_to_num(&k);
+    if (n.type == VAL_FLOAT) is_float = true, sf += n.f;
+    else if (__builtin_add_overflow(si, n.i, &si)) is_float = true, sf += (double)n.i;
+  }
+  *out = is_float ? value_float(sf + (double)si) : value_int(si);
+  return 0;
+}
+
+/* where/reject/find/find_index/has share one test: item[key] == value, or truthy without value. */
+static bool item_matches(const struct value *item, const struct fargs *a) {
+  const struct value *key = farg(a, 0);
+  struct value k;
+  if (item->type == VAL_JSON && cJSON_IsObject(item->j))
+    k = prop(item, key);
+  else if (item->type == VAL_STR && key->type == VAL_STR)
+    k = memmem(item->s.p, item->s.len, key->s.p, key->s.len) ? value_bool(true) : value_nil();
+  else
+    k = value_nil();
+  if (a->n < 2) return value_truthy(&k);
+  const struct value *want = farg(a, 1);
+  if (want->type == VAL_NIL) return k.type == VAL_NIL ? false : value_truthy(&k) && false;
+  return value_equal(&k, want);
+}
+
+enum { SEL_WHERE, SEL_REJECT, SEL_FIND, SEL_FIND_INDEX, SEL_HAS };
+static int select_impl(struct rctx *r, const struct value *in, const struct fargs *a, int mode,
+                       struct value *out) {
+  struct value x = as_array(r, in);
+  struct value res = new_array(r, x.a.n);
+  for (size_t i = 0; i < x.a.n; i++) {
+    bool m = item_matches(&x.a.v[i], a);
+    if (mode == SEL_REJECT) m = !m;
+    if (!m) continue;
+    switch (mode) {
+    case SEL_FIND: *out = x.a.v[i]; return 0;
+    case SEL_FIND_INDEX: *out = value_int((int64_t)i); return 0;
+    case SEL_HAS: *out = value_bool(true); return 0;
+    default: res.a.v[res.a.n++] = x.a.v[i];
+    }
+  }
+  if (mode == SEL_FIND || mode == SEL_FIND_INDEX) *out = value_nil();
+  else if (mode == SEL_HAS) *out = value_bool(false);
+  else *out = res;
+  return 0;
+}
+int f_where(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  return select_impl(r, in, a, SEL_WHERE, out);
+}
+int f_reject(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  return select_impl(r, in, a, SEL_REJECT, out);
+}
+int f_find(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  return select_impl(r, in, a, SEL_FIND, out);
+}
+int f_find_index(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  return select_impl(r, in, a, SEL_FIND_INDEX, out);
+}
+int f_has(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  return select_impl(r, in, a, SEL_HAS, out);
+}

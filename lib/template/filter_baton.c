@@ -1,0 +1,114 @@
+/*
+ * Filters that are Baton's own or sit between Liquid dialects: default
+ * (with allow_false), json, money (amount with a currency), pluralize, raw
+ * (marks a value safe from HTML escaping) and track_link (rewrites a URL for
+ * click tracking through the render's callback). Documented with examples
+ * in docs/templates.md.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "template/template_int.h"
+#include "util/common.h"
+
+int f_default(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  const struct value *allow = fkwarg(a, "allow_false");
+  bool keep_false = allow && value_truthy(allow);
+  bool use_default = in->type == VAL_NIL || (in->type == VAL_BOOL && !in->b && !keep_false) ||
+                     ((in->type == VAL_STR || in->type == VAL_ARRAY || in->type == VAL_JSON) &&
+                      value_is_empty(in));
+  *out = use_default ? *farg(a, 0) : *in;
+  return 0;
+}
+
+int f_json(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  struct buf b;
+  buf_init(&b, 0);
+  value_write_json(in, &b);
+  *out = fstr_from_buf(r, &b);
+  return 0;
+}
+
+int f_raw(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  *out = fstr(r, in);
+  out->safe = true;
+  return 0;
+}
+
+struct currency {
+  const char *code, *symbol;
+  int decimals;
+  bool symbol_after;
+};
+static const struct currency currencies[] = {
+    {"USD", "$", 2, false}, {"EUR", "€", 2, false},  {"GBP", "£", 2, false},
+    {"JPY", "¥", 0, false}, {"CHF", "CHF ", 2, false}, {"CAD", "CA$", 2, false},
+    {"AUD", "A$", 2, false}, {"INR", "₹", 2, false},  {"SEK", " kr", 2, true},
+    {"NOK", " kr", 2, true}, {"DKK", " kr", 2, true},  {"KRW", "₩", 0, false},
+    {"BRL", "R$", 2, false}, {"CNY", "CN¥", 2, false}, {"MXN", "MX$", 2, false},
+};
+
+/* {{ 1234.5 | money: "EUR" }} -> €1,234.50; unknown codes print "1,234.50 XYZ". */
+int f_money(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  struct value n = value_to_num(in);
+  double amount = n.type == VAL_INT ? (double)n.i : n.f;
+  if (!isfinite(amount) || fabs(amount) > 1e15)
+    return filter_fail(r, BATON_ERANGE, "money amount out of range");
+  char code[8] = "USD";
+  if (a->n) {
+    struct value c = fstr(r, farg(a, 0));
+    if (c.s.len != 3) return filter_fail(r, BATON_EINVAL, "money expects a 3-letter currency code");
+    for (int i = 0; i < 3; i++) code[i] = (char)(c.s.p[i] >= 'a' && c.s.p[i] <= 'z' ? c.s.p[i] - 32 : c.s.p[i]);
+  }
+  const struct currency *cur = NULL;
+  for (size_t i = 0; i < ARRAY_SIZE(currencies); i++)
+    if (!strcmp(currencies[i].code, code)) cur = &currencies[i];
+  int dec = cur ? cur->decimals : 2;
+  char digits[64];
+  snprintf(digits, sizeof(digits), "%.*f", dec, fabs(amount));
+  bool neg = amount < 0 && strspn(digits, "0.") != strlen(digits);
+  char *dot = strchr(digits, '.');
+  size_t int_len = dot ? (size_t)(dot - digits) : strlen(digits);
+  struct buf b;
+  buf_init(&b, 0);
+  if (neg) buf_putc(&b, '-');
+  if (cur && !cur->symbol_after) buf_puts(&b, cur->symbol);
+  for (size_t i = 0; i < int_len; i++) {
+    if (i && (int_len - i) % 3 == 0) buf_putc(&b, ',');
+    buf_putc(&b, digits[i]);
+  }
+  if (dot) buf_puts(&b, dot);
+  if (cur && cur->symbol_after) buf_puts(&b, cur->symbol);
+  if (!cur) buf_printf(&b, " %s", code);
+  *out = fstr_from_buf(r, &b);
+  return 0;
+}
+
+/* {{ count | pluralize: "item", "items" }} -> "item" when count is 1, else "items". */
+int f_pluralize(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  struct value n = value_to_num(in);
+  bool one = n.type == VAL_INT ? n.i == 1 : n.f == 1.0;
+  *out = fstr(r, farg(a, one ? 0 : 1));
+  return 0;
+}
+
+/* {{ "https://shop.example/cart" | track_link: "cart" }} -> the callback's tracked URL. */
+int f_track_link(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
+  struct value url = fstr(r, in);
+  if (!r->env->track_link) {
+    *out = url;
+    return 0;
+  }
+  struct value label = a->n ? fstr(r, farg(a, 0)) : value_str("", 0);
+  char *lab = arena_strndup(r->arena, label.s.p, label.s.len);
+  struct buf b;
+  buf_init(&b, 8192);
+  int rc = r->env->track_link(r->env->ud, url.s.p, url.s.len, lab, &b);
+  if (rc) {
+    buf_release(&b);
+    return filter_fail(r, rc, "track_link failed: %s", baton_strerror(rc));
+  }
+  *out = fstr_from_buf(r, &b);
+  return 0;
+}
