@@ -110,6 +110,58 @@ static int resolve_expr(struct compiler *c, struct expr *e) {
   return 0;
 }
 
+static bool body_blank(const struct body *b);
+
+/* A node is blank when rendering it can only produce whitespace (Ruby Liquid's blank?). */
+static bool node_blank(const struct node *n) {
+  switch (n->kind) {
+  case ND_TEXT:
+    for (size_t i = 0; i < n->text_len; i++)
+      if (!strchr(" \t\n\r\v\f", n->text[i])) return false;
+    return true;
+  case ND_ASSIGN:
+  case ND_CAPTURE: return true;
+  case ND_IF:
+  case ND_CASE:
+  case ND_FOR:
+    for (size_t i = 0; i < n->n_branches; i++)
+      if (!body_blank(&n->branches[i].body)) return false;
+    return body_blank(&n->body) && body_blank(&n->else_body);
+  default: return false;
+  }
+}
+
+static bool body_blank(const struct body *b) {
+  for (size_t i = 0; i < b->n; i++)
+    if (!node_blank(b->v[i])) return false;
+  return true;
+}
+
+static void drop_text(struct body *b) {
+  size_t k = 0;
+  for (size_t i = 0; i < b->n; i++)
+    if (b->v[i]->kind != ND_TEXT) b->v[k++] = b->v[i];
+  b->n = k;
+}
+
+/*
+ * Blocks whose every branch is blank render nothing at all, not their
+ * whitespace: "{% if x %}  {% endif %}" is "" (Ruby's remove_blank_strings).
+ */
+static void strip_blank_blocks(struct body *b) {
+  for (size_t i = 0; i < b->n; i++) {
+    struct node *n = b->v[i];
+    for (size_t j = 0; j < n->n_branches; j++) strip_blank_blocks(&n->branches[j].body);
+    strip_blank_blocks(&n->body);
+    strip_blank_blocks(&n->else_body);
+    if ((n->kind == ND_IF || n->kind == ND_CASE || n->kind == ND_FOR) && node_blank(n)) {
+      for (size_t j = 0; j < n->n_branches; j++) drop_text(&n->branches[j].body);
+      drop_text(&n->body);
+      drop_text(&n->else_body);
+    }
+  }
+}
+
 static int resolve_body(struct compiler *c, struct body *b) {
   int rc = 0;
   for (size_t i = 0; i < b->n; i++) {
@@ -141,6 +193,7 @@ int compile_tree(struct baton_template *t, const struct baton_template_options *
   c.globals = opt && opt->globals ? opt->globals : default_globals;
   c.n_globals = opt && opt->globals ? opt->n_globals : ARRAY_SIZE(default_globals);
   collect_body(&c, &t->root);
+  strip_blank_blocks(&t->root);
   int rc = resolve_body(&c, &t->root);
   smap_release(&c.bound);
   return rc;

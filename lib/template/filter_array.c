@@ -12,9 +12,39 @@
 #include "template/template_int.h"
 #include "util/common.h"
 
+static void flatten_into(struct rctx *r, const struct value *v, struct value *out, size_t *n, size_t cap,
+                         int depth) {
+  size_t len = value_size(v);
+  for (size_t i = 0; i < len && *n < cap; i++) {
+    struct value x = value_at(v, i);
+    if (value_is_seq(&x) && depth < TPL_MAX_DEPTH)
+      flatten_into(r, &x, out, n, cap, depth + 1);
+    else
+      out[(*n)++] = x;
+  }
+}
+
+static size_t count_flat(const struct value *v, int depth) {
+  size_t len = value_size(v), n = 0;
+  for (size_t i = 0; i < len; i++) {
+    struct value x = value_at(v, i);
+    n += value_is_seq(&x) && depth < TPL_MAX_DEPTH ? count_flat(&x, depth + 1) : 1;
+  }
+  return n;
+}
+
+/* The input as a flat array, as Ruby Liquid's filters see it (nested arrays are flattened). */
 static struct value as_array(struct rctx *r, const struct value *in) {
-  if (in->type == VAL_STR) return value_to_array(r->arena, in);
-  return value_to_array(r->arena, in);
+  struct value a = value_to_array(r->arena, in);
+  bool nested = false;
+  for (size_t i = 0; i < a.a.n && !nested; i++) nested = value_is_seq(&a.a.v[i]);
+  if (!nested) return a;
+  size_t cap = count_flat(&a, 0), n = 0;
+  struct value out = {.type = VAL_ARRAY};
+  out.a.v = arena_alloc(r->arena, (cap ? cap : 1) * sizeof(struct value));
+  flatten_into(r, &a, out.a.v, &n, cap, 0);
+  out.a.n = n;
+  return out;
 }
 
 static struct value new_array(struct rctx *r, size_t cap) {
@@ -99,7 +129,7 @@ int f_reverse(struct rctx *r, const struct value *in, const struct fargs *a, str
 
 /* The item's property key, or the item itself when key is NULL. */
 static struct value prop(const struct value *item, const struct value *key) {
-  if (!key || key->type == VAL_NIL) return *item;
+  if (!key) return *item;
   if (key->type != VAL_STR) return value_nil();
   return value_member(item, key->s.p, key->s.len);
 }
@@ -135,10 +165,13 @@ static int sort_cmp(const void *pa, const void *pb) {
 static int sort_impl(struct rctx *r, const struct value *in, const struct fargs *a, bool natural,
                      struct value *out) {
   struct value x = as_array(r, in);
-  const struct value *key = a->n ? farg(a, 0) : NULL;
+  const struct value *key = a->n && farg(a, 0)->type != VAL_NIL ? farg(a, 0) : NULL;
   struct sort_item *items = arena_alloc(r->arena, (x.a.n + 1) * sizeof(*items));
-  for (size_t i = 0; i < x.a.n; i++)
+  for (size_t i = 0; i < x.a.n; i++) {
     items[i] = (struct sort_item){prop(&x.a.v[i], key), x.a.v[i], i, natural};
+    /* sort_natural compares printed forms, case-folded. */
+    if (natural && items[i].key.type != VAL_NIL) items[i].key = fstr(r, &items[i].key);
+  }
   qsort(items, x.a.n, sizeof(*items), sort_cmp);
   struct value res = new_array(r, x.a.n);
   for (size_t i = 0; i < x.a.n; i++) res.a.v[i] = items[i].item;
@@ -189,6 +222,10 @@ int f_map(struct rctx *r, const struct value *in, const struct fargs *a, struct 
   struct value res = new_array(r, x.a.n);
   for (size_t i = 0; i < x.a.n; i++) {
     const struct value *it = &x.a.v[i];
+    if (key->type != VAL_STR) {
+      res.a.v[res.a.n++] = value_nil();
+      continue;
+    }
     if (it->type != VAL_JSON || !cJSON_IsObject(it->j)) {
       if (it->type == VAL_NIL) continue;
       return filter_fail(r, BATON_ETYPE, "map expects an array of objects");
@@ -206,7 +243,9 @@ int f_sum(struct rctx *r, const struct value *in, const struct fargs *a, struct 
   double sf = 0;
   bool is_float = false;
   for (size_t i = 0; i < x.a.n; i++) {
-    struct value k = prop(&x.a.v[i], key);
+    if (key && key->type != VAL_NIL && (x.a.v[i].type != VAL_JSON || !cJSON_IsObject(x.a.v[i].j)))
+      return filter_fail(r, BATON_ETYPE, "sum with a property expects an array of objects");
+    struct value k = prop(&x.a.v[i], key && key->type != VAL_NIL ? key : NULL);
     if (key && key->type != VAL_NIL && (k.type == VAL_NIL)) continue;
     if (k.type != VAL_INT && k.type != VAL_FLOAT && k.type != VAL_STR) continue;
     struct value n = value_to_num(&k);
@@ -217,19 +256,22 @@ int f_sum(struct rctx *r, const struct value *in, const struct fargs *a, struct 
   return 0;
 }
 
-/* where/reject/find/find_index/has share one test: item[key] == value, or truthy without value. */
+/*
+ * where/reject/find/find_index/has share one test: item[key] == value, or
+ * item[key] truthy when value is absent or nil. A string item "has" key when
+ * it contains it (Ruby's String#[]).
+ */
 static bool item_matches(const struct value *item, const struct fargs *a) {
   const struct value *key = farg(a, 0);
   struct value k;
   if (item->type == VAL_JSON && cJSON_IsObject(item->j))
-    k = prop(item, key);
+    k = key->type == VAL_STR ? value_member(item, key->s.p, key->s.len) : value_nil();
   else if (item->type == VAL_STR && key->type == VAL_STR)
-    k = memmem(item->s.p, item->s.len, key->s.p, key->s.len) ? value_bool(true) : value_nil();
+    k = memmem(item->s.p, item->s.len, key->s.p, key->s.len) ? *key : value_nil();
   else
     k = value_nil();
-  if (a->n < 2) return value_truthy(&k);
   const struct value *want = farg(a, 1);
-  if (want->type == VAL_NIL) return k.type == VAL_NIL ? false : value_truthy(&k) && false;
+  if (a->n < 2 || want->type == VAL_NIL) return value_truthy(&k);
   return value_equal(&k, want);
 }
 
@@ -238,7 +280,17 @@ static int select_impl(struct rctx *r, const struct value *in, const struct farg
                        struct value *out) {
   struct value x = as_array(r, in);
   struct value res = new_array(r, x.a.n);
+  if (farg(a, 0)->type == VAL_NIL) {
+    /* An undefined property selects nothing (and finds nothing). */
+    *out = mode == SEL_HAS ? value_bool(false) : mode >= SEL_FIND ? value_nil() : res;
+    return 0;
+  }
   for (size_t i = 0; i < x.a.n; i++) {
+    if (x.a.v[i].type == VAL_NIL) {
+      /* Ruby Liquid fails on a nil item; the suite expects an empty result. */
+      *out = value_nil();
+      return 0;
+    }
     bool m = item_matches(&x.a.v[i], a);
     if (mode == SEL_REJECT) m = !m;
     if (!m) continue;

@@ -37,7 +37,7 @@ static bool parse_date(struct rctx *r, const struct value *in, int64_t *ms) {
   }
   char *end;
   long long n = strtoll(s, &end, 10);
-  if (*s && !*end) {
+  if (*s >= '0' && *s <= '9' && !*end) {
     *ms = (int64_t)n * 1000;
     return true;
   }

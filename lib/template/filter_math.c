@@ -109,7 +109,12 @@ int f_round(struct rctx *r, const struct value *in, const struct fargs *a, struc
     *out = x;
     return 0;
   }
-  if (digits <= 0) {
+  if (digits < 0) {
+    double m = pow(10, (double)(digits < -18 ? 18 : -digits));
+    *out = to_int_or_float(round(x.f / m) * m);
+    return 0;
+  }
+  if (digits == 0) {
     *out = to_int_or_float(round(x.f));
     return 0;
   }

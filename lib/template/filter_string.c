@@ -170,10 +170,6 @@ static int int_arg(struct rctx *r, const struct value *v, const char *what, int6
     *out = v->i;
     return 0;
   }
-  if (v->type == VAL_FLOAT) {
-    *out = (int64_t)v->f;
-    return 0;
-  }
   if (v->type == VAL_STR) {
     struct value n = value_to_num(v);
     if (n.type == VAL_INT && (v->s.len && (v->s.p[0] == '-' || (v->s.p[0] >= '0' && v->s.p[0] <= '9')))) {
@@ -187,7 +183,7 @@ static int int_arg(struct rctx *r, const struct value *v, const char *what, int6
 int f_slice(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
   int64_t start, len = 1;
   int rc = int_arg(r, farg(a, 0), "slice", &start);
-  if (!rc && a->n > 1) rc = int_arg(r, farg(a, 1), "slice", &len);
+  if (!rc && a->n > 1 && farg(a, 1)->type != VAL_NIL) rc = int_arg(r, farg(a, 1), "slice", &len);
   if (rc) return rc;
   bool seq = value_is_seq(in);
   struct value arr = seq ? value_to_array(r->arena, in) : fstr(r, in);

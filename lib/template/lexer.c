@@ -115,8 +115,10 @@ int lex_markup(const struct tpl_src *s, struct markup_list *out, struct baton_te
     }
     trims[out->n - 1] = trim;
     if (out->n >= 2 && out->v[out->n - 2].kind == MK_TEXT) trims[out->n - 2] = 0;
-    if (m->kind == MK_TAG && m->len == 3 && !memcmp(m->p, "raw", 3)) {
-      /* The body is verbatim up to the first {% endraw %}, whatever it holds. */
+    bool is_doc = m->kind == MK_TAG && m->len == 3 && !memcmp(m->p, "doc", 3);
+    if (m->kind == MK_TAG && ((m->len == 3 && !memcmp(m->p, "raw", 3)) || is_doc)) {
+      /* The body is verbatim up to the first {% endraw %} (or enddoc), whatever it holds. */
+      const char *end_name = is_doc ? "enddoc" : "endraw";
       const char *body = p, *scan = p, *stop = NULL, *stop_end = NULL;
       unsigned char end_trim = 0;
       while ((scan = find2(scan, end, '{', '%'))) {
@@ -124,7 +126,7 @@ int lex_markup(const struct tpl_src *s, struct markup_list *out, struct baton_te
         unsigned char t = 0;
         if (r < end && *r == '-') t |= 1, r++;
         while (r < end && is_space(*r)) r++;
-        if ((size_t)(end - r) >= 6 && !memcmp(r, "endraw", 6)) {
+        if ((size_t)(end - r) >= 6 && !memcmp(r, end_name, 6)) {
           r += 6;
           while (r < end && is_space(*r)) r++;
           if (r < end && *r == '-') t |= 2, r++;
@@ -136,13 +138,13 @@ int lex_markup(const struct tpl_src *s, struct markup_list *out, struct baton_te
         scan += 2;
       }
       if (!stop) {
-        rc = tpl_error(err, s, open, BATON_EPARSE, "'raw' tag was never closed");
+        rc = tpl_error(err, s, open, BATON_EPARSE, "'%s' tag was never closed", is_doc ? "doc" : "raw");
         goto fail;
       }
       struct markup *raw = push(out);
       raw->kind = MK_RAW, raw->p = body, raw->len = (size_t)(stop - body), raw->at = body;
       struct markup *er = push(out);
-      er->kind = MK_TAG, er->p = "endraw", er->len = 6, er->args = stop, er->args_len = 0,
+      er->kind = MK_TAG, er->p = end_name, er->len = 6, er->args = stop, er->args_len = 0,
       er->at = stop;
       if (out->n + 2 > trims_cap) {
         trims_cap = (out->n + 2) * 2;

@@ -12,6 +12,7 @@
  * `and` and `or` have equal precedence and group to the right, as in Ruby
  * Liquid: `a or b and c` is `a or (b and c)`.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -666,18 +667,16 @@ static int parse_tag(struct parser *ps, const struct markup *m, struct body *out
     rc = parse_for(ps, m, n, n->kind == ND_TABLEROW);
   } else if (IS("assign")) {
     n = new_node(ps, ND_ASSIGN, m);
-    struct lexer lx;
-    lexer_init(&lx, ps->s, m->args, m->args_len, ps->err);
-    if ((rc = read_name(ps, &lx, &n->name, &n->name_len, false))) return rc;
-    if (lx.cur.kind != TK_CMP || lx.cur.len != 1 || lx.cur.p[0] != '=') {
-      /* "=" alone is not a comparison token; the lexer rejects it, so look at the raw text. */
-    }
-    const char *eq = lx.cur.p;
-    const char *end = m->args + m->args_len;
-    while (eq < end && *eq == ' ') eq++;
-    if (eq >= end || *eq != '=')
-      return perr(ps, eq < end ? eq : m->at, "expected '=' in assign", NULL);
-    rc = parse_full(ps, eq + 1, (size_t)(end - eq - 1), false, &n->expr);
+    /* The name is scanned by hand: '=' alone is not an expression token. */
+    const char *p = m->args, *end = m->args + m->args_len;
+    while (p < end && (isalnum((unsigned char)*p) || *p == '_' || *p == '-')) p++;
+    if (p == m->args || m->args[0] == '-')
+      return perr(ps, m->args_len ? m->args : m->at, "expected a variable name after assign", NULL);
+    n->name = m->args, n->name_len = (size_t)(p - m->args);
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    if (p >= end || *p != '=' || (p + 1 < end && p[1] == '='))
+      return perr(ps, p < end ? p : m->at, "expected '=' after the variable name in assign", NULL);
+    rc = parse_full(ps, p + 1, (size_t)(end - p - 1), false, &n->expr);
   } else if (IS("capture")) {
     n = new_node(ps, ND_CAPTURE, m);
     struct lexer lx;
@@ -727,7 +726,10 @@ static int parse_tag(struct parser *ps, const struct markup *m, struct body *out
   } else if (IS("comment")) {
     return skip_block(ps, m, "comment", "endcomment");
   } else if (IS("doc")) {
-    return skip_block(ps, m, "doc", "enddoc");
+    /* lex_markup took the body verbatim, as for raw; doc renders nothing. */
+    if (m->args_len) return perr(ps, m->args, "doc takes no arguments", NULL);
+    ps->pos += 2;
+    return 0;
   } else if (IS("raw")) {
     /* lex_markup made the body one MK_RAW markup followed by endraw. */
     const struct markup *body = &ps->ml->v[ps->pos];

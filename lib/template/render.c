@@ -163,7 +163,14 @@ static int eval_path(struct rctx *r, const struct expr *e, struct value *out) {
 
 static int to_int(struct rctx *r, const struct expr *e, const struct value *v, int64_t *out) {
   struct value n = value_to_num(v);
-  if (v->type != VAL_INT && v->type != VAL_FLOAT && v->type != VAL_STR && v->type != VAL_NIL)
+  bool numeric_str = false;
+  if (v->type == VAL_STR) {
+    size_t i = v->s.len && v->s.p[0] == '-' ? 1 : 0;
+    numeric_str = i < v->s.len;
+    for (; i < v->s.len; i++)
+      if ((v->s.p[i] < '0' || v->s.p[i] > '9') && v->s.p[i] != '.') numeric_str = false;
+  }
+  if (v->type != VAL_INT && v->type != VAL_FLOAT && !numeric_str && v->type != VAL_NIL)
     return rerr(r, e->at, BATON_ETYPE, "expected a number");
   *out = n.type == VAL_INT ? n.i : (int64_t)n.f;
   return 0;
@@ -193,6 +200,7 @@ static int eval_filters(struct rctx *r, const struct expr *e, struct value *out)
 }
 
 static bool contains(const struct value *l, const struct value *rv, struct arena *a) {
+  if (!value_truthy(rv)) return false; /* Ruby Liquid: `left && right && left.include?(right)` */
   if (l->type == VAL_STR) {
     if (rv->type == VAL_NIL) return false;
     struct value s = value_to_str(a, rv);
@@ -367,7 +375,8 @@ static int render_for(struct rctx *r, const struct node *n) {
     *(int64_t *)*slot = to;
   }
   if (count == 0) return n->kind == ND_FOR ? render_body(r, &n->else_body) : 0;
-  struct loop lp = {.length = count, .parent = r->loop, .name = n->loop_name,
+  struct loop lp = {.length = count, .parent = r->loop && !r->loop->detached ? r->loop : NULL,
+                    .name = n->loop_name,
                     .name_len = n->loop_name_len};
   if (n->kind == ND_TABLEROW) {
     lp.tablerow = true, lp.cols = count;
@@ -392,18 +401,21 @@ static int render_for(struct rctx *r, const struct node *n) {
       int m = snprintf(tmp, sizeof(tmp), "<td class=\"col%lld\">", (long long)(lp.col + 1));
       if ((rc = emit(r, n->at, tmp, (size_t)m))) break;
     }
-    rc = render_body(r, &n->body);
-    if (rc < 0) break;
+    int body_rc = render_body(r, &n->body);
+    if (body_rc < 0) {
+      rc = body_rc;
+      break;
+    }
     if (lp.tablerow) {
       if ((rc = emit(r, n->at, "</td>", 5))) break;
-      if (lp.col == lp.cols - 1 && k != count - 1) {
+      if (lp.col == lp.cols - 1 && k != count - 1 && body_rc != R_BREAK) {
         char tmp[64];
         int m = snprintf(tmp, sizeof(tmp), "</tr>\n<tr class=\"row%lld\">", (long long)(lp.row + 2));
         if ((rc = emit(r, n->at, tmp, (size_t)m))) break;
       }
       if (++lp.col == lp.cols) lp.col = 0, lp.row++;
     }
-    if (rc == R_BREAK) {
+    if (body_rc == R_BREAK) {
       rc = 0;
       break;
     }
@@ -446,11 +458,24 @@ static int render_include(struct rctx *r, const struct node *n) {
   sub.t = child;
   sub.include_depth++;
   size_t base = sub.n_stack;
-  for (size_t i = 0; i < n->n_kw; i++) push_binding(&sub, n->kw_names[i], n->kw_lens[i], kw[i]);
+  /*
+   * render's arguments are the snippet's own variables (an assign replaces
+   * them); include's shadow the shared scope for the include only.
+   */
+  for (size_t i = 0; i < n->n_kw; i++) {
+    if (isolated) {
+      int ins;
+      struct value *box = arena_alloc(r->arena, sizeof(*box));
+      *box = kw[i];
+      *smap_upsert(sub.locals, n->kw_names[i], n->kw_lens[i], &ins) = box;
+    } else {
+      push_binding(&sub, n->kw_names[i], n->kw_lens[i], kw[i]);
+    }
+  }
   if (n->with && n->flag && value_is_seq(&with)) {
     struct value items = with.type == VAL_RANGE ? with : value_to_array(r->arena, &with);
     int64_t count = (int64_t)value_size(&items);
-    struct loop lp = {.length = count};
+    struct loop lp = {.length = count, .detached = true};
     size_t slot = sub.n_stack;
     push_binding(&sub, bind_name, bind_len, value_nil());
     if (isolated) sub.loop = &lp;
@@ -519,10 +544,10 @@ static int render_node(struct rctx *r, const struct node *n) {
       for (size_t j = 0; j < b->n_whens; j++) {
         struct value v;
         if ((rc = eval_expr(r, b->whens[j], &v))) return rc;
+        /* Every matching value renders its block, as in Ruby Liquid. */
         if (value_equal(&subj, &v)) {
           matched = true;
           if ((rc = render_body(r, &b->body))) return rc;
-          break;
         }
       }
     }

@@ -342,6 +342,7 @@ struct loop {
   size_t name_len;
   int64_t col, row, cols; /* tablerow */
   bool tablerow;
+  bool detached; /* a render-for loop: not a parentloop of loops inside the snippet */
 };
 struct rctx {
   const struct baton_template *t; /* template being rendered (for error positions) */
