@@ -18,7 +18,7 @@ struct arena_chunk {
 
 #define ARENA_CHUNK 8192
 
-void arena_init(struct arena *a) { a->head = NULL, a->used = a->size = 0; }
+void arena_init(struct arena *a) { a->head = NULL, a->used = a->size = a->total = 0; }
 
 void arena_release(struct arena *a) {
   struct arena_chunk *c = a->head;
@@ -32,6 +32,7 @@ void arena_release(struct arena *a) {
 
 void *arena_alloc(struct arena *a, size_t n) {
   n = (n + 15) & ~(size_t)15;
+  a->total += n;
   if (!a->head || a->size - a->used < n) {
     /* A request bigger than a chunk gets a chunk of its own, so waste stays under one chunk. */
     size_t size = n > ARENA_CHUNK / 2 ? n : ARENA_CHUNK;

@@ -94,16 +94,15 @@ int f_join(struct rctx *r, const struct value *in, const struct fargs *a, struct
     return 0;
   }
   struct value sep = a->n ? fstr(r, farg(a, 0)) : value_str(" ", 1);
-  struct buf b;
-  buf_init(&b, 0);
+  struct sbuf b;
+  sb_init(r, &b);
   size_t n = value_size(in);
   for (size_t i = 0; i < n; i++) {
     struct value x = value_at(in, i);
-    if (i) buf_append(&b, sep.s.p, sep.s.len);
-    value_write(&x, &b);
+    if (i) sb_append(&b, sep.s.p, sep.s.len);
+    sb_value(&b, &x);
   }
-  *out = fstr_from_buf(r, &b);
-  return 0;
+  return sb_finish(r, &b, out);
 }
 
 int f_concat(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {

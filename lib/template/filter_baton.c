@@ -23,11 +23,10 @@ int f_default(struct rctx *r, const struct value *in, const struct fargs *a, str
 }
 
 int f_json(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
-  struct buf b;
-  buf_init(&b, 0);
-  value_write_json(in, &b);
-  *out = fstr_from_buf(r, &b);
-  return 0;
+  struct sbuf b;
+  sb_init(r, &b);
+  sb_json(&b, in);
+  return sb_finish(r, &b, out);
 }
 
 int f_raw(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
@@ -70,19 +69,18 @@ int f_money(struct rctx *r, const struct value *in, const struct fargs *a, struc
   bool neg = amount < 0 && strspn(digits, "0.") != strlen(digits);
   char *dot = strchr(digits, '.');
   size_t int_len = dot ? (size_t)(dot - digits) : strlen(digits);
-  struct buf b;
-  buf_init(&b, 0);
-  if (neg) buf_putc(&b, '-');
-  if (cur && !cur->symbol_after) buf_puts(&b, cur->symbol);
+  struct sbuf b;
+  sb_init(r, &b);
+  if (neg) sb_putc(&b, '-');
+  if (cur && !cur->symbol_after) sb_puts(&b, cur->symbol);
   for (size_t i = 0; i < int_len; i++) {
-    if (i && (int_len - i) % 3 == 0) buf_putc(&b, ',');
-    buf_putc(&b, digits[i]);
+    if (i && (int_len - i) % 3 == 0) sb_putc(&b, ',');
+    sb_putc(&b, digits[i]);
   }
-  if (dot) buf_puts(&b, dot);
-  if (cur && cur->symbol_after) buf_puts(&b, cur->symbol);
-  if (!cur) buf_printf(&b, " %s", code);
-  *out = fstr_from_buf(r, &b);
-  return 0;
+  if (dot) sb_puts(&b, dot);
+  if (cur && cur->symbol_after) sb_puts(&b, cur->symbol);
+  if (!cur) sb_printf(&b, " %s", code);
+  return sb_finish(r, &b, out);
 }
 
 /* {{ count | pluralize: "item", "items" }} -> "item" when count is 1, else "items". */
@@ -102,13 +100,13 @@ int f_track_link(struct rctx *r, const struct value *in, const struct fargs *a, 
   }
   struct value label = a->n ? fstr(r, farg(a, 0)) : value_str("", 0);
   char *lab = arena_strndup(r->arena, label.s.p, label.s.len);
-  struct buf b;
-  buf_init(&b, 8192);
-  int rc = r->env->track_link(r->env->ud, url.s.p, url.s.len, lab, &b);
+  struct buf lb;
+  buf_init(&lb, 8192);
+  int rc = r->env->track_link(r->env->ud, url.s.p, url.s.len, lab, &lb);
   if (rc) {
-    buf_release(&b);
+    buf_release(&lb);
     return filter_fail(r, rc, "track_link failed: %s", baton_strerror(rc));
   }
-  *out = fstr_from_buf(r, &b);
+  *out = fstr_from_buf(r, &lb);
   return 0;
 }

@@ -100,12 +100,12 @@ int f_date(struct rctx *r, const struct value *in, const struct fargs *a, struct
     *out = *in;
     return 0;
   }
-  struct buf b;
-  buf_init(&b, 0);
+  struct sbuf b;
+  sb_init(r, &b);
   const char *p = fmt.s.p, *end = p + fmt.s.len;
   while (p < end) {
     if (*p != '%' || p + 1 >= end) {
-      buf_putc(&b, *p++);
+      sb_putc(&b, *p++);
       continue;
     }
     const char *spec = p++;
@@ -113,17 +113,17 @@ int f_date(struct rctx *r, const struct value *in, const struct fargs *a, struct
     while (p < end && *p >= '0' && *p <= '9') p++;
     if (p < end && (*p == 'E' || *p == 'O')) p++;
     if (p >= end) {
-      buf_append(&b, spec, (size_t)(end - spec));
+      sb_append(&b, spec, (size_t)(end - spec));
       break;
     }
     char conv = *p++;
     switch (conv) {
-    case 'z': buf_printf(&b, "%c%02d%02d", off < 0 ? '-' : '+', abs(off) / 3600, abs(off) / 60 % 60); break;
-    case 'Z': buf_puts(&b, abbr); break;
-    case 's': buf_printf(&b, "%lld", (long long)secs); break;
+    case 'z': sb_printf(&b, "%c%02d%02d", off < 0 ? '-' : '+', abs(off) / 3600, abs(off) / 60 % 60); break;
+    case 'Z': sb_puts(&b, abbr); break;
+    case 's': sb_printf(&b, "%lld", (long long)secs); break;
     case 'N':
-    case 'L': buf_printf(&b, "%03lld", (long long)(((ms % 1000) + 1000) % 1000)); break;
-    case '%': buf_putc(&b, '%'); break;
+    case 'L': sb_printf(&b, "%03lld", (long long)(((ms % 1000) + 1000) % 1000)); break;
+    case '%': sb_putc(&b, '%'); break;
     default: {
       char f[16], res[128];
       size_t n = (size_t)(p - spec);
@@ -132,12 +132,11 @@ int f_date(struct rctx *r, const struct value *in, const struct fargs *a, struct
       f[n] = 0;
       size_t m = strftime(res, sizeof(res), f, &tm);
       if (m)
-        buf_append(&b, res, m);
+        sb_append(&b, res, m);
       else
-        buf_append(&b, spec, (size_t)(p - spec));
+        sb_append(&b, spec, (size_t)(p - spec));
     }
     }
   }
-  *out = fstr_from_buf(r, &b);
-  return 0;
+  return sb_finish(r, &b, out);
 }

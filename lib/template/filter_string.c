@@ -94,8 +94,8 @@ enum { REP_ALL, REP_FIRST, REP_LAST };
 static int replace(struct rctx *r, const struct value *in, const struct value *from,
                    const struct value *to, int mode, struct value *out) {
   struct value s = fstr(r, in), f = fstr(r, from), t = fstr(r, to);
-  struct buf b;
-  buf_init(&b, 0);
+  struct sbuf b;
+  sb_init(r, &b);
   const char *p = s.s.p, *end = s.s.p + s.s.len;
   if (mode == REP_LAST) {
     const char *last = NULL;
@@ -109,41 +109,38 @@ static int replace(struct rctx *r, const struct value *in, const struct value *f
       *out = s;
       return 0;
     }
-    buf_append(&b, p, (size_t)(last - p));
-    buf_append(&b, t.s.p, t.s.len);
-    buf_append(&b, last + f.s.len, (size_t)(end - last - f.s.len));
-    *out = fstr_from_buf(r, &b);
-    return 0;
+    sb_append(&b, p, (size_t)(last - p));
+    sb_append(&b, t.s.p, t.s.len);
+    sb_append(&b, last + f.s.len, (size_t)(end - last - f.s.len));
+    return sb_finish(r, &b, out);
   }
   if (!f.s.len) {
     /* Ruby's gsub("") inserts the replacement between every character. */
     if (mode == REP_FIRST) {
-      buf_append(&b, t.s.p, t.s.len);
-      buf_append(&b, p, s.s.len);
+      sb_append(&b, t.s.p, t.s.len);
+      sb_append(&b, p, s.s.len);
     } else {
-      buf_append(&b, t.s.p, t.s.len);
+      sb_append(&b, t.s.p, t.s.len);
       for (size_t i = 0; i < s.s.len;) {
         size_t j = i + 1;
         while (j < s.s.len && ((unsigned char)p[j] & 0xC0) == 0x80) j++;
-        buf_append(&b, p + i, j - i);
-        buf_append(&b, t.s.p, t.s.len);
+        sb_append(&b, p + i, j - i);
+        sb_append(&b, t.s.p, t.s.len);
         i = j;
       }
     }
-    *out = fstr_from_buf(r, &b);
-    return 0;
+    return sb_finish(r, &b, out);
   }
   while (p < end) {
     const char *q = memmem(p, (size_t)(end - p), f.s.p, f.s.len);
     if (!q) break;
-    buf_append(&b, p, (size_t)(q - p));
-    buf_append(&b, t.s.p, t.s.len);
+    sb_append(&b, p, (size_t)(q - p));
+    sb_append(&b, t.s.p, t.s.len);
     p = q + f.s.len;
     if (mode == REP_FIRST) break;
   }
-  buf_append(&b, p, (size_t)(end - p));
-  *out = fstr_from_buf(r, &b);
-  return 0;
+  sb_append(&b, p, (size_t)(end - p));
+  return sb_finish(r, &b, out);
 }
 static const struct value empty_str = {.type = VAL_STR, .s = {"", 0}};
 int f_replace(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
@@ -238,8 +235,8 @@ int f_truncatewords(struct rctx *r, const struct value *in, const struct fargs *
   }
   if (n <= 0) n = 1;
   struct value ell = a->n > 1 ? fstr(r, farg(a, 1)) : value_str("...", 3);
-  struct buf b;
-  buf_init(&b, 0);
+  struct sbuf b;
+  sb_init(r, &b);
   const char *p = s.s.p, *end = p + s.s.len;
   int64_t words = 0;
   while (p < end) {
@@ -248,15 +245,14 @@ int f_truncatewords(struct rctx *r, const struct value *in, const struct fargs *
     const char *w = p;
     while (p < end && !is_space(*p)) p++;
     if (words == n) {
-      buf_append(&b, ell.s.p, ell.s.len);
-      *out = fstr_from_buf(r, &b);
-      return 0;
+      sb_append(&b, ell.s.p, ell.s.len);
+      return sb_finish(r, &b, out);
     }
-    if (words) buf_putc(&b, ' ');
-    buf_append(&b, w, (size_t)(p - w));
+    if (words) sb_putc(&b, ' ');
+    sb_append(&b, w, (size_t)(p - w));
     words++;
   }
-  buf_release(&b);
+  buf_release(&b.b);
   *out = s;
   return 0;
 }
@@ -309,17 +305,16 @@ int f_split(struct rctx *r, const struct value *in, const struct fargs *a, struc
 
 int f_newline_to_br(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
   struct value s = fstr(r, in);
-  struct buf b;
-  buf_init(&b, 0);
+  struct sbuf b;
+  sb_init(r, &b);
   for (size_t i = 0; i < s.s.len; i++) {
     if (s.s.p[i] == '\r' && i + 1 < s.s.len && s.s.p[i + 1] == '\n') continue;
     if (s.s.p[i] == '\n')
-      buf_puts(&b, "<br />\n");
+      sb_puts(&b, "<br />\n");
     else
-      buf_putc(&b, s.s.p[i]);
+      sb_putc(&b, s.s.p[i]);
   }
-  *out = fstr_from_buf(r, &b);
-  return 0;
+  return sb_finish(r, &b, out);
 }
 
 int f_strip_newlines(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
@@ -347,12 +342,12 @@ static const char *find_ci(const char *p, const char *end, const char *w) {
 
 int f_strip_html(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
   struct value s = fstr(r, in);
-  struct buf b;
-  buf_init(&b, 0);
+  struct sbuf b;
+  sb_init(r, &b);
   const char *p = s.s.p, *end = p + s.s.len;
   while (p < end) {
     if (*p != '<') {
-      buf_putc(&b, *p++);
+      sb_putc(&b, *p++);
       continue;
     }
     const char *close = NULL;
@@ -371,13 +366,12 @@ int f_strip_html(struct rctx *r, const struct value *in, const struct fargs *a, 
       close = gt ? gt + 1 : NULL;
     }
     if (!close) {
-      buf_putc(&b, *p++);
+      sb_putc(&b, *p++);
       continue;
     }
     p = close;
   }
-  *out = fstr_from_buf(r, &b);
-  return 0;
+  return sb_finish(r, &b, out);
 }
 
 static int html_escape(struct rctx *r, const struct value *in, bool once, struct value *out) {
@@ -386,8 +380,8 @@ static int html_escape(struct rctx *r, const struct value *in, bool once, struct
     return 0;
   }
   struct value s = fstr(r, in);
-  struct buf b;
-  buf_init(&b, 0);
+  struct sbuf b;
+  sb_init(r, &b);
   for (size_t i = 0; i < s.s.len; i++) {
     char c = s.s.p[i];
     if (c == '&' && once) {
@@ -401,22 +395,22 @@ static int html_escape(struct rctx *r, const struct value *in, bool once, struct
         while (j < s.s.len && isalnum((unsigned char)s.s.p[j])) j++;
       }
       if (j > i + 1 && j < s.s.len && s.s.p[j] == ';') {
-        buf_putc(&b, c);
+        sb_putc(&b, c);
         continue;
       }
     }
     switch (c) {
-    case '&': buf_puts(&b, "&amp;"); break;
-    case '<': buf_puts(&b, "&lt;"); break;
-    case '>': buf_puts(&b, "&gt;"); break;
-    case '"': buf_puts(&b, "&quot;"); break;
-    case '\'': buf_puts(&b, "&#39;"); break;
-    default: buf_putc(&b, c);
+    case '&': sb_puts(&b, "&amp;"); break;
+    case '<': sb_puts(&b, "&lt;"); break;
+    case '>': sb_puts(&b, "&gt;"); break;
+    case '"': sb_puts(&b, "&quot;"); break;
+    case '\'': sb_puts(&b, "&#39;"); break;
+    default: sb_putc(&b, c);
     }
   }
-  *out = fstr_from_buf(r, &b);
+  int rc = sb_finish(r, &b, out);
   out->safe = true;
-  return 0;
+  return rc;
 }
 int f_escape(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out) {
   return html_escape(r, in, false, out);
@@ -431,19 +425,18 @@ int f_url_encode(struct rctx *r, const struct value *in, const struct fargs *a, 
     return 0;
   }
   struct value s = fstr(r, in);
-  struct buf b;
-  buf_init(&b, 0);
+  struct sbuf b;
+  sb_init(r, &b);
   for (size_t i = 0; i < s.s.len; i++) {
     unsigned char c = (unsigned char)s.s.p[i];
     if (isalnum(c) || c == '*' || c == '-' || c == '.' || c == '_')
-      buf_putc(&b, (char)c);
+      sb_putc(&b, (char)c);
     else if (c == ' ')
-      buf_putc(&b, '+');
+      sb_putc(&b, '+');
     else
-      buf_printf(&b, "%%%02X", c);
+      sb_printf(&b, "%%%02X", c);
   }
-  *out = fstr_from_buf(r, &b);
-  return 0;
+  return sb_finish(r, &b, out);
 }
 
 static int hexval(char c) {

@@ -4,6 +4,7 @@
  * The filters themselves are in filter_string.c, filter_array.c,
  * filter_math.c, filter_date.c and filter_baton.c (Baton's own).
  */
+#include <stdarg.h>
 #include <string.h>
 
 #include "template/template_int.h"
@@ -49,4 +50,34 @@ struct value fstr_from_buf(struct rctx *r, struct buf *b) {
   struct value v = value_str(arena_strndup(r->arena, b->ptr ? b->ptr : "", b->len), b->len);
   buf_release(b);
   return v;
+}
+
+void sb_init(struct rctx *r, struct sbuf *s) {
+  buf_init(&s->b, r->value_cap);
+  s->rc = 0;
+}
+void sb_append(struct sbuf *s, const void *p, size_t n) {
+  if (!s->rc) s->rc = buf_append(&s->b, p, n);
+}
+void sb_putc(struct sbuf *s, char c) { sb_append(s, &c, 1); }
+void sb_puts(struct sbuf *s, const char *str) { sb_append(s, str, strlen(str)); }
+void sb_printf(struct sbuf *s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (!s->rc) s->rc = buf_vprintf(&s->b, fmt, ap);
+  va_end(ap);
+}
+void sb_value(struct sbuf *s, const struct value *v) {
+  if (!s->rc) s->rc = value_write(v, &s->b);
+}
+void sb_json(struct sbuf *s, const struct value *v) {
+  if (!s->rc) s->rc = value_write_json(v, &s->b);
+}
+int sb_finish(struct rctx *r, struct sbuf *s, struct value *out) {
+  if (s->rc) {
+    buf_release(&s->b);
+    return filter_fail(r, BATON_ETOOBIG, "filter result is over %zu bytes", r->value_cap);
+  }
+  *out = fstr_from_buf(r, &s->b);
+  return 0;
 }

@@ -193,6 +193,15 @@ static int eval_filters(struct rctx *r, const struct expr *e, struct value *out)
     struct value res = value_nil();
     r->err_at = fc->at;
     if ((rc = fc->def->fn(r, &cur, &a, &res))) return rc;
+    /* Bounds on work: no value grows past the output cap or the loop bound, and the
+       scratch arena stays under its budget however a loop feeds filters. */
+    if (res.type == VAL_ARRAY && res.a.n > TPL_MAX_ITERATIONS)
+      return rerr(r, fc->at, BATON_ETOOBIG, "array over %u items", TPL_MAX_ITERATIONS);
+    if (res.type == VAL_STR && res.s.len > r->value_cap)
+      return rerr(r, fc->at, BATON_ETOOBIG, "string over %zu bytes", r->value_cap);
+    if (r->arena->total > TPL_MAX_SCRATCH)
+      return rerr(r, fc->at, BATON_ETOOBIG, "render used over %u MiB of scratch memory",
+                  TPL_MAX_SCRATCH >> 20);
     cur = res;
   }
   *out = cur;
@@ -302,7 +311,10 @@ static int64_t *counter(struct rctx *r, const char *name, size_t len) {
 /* Renders body into a fresh buffer (capture, ifchanged); returns the text in the arena. */
 static int render_to_string(struct rctx *r, const struct body *b, struct value *out) {
   struct buf tmp, *saved = r->out;
-  buf_init(&tmp, r->out->max);
+  if (r->arena->total > TPL_MAX_SCRATCH)
+    return rerr(r, b->n ? b->v[0]->at : NULL, BATON_ETOOBIG,
+                "render used over %u MiB of scratch memory", TPL_MAX_SCRATCH >> 20);
+  buf_init(&tmp, r->value_cap);
   r->out = &tmp;
   int rc = render_body(r, b);
   r->out = saved;
@@ -653,6 +665,7 @@ int baton_template_render(const struct baton_template *t, const struct baton_tem
   struct rctx r = {.t = t, .env = env ? env : &no_env, .arena = &arena, .out = out, .err = err,
                    .locals = &locals, .counters = &counters, .cycles = &cycles, .offsets = &offsets,
                    .escape = t->html_escape};
+  r.value_cap = out->max < TPL_DEFAULT_VALUE_CAP * 64 ? out->max : TPL_DEFAULT_VALUE_CAP;
   int rc = render_body(&r, &t->root);
   if (rc > 0) rc = 0; /* break or continue outside a loop ends the template quietly */
   smap_release(&locals), smap_release(&counters), smap_release(&cycles), smap_release(&offsets);

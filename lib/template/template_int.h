@@ -24,12 +24,15 @@
 #define TPL_MAX_DEPTH 100             /* nested blocks and expressions */
 #define TPL_MAX_INCLUDE_DEPTH 64      /* nested render/include */
 #define TPL_MAX_ITERATIONS 1000000    /* loop iterations per render */
+#define TPL_MAX_SCRATCH (256u << 20)  /* arena bytes one render may use */
+#define TPL_DEFAULT_VALUE_CAP (1u << 20) /* largest string a filter may build without an output cap */
 
 /* ---- arena: bump allocation freed all at once (compile tree, render scratch) ---- */
 struct arena_chunk;
 struct arena {
   struct arena_chunk *head;
   size_t used, size; /* in head */
+  size_t total;      /* bytes handed out, for the render's scratch budget */
 };
 void arena_init(struct arena *a);
 void arena_release(struct arena *a);
@@ -309,6 +312,23 @@ const struct value *fkwarg(const struct fargs *a, const char *name); /* keyword 
 struct value fstr(struct rctx *r, const struct value *v); /* string form in the render arena */
 /* Moves a buffer's contents into the render arena as a string value and releases it. */
 struct value fstr_from_buf(struct rctx *r, struct buf *b);
+/*
+ * A filter's result buffer: capped at the render's value cap, with the first
+ * error kept so a filter can append freely and check once in sb_finish.
+ */
+struct sbuf {
+  struct buf b;
+  int rc;
+};
+void sb_init(struct rctx *r, struct sbuf *s);
+void sb_append(struct sbuf *s, const void *p, size_t n);
+void sb_putc(struct sbuf *s, char c);
+void sb_puts(struct sbuf *s, const char *str);
+void sb_printf(struct sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_value(struct sbuf *s, const struct value *v);
+void sb_json(struct sbuf *s, const struct value *v);
+/* Sets *out to the contents (in the arena) and returns 0, or fails the filter if over the cap. */
+int sb_finish(struct rctx *r, struct sbuf *s, struct value *out);
 #define FILTER_DECL(name, fn, lo, hi) \
   int fn(struct rctx *r, const struct value *in, const struct fargs *a, struct value *out);
 #include "template/filter_list.h"
@@ -363,6 +383,7 @@ struct rctx {
   const char *ifchanged; /* last ifchanged output */
   size_t ifchanged_len;
   const char *err_at; /* position for filter errors */
+  size_t value_cap;   /* largest string or capture a filter may build: the output cap */
 };
 
 /* Evaluates e. Returns 0 or a negative code (error recorded in r). */

@@ -351,7 +351,11 @@ struct value value_to_num(const struct value *v) {
 struct value value_to_array(struct arena *a, const struct value *v) {
   switch (v->type) {
   case VAL_ARRAY: return *v;
-  case VAL_NIL: return (struct value){.type = VAL_ARRAY};
+  case VAL_NIL: {
+    struct value out = {.type = VAL_ARRAY};
+    out.a.v = arena_alloc(a, sizeof(struct value)); /* never NULL, so callers may memcpy */
+    return out;
+  }
   case VAL_RANGE:
   case VAL_JSON:
     if (value_is_seq(v)) {
