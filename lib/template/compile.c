@@ -31,7 +31,7 @@ static const char *const default_globals[] = {"profile", "event", "journey", "me
 
 static void bind(struct compiler *c, const char *name, size_t len) {
   int ins;
-  if (name) smap_upsert(&c->bound, name, len, &ins);
+  if (name) *smap_upsert(&c->bound, name, len, &ins) = c; /* any non-NULL value marks presence */
 }
 
 /* First pass: every name the template binds, wherever it binds it. */
