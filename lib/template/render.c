@@ -444,6 +444,8 @@ static int render_include(struct rctx *r, const struct node *n) {
   int rc = eval_expr(r, n->tpl_name, &name);
   if (rc) return rc;
   if (name.type != VAL_STR) return rerr(r, n->at, BATON_ETYPE, "content block name is not a string");
+  /* Each include counts as an iteration, so two includes of itself cannot take 2^64 steps. */
+  if ((rc = count_iteration(r, n))) return rc;
   if (r->include_depth >= TPL_MAX_INCLUDE_DEPTH)
     return rerr(r, n->at, BATON_ETOOBIG, "content blocks nested over %d deep", TPL_MAX_INCLUDE_DEPTH);
   const struct baton_template *child = NULL;
