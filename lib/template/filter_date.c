@@ -19,11 +19,14 @@
 
 /* Parses a date value to ms since the epoch; returns false if it is not a date. */
 static bool parse_date(struct rctx *r, const struct value *in, int64_t *ms) {
+  /* Seconds since the epoch, within +-3 million years (so ms fit and gmtime works). */
   if (in->type == VAL_INT) {
+    if (in->i > 100000000000000 || in->i < -100000000000000) return false;
     *ms = in->i * 1000;
     return true;
   }
   if (in->type == VAL_FLOAT) {
+    if (!(in->f < 1e14 && in->f > -1e14)) return false;
     *ms = (int64_t)(in->f * 1000);
     return true;
   }
@@ -37,7 +40,7 @@ static bool parse_date(struct rctx *r, const struct value *in, int64_t *ms) {
   }
   char *end;
   long long n = strtoll(s, &end, 10);
-  if (*s >= '0' && *s <= '9' && !*end) {
+  if (*s >= '0' && *s <= '9' && !*end && n <= 100000000000000) {
     *ms = (int64_t)n * 1000;
     return true;
   }

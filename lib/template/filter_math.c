@@ -103,7 +103,7 @@ int f_round(struct rctx *r, const struct value *in, const struct fargs *a, struc
   int64_t digits = 0;
   if (a->n) {
     struct value d = value_to_num(farg(a, 0));
-    digits = d.type == VAL_INT ? d.i : (int64_t)d.f;
+    digits = d.type == VAL_INT ? d.i : double_to_i64(d.f);
   }
   if (x.type == VAL_INT) {
     *out = x;

@@ -162,15 +162,17 @@ int f_remove_last(struct rctx *r, const struct value *in, const struct fargs *a,
   return replace(r, in, farg(a, 0), &empty_str, REP_LAST, out);
 }
 
+/* An integer argument, clamped to +-2^50 so position arithmetic cannot overflow. */
 static int int_arg(struct rctx *r, const struct value *v, const char *what, int64_t *out) {
+  const int64_t lim = (int64_t)1 << 50;
   if (v->type == VAL_INT) {
-    *out = v->i;
+    *out = v->i > lim ? lim : v->i < -lim ? -lim : v->i;
     return 0;
   }
   if (v->type == VAL_STR) {
     struct value n = value_to_num(v);
     if (n.type == VAL_INT && (v->s.len && (v->s.p[0] == '-' || (v->s.p[0] >= '0' && v->s.p[0] <= '9')))) {
-      *out = n.i;
+      *out = n.i > lim ? lim : n.i < -lim ? -lim : n.i;
       return 0;
     }
   }

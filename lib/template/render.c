@@ -119,7 +119,7 @@ static void push_binding(struct rctx *r, const char *name, size_t len, struct va
 static struct value index_value(struct rctx *r, const struct value *cur, const struct value *k) {
   if (k->type == VAL_STR) return value_member(cur, k->s.p, k->s.len);
   if ((k->type == VAL_INT || k->type == VAL_FLOAT) && value_is_seq(cur)) {
-    int64_t i = k->type == VAL_INT ? k->i : (int64_t)k->f;
+    int64_t i = k->type == VAL_INT ? k->i : double_to_i64(k->f);
     int64_t n = (int64_t)value_size(cur);
     if (i < 0) i += n;
     if (i < 0 || i >= n) return value_nil();
@@ -172,7 +172,7 @@ static int to_int(struct rctx *r, const struct expr *e, const struct value *v, i
   }
   if (v->type != VAL_INT && v->type != VAL_FLOAT && !numeric_str && v->type != VAL_NIL)
     return rerr(r, e->at, BATON_ETYPE, "expected a number");
-  *out = n.type == VAL_INT ? n.i : (int64_t)n.f;
+  *out = n.type == VAL_INT ? n.i : double_to_i64(n.f);
   return 0;
 }
 
@@ -242,7 +242,8 @@ int eval_expr(struct rctx *r, const struct expr *e, struct value *out) {
     int64_t a, b;
     if ((rc = eval_expr(r, e->range.lo, &lo)) || (rc = eval_expr(r, e->range.hi, &hi))) return rc;
     if ((rc = to_int(r, e->range.lo, &lo, &a)) || (rc = to_int(r, e->range.hi, &hi, &b))) return rc;
-    if (b >= a && (uint64_t)(b - a) >= TPL_MAX_ITERATIONS)
+    int64_t span;
+    if (b >= a && (__builtin_sub_overflow(b, a, &span) || span >= TPL_MAX_ITERATIONS))
       return rerr(r, e->at, BATON_ETOOBIG, "range has over %u items", TPL_MAX_ITERATIONS);
     *out = (struct value){.type = VAL_RANGE, .r = {a, b}};
     return 0;
@@ -375,7 +376,8 @@ static int render_for(struct rctx *r, const struct node *n) {
     int64_t lim;
     if ((rc = eval_expr(r, n->limit, &v)) || (rc = to_int(r, n->limit, &v, &lim))) return rc;
     if (lim < 0) lim = 0;
-    to = from + lim < len ? from + lim : len;
+    if (from > len) from = len;
+    to = lim < len - from ? from + lim : len;
   }
   if (from > len) from = len;
   if (to < from) to = from;

@@ -104,6 +104,8 @@ struct value value_member(const struct value *v, const char *key, size_t len);
 int value_write(const struct value *v, struct buf *out);
 /* The string form in the arena (or pointing into v for strings). */
 struct value value_to_str(struct arena *a, const struct value *v);
+/* d as an integer, truncated toward zero and clamped to int64's range (NaN is 0). */
+int64_t double_to_i64(double d);
 /* Number form for math filters: int or float; strings are parsed, others 0. */
 struct value value_to_num(const struct value *v);
 /* Appends the shortest round-trip form of f, always with a '.', as Ruby does. */

@@ -382,3 +382,10 @@ struct value value_to_array(struct arena *a, const struct value *v) {
   }
   }
 }
+
+int64_t double_to_i64(double d) {
+  if (d != d) return 0;
+  if (d >= 9223372036854775807.0) return INT64_MAX;
+  if (d <= -9223372036854775808.0) return INT64_MIN;
+  return (int64_t)d;
+}
