@@ -149,7 +149,16 @@ static int eval_path(struct rctx *r, const struct expr *e, struct value *out) {
   for (size_t i = 1; i < e->path.n_seg && cur.type != VAL_NIL; i++) {
     sg = &e->path.seg[i];
     if (sg->key) {
-      cur = value_member(&cur, sg->key, sg->key_len);
+      struct value obj = cur;
+      cur = value_member(&obj, sg->key, sg->key_len);
+      /* obj.first of an object without a "first" member is its first [key, value] pair. */
+      if (cur.type == VAL_NIL && obj.type == VAL_JSON && cJSON_IsObject(obj.j) && obj.j->child &&
+          sg->key_len == 5 && !memcmp(sg->key, "first", 5)) {
+        struct value *pair = arena_alloc(r->arena, 2 * sizeof(*pair));
+        pair[0] = value_str(obj.j->child->string, strlen(obj.j->child->string));
+        pair[1] = value_from_json(obj.j->child);
+        cur = (struct value){.type = VAL_ARRAY, .a = {pair, 2}};
+      }
     } else {
       struct value k;
       int rc = eval_expr(r, sg->idx, &k);
@@ -241,6 +250,9 @@ int eval_expr(struct rctx *r, const struct expr *e, struct value *out) {
     struct value lo, hi;
     int64_t a, b;
     if ((rc = eval_expr(r, e->range.lo, &lo)) || (rc = eval_expr(r, e->range.hi, &hi))) return rc;
+    /* Range ends go through to_number: "abc" and nil count as 0, as in Ruby Liquid. */
+    if (lo.type == VAL_STR) lo = value_to_num(&lo);
+    if (hi.type == VAL_STR) hi = value_to_num(&hi);
     if ((rc = to_int(r, e->range.lo, &lo, &a)) || (rc = to_int(r, e->range.hi, &hi, &b))) return rc;
     int64_t span;
     if (b >= a && (__builtin_sub_overflow(b, a, &span) || span >= TPL_MAX_ITERATIONS))
