@@ -18,13 +18,26 @@ struct arena_chunk {
 
 #define ARENA_CHUNK 8192
 
-void arena_init(struct arena *a) { a->head = NULL, a->used = a->size = a->total = 0; }
+void arena_init(struct arena *a) {
+  a->head = a->first = NULL;
+  a->used = a->size = a->total = 0;
+}
+
+void arena_init_buf(struct arena *a, void *mem, size_t size) {
+  arena_init(a);
+  if (size < sizeof(struct arena_chunk) + 64) return;
+  struct arena_chunk *c = mem;
+  c->next = NULL;
+  c->size = size - sizeof(*c);
+  a->head = a->first = c;
+  a->size = c->size;
+}
 
 void arena_release(struct arena *a) {
   struct arena_chunk *c = a->head;
   while (c) {
     struct arena_chunk *next = c->next;
-    free(c);
+    if (c != a->first) free(c); /* the caller's memory from arena_init_buf */
     c = next;
   }
   arena_init(a);

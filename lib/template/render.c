@@ -674,9 +674,10 @@ int render_zone_offset(struct rctx *r, const char *zone, int64_t t, int32_t *off
 int baton_template_render(const struct baton_template *t, const struct baton_template_env *env,
                           struct buf *out, struct baton_template_error *err) {
   static const struct baton_template_env no_env;
+  _Alignas(16) unsigned char first_chunk[4096];
   struct arena arena;
   struct smap locals, counters, cycles, offsets;
-  arena_init(&arena);
+  arena_init_buf(&arena, first_chunk, sizeof(first_chunk));
   smap_init(&locals), smap_init(&counters), smap_init(&cycles), smap_init(&offsets);
   struct rctx r = {.t = t, .env = env ? env : &no_env, .arena = &arena, .out = out, .err = err,
                    .locals = &locals, .counters = &counters, .cycles = &cycles, .offsets = &offsets,

@@ -33,8 +33,11 @@ struct arena {
   struct arena_chunk *head;
   size_t used, size; /* in head */
   size_t total;      /* bytes handed out, for the render's scratch budget */
+  struct arena_chunk *first; /* caller-owned first chunk (arena_init_buf), never freed */
 };
 void arena_init(struct arena *a);
+/* Starts the arena in the caller's 16-byte aligned mem (e.g. on the stack): small renders never malloc. */
+void arena_init_buf(struct arena *a, void *mem, size_t size);
 void arena_release(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n); /* 16-byte aligned, zeroed, never NULL */
 char *arena_strndup(struct arena *a, const char *s, size_t n);

@@ -308,6 +308,52 @@ static void test_concurrent_renders(void **state) {
   baton_template_free(t);
 }
 
+/*
+ * The examples in docs/templates.md run here: a ```liquid block followed by
+ * "renders" and a ```text block must render exactly that text (final newline
+ * of each block excluded), with the data of the last <!-- data: --> comment.
+ */
+static void test_doc_examples(void **state) {
+  (void)state;
+  const char *root = getenv("BATON_SOURCE_DIR");
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/docs/templates.md", root ? root : ".");
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s (set BATON_SOURCE_DIR)", path);
+  static char doc[1 << 17];
+  size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+  fclose(f);
+  doc[n] = 0;
+  int examples = 0;
+  char data[2048] = "";
+  for (const char *p = doc; (p = strstr(p, "```liquid\n"));) {
+    const char *d = doc, *prev = NULL;
+    while ((d = strstr(d, "<!-- data: ")) && d < p) prev = d, d++;
+    if (prev) {
+      const char *e = strstr(prev, " -->");
+      snprintf(data, sizeof(data), "%.*s", (int)(e - prev - 11), prev + 11);
+    }
+    const char *src = p + 10, *src_end = strstr(src, "\n```\n");
+    assert_non_null(src_end);
+    const char *want = src_end + 5;
+    if (strncmp(want, "renders\n```text\n", 16)) {
+      p = src_end;
+      continue;
+    }
+    want += 16;
+    const char *want_end = strstr(want, "\n```");
+    char tpl[2048], expect[2048];
+    snprintf(tpl, sizeof(tpl), "%.*s", (int)(src_end - src), src);
+    snprintf(expect, sizeof(expect), "%.*s", (int)(want_end - want), want);
+    struct run r = render_opts(tpl, *data ? data : NULL, NULL, 0, "Europe/Paris", NULL);
+    if (r.rc) fail_msg("docs example failed: %s\n%s", r.err, tpl);
+    if (strcmp(r.out, expect)) fail_msg("docs example:\n%s\nrenders\n%s\nnot\n%s", tpl, r.out, expect);
+    examples++;
+    p = want_end;
+  }
+  assert_true(examples >= 4);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_basics),
@@ -321,6 +367,7 @@ int main(void) {
       cmocka_unit_test(test_content_blocks),
       cmocka_unit_test(test_filter_table_sorted),
       cmocka_unit_test(test_concurrent_renders),
+      cmocka_unit_test(test_doc_examples),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
