@@ -725,6 +725,11 @@ static int parse_tag(struct parser *ps, const struct markup *m, struct body *out
     rc = parse_include(ps, m, n, n->kind == ND_RENDER);
   } else if (IS("comment")) {
     return skip_block(ps, m, "comment", "endcomment");
+  } else if ((IS("doc") || IS("raw")) &&
+             (ps->pos + 1 >= ps->ml->n || ps->ml->v[ps->pos].kind != MK_RAW)) {
+    /* Only lex_markup takes verbatim bodies: not inside {% liquid %}. */
+    return tpl_error(ps->err, ps->s, m->at, BATON_EPARSE, "'%.*s' cannot be used in a liquid tag",
+                     (int)len, name);
   } else if (IS("doc")) {
     /* lex_markup took the body verbatim, as for raw; doc renders nothing. */
     if (m->args_len) return perr(ps, m->args, "doc takes no arguments", NULL);

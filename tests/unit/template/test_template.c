@@ -135,6 +135,8 @@ static void test_error_texts(void **state) {
       {"{% if 'a' < 1 %}{% endif %}", "template:1:11: cannot compare a string with a number"},
       {"{{ x | truncate: 1, 2, 3 }}", "template:1:8: filter 'truncate' takes 0 to 2 arguments, not 3"},
       {"{% render 'nope' %}", "template:1:1: no content block named 'nope'"},
+      {"{% liquid raw %}", "template:1:11: 'raw' cannot be used in a liquid tag"},
+      {"{% liquid\necho 1\ndoc %}", "template:3:1: 'doc' cannot be used in a liquid tag"},
   };
   for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
     struct run r = render(cases[i].src, NULL);
