@@ -265,6 +265,9 @@ static bool item_matches(const struct value *item, const struct fargs *a) {
   struct value k;
   if (item->type == VAL_JSON && cJSON_IsObject(item->j))
     k = key->type == VAL_STR ? value_member(item, key->s.p, key->s.len) : value_nil();
+  else if (item->type == VAL_INT && key->type == VAL_INT)
+    /* Ruby's Integer#[] reads bit key; any bit (0 or 1) is truthy there. */
+    k = value_int(key->i >= 0 && key->i < 63 ? (item->i >> key->i) & 1 : item->i < 0);
   else if (item->type == VAL_STR && key->type == VAL_STR)
     k = memmem(item->s.p, item->s.len, key->s.p, key->s.len) ? *key : value_nil();
   else
@@ -290,6 +293,9 @@ static int select_impl(struct rctx *r, const struct value *in, const struct farg
       *out = value_nil();
       return 0;
     }
+    if (x.a.v[i].type == VAL_INT && farg(a, 0)->type == VAL_STR)
+      return filter_fail(r, BATON_ETYPE, "cannot read property '%.*s' of a number",
+                         (int)MIN(farg(a, 0)->s.len, 40), farg(a, 0)->s.p);
     bool m = item_matches(&x.a.v[i], a);
     if (mode == SEL_REJECT) m = !m;
     if (!m) continue;

@@ -5,6 +5,7 @@
  * switches to float on overflow. Division or modulo by zero fails the render.
  */
 #include <math.h>
+#include <string.h>
 
 #include "template/template_int.h"
 #include "util/common.h"
@@ -12,6 +13,35 @@
 static double f_of(const struct value *v) { return v->type == VAL_INT ? (double)v->i : v->f; }
 
 enum { OP_PLUS, OP_MINUS, OP_TIMES, OP_DIV, OP_MOD };
+
+/* Decimal places in the shortest form of f that reads back as f ("2.25" -> 2). */
+static int decimals(double f) {
+  if (!isfinite(f)) return -1;
+  struct buf b;
+  buf_init(&b, 64);
+  format_float(f, &b);
+  const char *dot = b.ptr ? strchr(b.ptr, '.') : NULL;
+  int n = dot && !strchr(b.ptr, 'e') ? (int)strlen(dot + 1) : -1;
+  if (n == 1 && dot[1] == '0') n = 0;
+  buf_release(&b);
+  return n;
+}
+
+/*
+ * The golden suite computes with decimals, not binary floats: "10.1" minus
+ * "2.2" is 7.9, 10.1 modulo 7.0 is 3.1. Sums, differences and remainders have
+ * at most the operands' decimal places, products their sum; rounding the
+ * binary result there gives the decimal answer whenever the operands are
+ * what they print as. Quotients are left alone (they are not exact anyway).
+ */
+static double decimal_round(double res, double a, double b, int op) {
+  int da = decimals(a), db = decimals(b);
+  if (da < 0 || db < 0 || op == OP_DIV) return res;
+  int d = op == OP_TIMES ? da + db : MAX(da, db);
+  if (d > 15 || !isfinite(res) || fabs(res) >= 1e15) return res;
+  double m = pow(10, d), r = round(res * m) / m;
+  return isfinite(r) ? r : res;
+}
 static int arith(struct rctx *r, const struct value *in, const struct value *arg, int op,
                  struct value *out) {
   struct value x = value_to_num(in), y = value_to_num(arg);
@@ -55,7 +85,7 @@ static int arith(struct rctx *r, const struct value *in, const struct value *arg
     if (res != 0 && ((res < 0) != (b < 0))) res += b;
     break;
   }
-  *out = value_float(res);
+  *out = value_float(decimal_round(res, a, b, op));
   return 0;
 }
 

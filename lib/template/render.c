@@ -625,9 +625,10 @@ static int render_node(struct rctx *r, const struct node *n) {
     if (ins) *slot = arena_alloc(r->arena, sizeof(int64_t));
     int64_t *pos = *slot;
     if (!n->n_items) return 0;
-    struct value v;
-    if ((rc = eval_expr(r, n->items[*pos % (int64_t)n->n_items], &v))) return rc;
-    ++*pos;
+    /* Ruby Liquid's rule: the group's position wraps at this tag's own value count. */
+    struct value v = value_nil();
+    if (*pos < (int64_t)n->n_items && (rc = eval_expr(r, n->items[*pos], &v))) return rc;
+    *pos = *pos + 1 >= (int64_t)n->n_items ? 0 : *pos + 1;
     return emit_value(r, n->at, &v);
   }
   case ND_BREAK: return R_BREAK;
