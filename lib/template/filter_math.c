@@ -17,13 +17,13 @@ enum { OP_PLUS, OP_MINUS, OP_TIMES, OP_DIV, OP_MOD };
 /* Decimal places in the shortest form of f that reads back as f ("2.25" -> 2). */
 static int decimals(double f) {
   if (!isfinite(f)) return -1;
-  struct buf b;
-  buf_init(&b, 64);
-  format_float(f, &b);
-  const char *dot = b.ptr ? strchr(b.ptr, '.') : NULL;
-  int n = dot && !strchr(b.ptr, 'e') ? (int)strlen(dot + 1) : -1;
+  char tmp[128];
+  struct buf b = {.ptr = tmp, .len = 0, .cap = sizeof(tmp), .max = sizeof(tmp) - 1};
+  /* A fixed buffer: format_float writes at most ~30 bytes, so it never grows (or frees) it. */
+  if (format_float(f, &b)) return -1;
+  const char *dot = strchr(tmp, '.');
+  int n = dot && !strchr(tmp, 'e') ? (int)strlen(dot + 1) : -1;
   if (n == 1 && dot[1] == '0') n = 0;
-  buf_release(&b);
   return n;
 }
 

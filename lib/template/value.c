@@ -200,9 +200,13 @@ int value_compare(const struct value *a, const struct value *b, int *out) {
 int format_float(double f, struct buf *out) {
   if (isnan(f)) return buf_puts(out, "NaN");
   if (isinf(f)) return buf_puts(out, f < 0 ? "-Infinity" : "Infinity");
+  /*
+   * Shortest digits that read back as f: if some p <= 15 digits do, rounding
+   * to 15 gives those digits plus zeros (f is within 2^-53 of them, far from
+   * a 15-digit rounding boundary), so at most three tries instead of 17.
+   */
   char tmp[64];
-  int prec;
-  for (prec = 1; prec <= 17; prec++) {
+  for (int prec = 15; prec <= 17; prec++) {
     snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, f);
     if (strtod(tmp, NULL) == f) break;
   }

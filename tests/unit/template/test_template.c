@@ -108,6 +108,10 @@ static void test_basics(void **state) {
   ASSERT_RENDERS("{{ 10 | minus: 0.5 }} {{ 7 | modulo: -3 }} {{ -7 | divided_by: 2 }}", NULL,
                  "9.5 -2 -4");
   ASSERT_RENDERS("{{ 1e2 }}", NULL, ""); /* "1e2" is an identifier in Liquid, not a number */
+  /* Floats print as Ruby's Float#to_s: shortest round-trip digits, exponent from 1e16 and below 1e-4. */
+  ASSERT_RENDERS("{{ 100.0 }} {{ -0.5 }} {{ 0.00001 | times: 1.0 }} {{ 123456789012345680.0 }} "
+                 "{{ 2.857142857142857 }}",
+                 NULL, "100.0 -0.5 1.0e-05 1.2345678901234568e+17 2.857142857142857");
   /* Decimal results, as the golden suite expects (liquidjs: 0.30000000000000004). */
   ASSERT_RENDERS("{{ 0.1 | plus: 0.2 }} {{ 19.99 | times: 3 }} {{ 1 | divided_by: 3.0 }}", NULL,
                  "0.3 59.97 0.3333333333333333");
