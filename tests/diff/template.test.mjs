@@ -73,7 +73,13 @@ function gen(r) {
     const k = r();
     if (k < 0.45) {
       let e = pick(strVars);
-      for (let i = int(0, 3); i > 0; i--) e += ' | ' + pick(strFilters)();
+      for (let i = int(0, 3); i > 0; i--) {
+        const f = pick(strFilters)();
+        e += ' | ' + f;
+        // size ends a chain: liquidjs hands string filters the number through unchanged
+        // (`5 | truncate: 9 | first` is "" there, "5" in Baton); see docs/templates.md.
+        if (f === 'size') break;
+      }
       return `{{ ${e} }}`;
     }
     if (k < 0.8) {
