@@ -13,6 +13,7 @@
  * Liquid: `a or b and c` is `a or (b and c)`.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,15 +93,11 @@ static int parse_primary(struct parser *ps, struct lexer *lx, struct expr **out)
     break;
   case TK_INT: {
     e = new_expr(ps, EX_LIT, t.p);
-    char buf[32];
-    if (t.len >= sizeof(buf)) {
-      e->lit = value_float(strtod(arena_strndup(ps->a, t.p, t.len), NULL));
-    } else {
-      memcpy(buf, t.p, t.len), buf[t.len] = 0;
-      char *endp;
-      long long v = strtoll(buf, &endp, 10);
-      e->lit = value_int(v);
-    }
+    /* Integers past int64 become floats rather than silently clamping. */
+    const char *digits = arena_strndup(ps->a, t.p, t.len);
+    errno = 0;
+    long long v = strtoll(digits, NULL, 10);
+    e->lit = errno == ERANGE ? value_float(strtod(digits, NULL)) : value_int(v);
     lexer_next(lx);
     break;
   }

@@ -107,7 +107,9 @@ static void test_basics(void **state) {
   ASSERT_RENDERS("{% liquid\n assign x = 3\n echo x | times: 2\n%}", NULL, "6");
   ASSERT_RENDERS("{{ 10 | minus: 0.5 }} {{ 7 | modulo: -3 }} {{ -7 | divided_by: 2 }}", NULL,
                  "9.5 -2 -4");
-  ASSERT_RENDERS("{{ 1e2 }}", NULL, ""); /* "1e2" is an identifier in Liquid, not a number */
+  ASSERT_RENDERS("{{ 1e2 }}", NULL, "");
+  ASSERT_RENDERS("{{ 9223372036854775807 }} {{ 99999999999999999999 }}", NULL,
+                 "9223372036854775807 1.0e+20"); /* "1e2" is an identifier in Liquid, not a number */
   /* Floats print as Ruby's Float#to_s: shortest round-trip digits, exponent from 1e16 and below 1e-4. */
   ASSERT_RENDERS("{{ 100.0 }} {{ -0.5 }} {{ 0.00001 | times: 1.0 }} {{ 123456789012345680.0 }} "
                  "{{ 2.857142857142857 }}",
