@@ -485,7 +485,6 @@ static int render_include(struct rctx *r, const struct node *n) {
   }
   sub.t = child;
   sub.include_depth++;
-  size_t base = sub.n_stack;
   /*
    * render's arguments are the snippet's own variables (an assign replaces
    * them); include's shadow the shared scope for the include only.
@@ -508,7 +507,10 @@ static int render_include(struct rctx *r, const struct node *n) {
     push_binding(&sub, bind_name, bind_len, value_nil());
     if (isolated) sub.loop = &lp;
     for (int64_t k = 0; k < count && rc >= 0; k++) {
-      if ((rc = count_iteration(r, n))) break;
+      if (++sub.iterations > TPL_MAX_ITERATIONS) { /* sub's count is the one copied back */
+        rc = rerr(r, n->at, BATON_ETOOBIG, "over %u loop iterations", TPL_MAX_ITERATIONS);
+        break;
+      }
       sub.stack[slot].v = value_at(&items, (size_t)k);
       lp.index0 = k;
       rc = render_body(&sub, &child->root);
@@ -522,17 +524,15 @@ static int render_include(struct rctx *r, const struct node *n) {
     if (n->with) push_binding(&sub, bind_name, bind_len, with);
     rc = render_body(&sub, &child->root);
   }
+  r->iterations = sub.iterations; /* the budget is per render, snippets included */
   if (isolated) {
     smap_release(&locals), smap_release(&counters), smap_release(&cycles), smap_release(&offsets);
     if (rc > 0) rc = 0; /* break does not leave a rendered snippet */
   } else {
-    sub.n_stack = base;
     /* Shared scopes: bindings the child pushed are dropped, assignments stay. */
-    r->stack = sub.stack, r->cap_stack = sub.cap_stack, r->n_stack = base < r->n_stack ? base : r->n_stack;
-    r->iterations = sub.iterations;
+    r->stack = sub.stack, r->cap_stack = sub.cap_stack;
     r->ifchanged = sub.ifchanged, r->ifchanged_len = sub.ifchanged_len;
   }
-  if (isolated) r->iterations = sub.iterations;
   return rc;
 }
 
