@@ -89,8 +89,8 @@ static int lookup_block(void *ud, const char *name, size_t len, const struct bat
   while (!rc && (n = fread(tmp, 1, sizeof(tmp), f)) > 0) rc = buf_append(&src, tmp, n);
   fclose(f);
   struct baton_template *t = NULL;
-  struct baton_template_error err;
-  struct baton_template_options opt = {.name = path, .html_escape = bl->escape};
+  struct template_error err;
+  struct template_options opt = {.name = path, .html_escape = bl->escape};
   if (!rc) rc = baton_template_compile(src.ptr ? src.ptr : "", src.len, &opt, &t, &err);
   buf_release(&src);
   if (rc) {
@@ -155,7 +155,7 @@ int cmd_render(int argc, char **argv) {
   buf_init(&out, max_output);
   cJSON *vars = NULL;
   struct baton_template *t = NULL;
-  struct baton_template_error err;
+  struct template_error err;
   char msg[512];
   if (read_all(tpl_path, &src)) goto done;
   if (data_path) {
@@ -167,14 +167,14 @@ int cmd_render(int argc, char **argv) {
     }
   }
   bl.strict = strict, bl.escape = escape;
-  struct baton_template_options opt = {.name = strcmp(tpl_path, "-") ? tpl_path : "<stdin>",
+  struct template_options opt = {.name = strcmp(tpl_path, "-") ? tpl_path : "<stdin>",
                                        .strict = strict, .globals = globals,
                                        .n_globals = n_globals, .html_escape = escape};
   if (baton_template_compile(src.ptr ? src.ptr : "", src.len, &opt, &t, &err)) {
     fprintf(stderr, "baton render: %s\n", baton_template_error_format(&err, msg, sizeof(msg)));
     goto done;
   }
-  struct baton_template_env env = {.vars = vars, .time_zone = zone, .lookup = lookup_block, .ud = &bl};
+  struct template_env env = {.vars = vars, .time_zone = zone, .lookup = lookup_block, .ud = &bl};
   if (baton_template_render(t, &env, &out, &err)) {
     fprintf(stderr, "baton render: %s\n", baton_template_error_format(&err, msg, sizeof(msg)));
     goto done;

@@ -54,13 +54,13 @@ int main(int argc, char **argv) {
     size_t len;
     char *src = slurp(eq + 1, &len);
     struct baton_template *t;
-    struct baton_template_error err;
+    struct template_error err;
     if (baton_template_compile(src, len, NULL, &t, &err)) {
       char msg[512];
       fprintf(stderr, "%s\n", baton_template_error_format(&err, msg, sizeof(msg)));
       return 1;
     }
-    struct baton_template_env env = {.vars = vars, .track_link = track, .time_zone = "Europe/London"};
+    struct template_env env = {.vars = vars, .track_link = track, .time_zone = "Europe/London"};
     struct buf out;
     buf_init(&out, 1 << 20);
     long n = 0;

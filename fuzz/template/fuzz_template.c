@@ -25,13 +25,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t src_len = nul ? (size_t)(nul - data) : size;
   cJSON *vars = NULL;
   if (nul) vars = cJSON_ParseWithLength((const char *)nul + 1, size - src_len - 1);
-  struct baton_template_options opt = {.html_escape = size && (data[size - 1] & 1)};
+  struct template_options opt = {.html_escape = size && (data[size - 1] & 1)};
   struct baton_template *t = NULL;
-  struct baton_template_error err;
+  struct template_error err;
   if (!baton_template_compile(src, src_len, &opt, &t, &err)) {
     struct buf out;
     buf_init(&out, 1 << 16);
-    struct baton_template_env env = {.vars = vars, .lookup = lookup_self, .ud = t,
+    struct template_env env = {.vars = vars, .lookup = lookup_self, .ud = t,
                                      .time_zone = "Europe/Paris", .now_ms = 1782907200000};
     baton_template_render(t, &env, &out, &err);
     if (out.len > out.max) abort();

@@ -20,8 +20,8 @@
 
 struct compiler {
   struct baton_template *t;
-  const struct baton_template_options *opt;
-  struct baton_template_error *err;
+  const struct template_options *opt;
+  struct template_error *err;
   struct smap bound; /* names the template binds itself (assign, capture, for, ...) */
   const char *const *globals;
   size_t n_globals;
@@ -186,8 +186,8 @@ static int resolve_body(struct compiler *c, struct body *b) {
   return 0;
 }
 
-int compile_tree(struct baton_template *t, const struct baton_template_options *opt,
-                 struct baton_template_error *err) {
+int compile_tree(struct baton_template *t, const struct template_options *opt,
+                 struct template_error *err) {
   struct compiler c = {.t = t, .opt = opt, .err = err};
   smap_init(&c.bound);
   c.globals = opt && opt->globals ? opt->globals : default_globals;
@@ -199,8 +199,8 @@ int compile_tree(struct baton_template *t, const struct baton_template_options *
   return rc;
 }
 
-int baton_template_compile(const char *src, size_t len, const struct baton_template_options *opt,
-                           struct baton_template **out, struct baton_template_error *err) {
+int baton_template_compile(const char *src, size_t len, const struct template_options *opt,
+                           struct baton_template **out, struct template_error *err) {
   *out = NULL;
   const char *name = opt && opt->name ? opt->name : "template";
   if (len > TPL_MAX_SOURCE) {

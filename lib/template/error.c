@@ -24,7 +24,7 @@ void tpl_position(const struct tpl_src *s, const char *at, int *line, int *col) 
   *line = l, *col = c;
 }
 
-int tpl_error(struct baton_template_error *err, const struct tpl_src *s, const char *at, int code,
+int tpl_error(struct template_error *err, const struct tpl_src *s, const char *at, int code,
               const char *fmt, ...) {
   if (!err) return code;
   err->code = code;
@@ -37,7 +37,7 @@ int tpl_error(struct baton_template_error *err, const struct tpl_src *s, const c
   return code;
 }
 
-char *baton_template_error_format(const struct baton_template_error *err, char *out, size_t size) {
+char *baton_template_error_format(const struct template_error *err, char *out, size_t size) {
   if (err->line > 0)
     snprintf(out, size, "%s:%d:%d: %s", err->file, err->line, err->col, err->msg);
   else

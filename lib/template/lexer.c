@@ -75,7 +75,7 @@ static void apply_trims(struct markup_list *l, const unsigned char *trims) {
   }
 }
 
-int lex_markup(const struct tpl_src *s, struct markup_list *out, struct baton_template_error *err) {
+int lex_markup(const struct tpl_src *s, struct markup_list *out, struct template_error *err) {
   const char *p = s->src, *end = s->src + s->len;
   unsigned char *trims = NULL;
   size_t trims_cap = 0;
@@ -168,7 +168,7 @@ fail:
 }
 
 int lex_liquid_lines(const struct tpl_src *s, const char *p, size_t len, struct markup_list *out,
-                     struct baton_template_error *err) {
+                     struct template_error *err) {
   const char *end = p + len;
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -187,7 +187,7 @@ int lex_liquid_lines(const struct tpl_src *s, const char *p, size_t len, struct 
 }
 
 void lexer_init(struct lexer *lx, const struct tpl_src *src, const char *p, size_t len,
-                struct baton_template_error *err) {
+                struct template_error *err) {
   lx->src = src, lx->p = p, lx->end = p + len, lx->err = err, lx->rc = 0;
   lexer_next(lx);
 }

@@ -26,7 +26,7 @@ struct parser {
   struct arena *a;
   const struct markup_list *ml;
   size_t pos;
-  struct baton_template_error *err;
+  struct template_error *err;
   int depth;
 };
 
@@ -766,7 +766,7 @@ static int parse_tag(struct parser *ps, const struct markup *m, struct body *out
   return rc;
 }
 
-int parse_template(struct baton_template *t, struct baton_template_error *err) {
+int parse_template(struct baton_template *t, struct template_error *err) {
   struct markup_list ml = {0};
   int rc = lex_markup(&t->src, &ml, err);
   if (!rc) {

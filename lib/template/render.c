@@ -672,9 +672,9 @@ int render_zone_offset(struct rctx *r, const char *zone, int64_t t, int32_t *off
   return 0;
 }
 
-int baton_template_render(const struct baton_template *t, const struct baton_template_env *env,
-                          struct buf *out, struct baton_template_error *err) {
-  static const struct baton_template_env no_env;
+int baton_template_render(const struct baton_template *t, const struct template_env *env,
+                          struct buf *out, struct template_error *err) {
+  static const struct template_env no_env;
   _Alignas(16) unsigned char first_chunk[4096];
   struct arena arena;
   struct smap locals, counters, cycles, offsets;

@@ -29,7 +29,7 @@ struct baton_template;
  * 1-based positions in the template named file (0 when there is no position,
  * e.g. the output cap). code is the BATON_E* value the call returned.
  */
-struct baton_template_error {
+struct template_error {
   int code;
   char file[64];
   int line;
@@ -41,9 +41,9 @@ struct baton_template_error {
  * Formats err as "file:line:col: msg" (or "file: msg" without a position)
  * into out (size bytes, always NUL-terminated). Returns out.
  */
-char *baton_template_error_format(const struct baton_template_error *err, char *out, size_t size);
+char *baton_template_error_format(const struct template_error *err, char *out, size_t size);
 
-struct baton_template_options {
+struct template_options {
   /* Name used in error messages ("welcome.liquid"); NULL means "template". */
   const char *name;
   /*
@@ -76,8 +76,8 @@ struct baton_template_options {
  * nesting deeper than 100 blocks), fills *err if err is not NULL, and leaves
  * *out NULL. Thread-safe: compiles share nothing.
  */
-int baton_template_compile(const char *src, size_t len, const struct baton_template_options *opt,
-                           struct baton_template **out, struct baton_template_error *err);
+int baton_template_compile(const char *src, size_t len, const struct template_options *opt,
+                           struct baton_template **out, struct template_error *err);
 
 /* Frees a compiled template (NULL is allowed). No render may be using it. */
 void baton_template_free(struct baton_template *t);
@@ -101,7 +101,7 @@ typedef int (*baton_template_link_fn)(void *ud, const char *url, size_t len, con
                                       struct buf *out);
 
 /* Everything one render needs besides the template. Zero it, then set fields. */
-struct baton_template_env {
+struct template_env {
   const cJSON *vars;           /* object of top-level variables; NULL means none */
   const char *time_zone;       /* zone for the date filter; NULL means UTC */
   int64_t now_ms;              /* the instant "now" and "today" mean; 0 means the clock */
@@ -121,7 +121,7 @@ struct baton_template_env {
  * out holds the output so far. t is only read, so any number of threads may
  * render the same template at once; env->vars must not change meanwhile.
  */
-int baton_template_render(const struct baton_template *t, const struct baton_template_env *env,
-                          struct buf *out, struct baton_template_error *err);
+int baton_template_render(const struct baton_template *t, const struct template_env *env,
+                          struct buf *out, struct template_error *err);
 
 #endif

@@ -125,7 +125,7 @@ struct tpl_src {
   size_t len;
 };
 /* Fills err (if not NULL) with code, a position derived from at, and a message. Returns code. */
-int tpl_error(struct baton_template_error *err, const struct tpl_src *s, const char *at, int code,
+int tpl_error(struct template_error *err, const struct tpl_src *s, const char *at, int code,
               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void tpl_position(const struct tpl_src *s, const char *at, int *line, int *col);
 
@@ -144,10 +144,10 @@ struct markup_list {
   size_t n, cap;
 };
 /* Splits src into markup, applying whitespace control. Handles raw. */
-int lex_markup(const struct tpl_src *s, struct markup_list *out, struct baton_template_error *err);
+int lex_markup(const struct tpl_src *s, struct markup_list *out, struct template_error *err);
 /* Splits the body of a {% liquid %} tag into one TAG markup per line. */
 int lex_liquid_lines(const struct tpl_src *s, const char *p, size_t len, struct markup_list *out,
-                     struct baton_template_error *err);
+                     struct template_error *err);
 
 enum tok_kind {
   TK_END,
@@ -175,11 +175,11 @@ struct lexer {
   const struct tpl_src *src;
   const char *p, *end;
   struct tok cur;
-  struct baton_template_error *err;
+  struct template_error *err;
   int rc;
 };
 void lexer_init(struct lexer *lx, const struct tpl_src *src, const char *p, size_t len,
-                struct baton_template_error *err);
+                struct template_error *err);
 /* Advances lx->cur; on a bad character sets lx->rc and returns TK_END. */
 int lexer_next(struct lexer *lx);
 
@@ -350,9 +350,9 @@ struct baton_template {
 };
 
 /* parser.c: builds t->root from the source; compile.c resolves it. */
-int parse_template(struct baton_template *t, struct baton_template_error *err);
-int compile_tree(struct baton_template *t, const struct baton_template_options *opt,
-                 struct baton_template_error *err);
+int parse_template(struct baton_template *t, struct template_error *err);
+int compile_tree(struct baton_template *t, const struct template_options *opt,
+                 struct template_error *err);
 
 /* ---- render context ---- */
 struct binding {
@@ -371,10 +371,10 @@ struct loop {
 };
 struct rctx {
   const struct baton_template *t; /* template being rendered (for error positions) */
-  const struct baton_template_env *env;
+  const struct template_env *env;
   struct arena *arena;
   struct buf *out;
-  struct baton_template_error *err;
+  struct template_error *err;
   struct binding *stack; /* loop variables and include arguments, innermost last */
   size_t n_stack, cap_stack;
   struct smap *locals;   /* assign and capture */

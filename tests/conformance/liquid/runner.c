@@ -63,7 +63,7 @@ static int lookup(void *ud, const char *name, size_t len, const struct baton_tem
   for (const cJSON *c = p->sources->child; c; c = c->next) {
     if (strlen(c->string) != len || memcmp(c->string, name, len) || !cJSON_IsString(c)) continue;
     struct baton_template *t;
-    struct baton_template_options opt = {.name = c->string};
+    struct template_options opt = {.name = c->string};
     int rc = baton_template_compile(c->valuestring, strlen(c->valuestring), &opt, &t, NULL);
     if (rc) return rc;
     p->names[p->n] = c->string;
@@ -81,14 +81,14 @@ static bool run_case(const cJSON *tc, char *why, size_t why_len) {
   bool invalid = cJSON_IsTrue(cJSON_GetObjectItem(tc, "invalid"));
   struct partials parts = {.sources = cJSON_GetObjectItem(tc, "templates")};
   struct baton_template *t = NULL;
-  struct baton_template_error err = {0};
+  struct template_error err = {0};
   struct buf out;
   buf_init(&out, 1u << 22);
   bool ok = false;
   char msg[300];
   int rc = baton_template_compile(src, strlen(src), NULL, &t, &err);
   if (!rc) {
-    struct baton_template_env env = {.vars = data, .lookup = lookup, .ud = &parts,
+    struct template_env env = {.vars = data, .lookup = lookup, .ud = &parts,
                                      .now_ms = 1700000000000};
     rc = baton_template_render(t, &env, &out, &err);
   }

@@ -47,11 +47,11 @@ struct run {
 };
 
 /* Compiles and renders src with data (JSON text) and options; fills r. */
-static struct run render_opts(const char *src, const char *data, const struct baton_template_options *opt,
+static struct run render_opts(const char *src, const char *data, const struct template_options *opt,
                               size_t cap, const char *zone, struct blocks *blocks) {
   struct run r = {0};
   struct baton_template *t;
-  struct baton_template_error err = {0};
+  struct template_error err = {0};
   r.rc = baton_template_compile(src, strlen(src), opt, &t, &err);
   if (r.rc) {
     baton_template_error_format(&err, r.err, sizeof(r.err));
@@ -61,7 +61,7 @@ static struct run render_opts(const char *src, const char *data, const struct ba
   assert_true(!data || vars);
   struct buf out;
   buf_init(&out, cap);
-  struct baton_template_env env = {.vars = vars, .time_zone = zone, .lookup = lookup, .ud = blocks,
+  struct template_env env = {.vars = vars, .time_zone = zone, .lookup = lookup, .ud = blocks,
                                    .track_link = track, .now_ms = 1782907200000 /* 2026-07-01T12:00Z */};
   r.rc = baton_template_render(t, &env, &out, &err);
   if (r.rc) baton_template_error_format(&err, r.err, sizeof(r.err));
@@ -155,7 +155,7 @@ static void test_error_texts(void **state) {
 
 static void test_strict_mode(void **state) {
   (void)state;
-  struct baton_template_options strict = {.name = "welcome.liquid", .strict = true};
+  struct template_options strict = {.name = "welcome.liquid", .strict = true};
   struct run r = render_opts("Hi {{ profile.name }}{% assign x = 1 %}{{ x }}{% for i in (1..2) %}{{ i }}"
                              "{{ forloop.index }}{% endfor %}",
                              "{\"profile\":{\"name\":\"A\"}}", &strict, 0, NULL, NULL);
@@ -170,7 +170,7 @@ static void test_strict_mode(void **state) {
   /* Lax mode renders the same templates: unknown names are nil, unknown filters pass through. */
   ASSERT_RENDERS("[{{ profle.name }}][{{ 'a' | upcsae }}]", NULL, "[][a]");
   const char *const globals[] = {"shop"};
-  struct baton_template_options custom = {.strict = true, .globals = globals, .n_globals = 1};
+  struct template_options custom = {.strict = true, .globals = globals, .n_globals = 1};
   r = render_opts("{{ shop.name }}", "{\"shop\":{\"name\":\"S\"}}", &custom, 0, NULL, NULL);
   assert_int_equal(r.rc, 0);
   assert_string_equal(r.out, "S");
@@ -180,7 +180,7 @@ static void test_strict_mode(void **state) {
 
 static void test_html_escaping(void **state) {
   (void)state;
-  struct baton_template_options email = {.html_escape = true};
+  struct template_options email = {.html_escape = true};
   const char *data = "{\"profile\":{\"name\":\"<b>Tom & 'Jerry'</b>\"}}";
   struct run r = render_opts("<p>{{ profile.name }}</p>", data, &email, 0, NULL, NULL);
   assert_string_equal(r.out, "<p>&lt;b&gt;Tom &amp; &#39;Jerry&#39;&lt;/b&gt;</p>");
@@ -294,7 +294,7 @@ static void *render_many(void *p) {
   buf_init(&out, 1 << 16);
   for (int i = 0; i < 2000; i++) {
     buf_clear(&out);
-    struct baton_template_env env = {.vars = a->vars};
+    struct template_env env = {.vars = a->vars};
     if (baton_template_render(a->t, &env, &out, NULL) || strcmp(out.ptr, a->want)) a->bad++;
   }
   buf_release(&out);
