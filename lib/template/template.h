@@ -26,8 +26,9 @@ struct baton_template;
 
 /*
  * An error meant for people: what went wrong and where. line and col are
- * 1-based positions in the template named file (0 when there is no position,
- * e.g. the output cap). code is the BATON_E* value the call returned.
+ * 1-based positions in the template named file, in characters (0 when there is
+ * no position, e.g. a source over the size limit). code is the BATON_E* value
+ * the call returned.
  */
 struct template_error {
   int code;
