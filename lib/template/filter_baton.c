@@ -64,8 +64,14 @@ int f_money(struct rctx *r, const struct value *in, const struct fargs *a, struc
   for (size_t i = 0; i < ARRAY_SIZE(currencies); i++)
     if (!strcmp(currencies[i].code, code)) cur = &currencies[i];
   int dec = cur ? cur->decimals : 2;
-  char digits[64];
-  snprintf(digits, sizeof(digits), "%.*f", dec, fabs(amount));
+  /* Minor units as an integer (|amount| <= 1e15, so at most 1e17): no printf on the hot path. */
+  uint64_t minor = (uint64_t)llround(fabs(amount) * pow(10, dec));
+  char digits[32], *p = digits + sizeof(digits);
+  *--p = 0;
+  for (int i = 0; i < dec; i++) *--p = (char)('0' + minor % 10), minor /= 10;
+  if (dec) *--p = '.';
+  do *--p = (char)('0' + minor % 10), minor /= 10; while (minor);
+  memmove(digits, p, strlen(p) + 1);
   bool neg = amount < 0 && strspn(digits, "0.") != strlen(digits);
   char *dot = strchr(digits, '.');
   size_t int_len = dot ? (size_t)(dot - digits) : strlen(digits);

@@ -95,9 +95,10 @@ static struct value lookup(struct rctx *r, const char *name, size_t len) {
   if (r->loop && ((!r->loop->tablerow && name_eq(name, len, "forloop", 7)) ||
                   (r->loop->tablerow && name_eq(name, len, "tablerowloop", 12))))
     return (struct value){.type = VAL_FORLOOP, .loop = r->loop};
-  struct value *v = smap_get(r->locals, name, len);
+  /* Most renders assign little and count nothing: skip hashing into empty maps. */
+  struct value *v = r->locals->len ? smap_get(r->locals, name, len) : NULL;
   if (v) return *v;
-  int64_t *c = smap_get(r->counters, name, len);
+  int64_t *c = r->counters->len ? smap_get(r->counters, name, len) : NULL;
   if (c) return value_int(*c);
   if (r->env->vars) {
     struct value root = {.type = VAL_JSON, .j = r->env->vars};

@@ -216,6 +216,9 @@ static void test_baton_filters(void **state) {
   ASSERT_RENDERS("{{ 1234.5 | money: 'EUR' }} {{ 1234567 | money }} {{ 99.999 | money: 'jpy' }} "
                  "{{ -5 | money: 'SEK' }} {{ 3 | money: 'XYZ' }}",
                  NULL, "€1,234.50 $1,234,567.00 ¥100 -5.00 kr 3.00 XYZ");
+  /* Half away from zero on the amount as written, not on its binary value (printf says 2.67). */
+  ASSERT_RENDERS("{{ 2.675 | money }} {{ -0.001 | money }} {{ 999999.995 | money }}", NULL,
+                 "$2.68 $0.00 $1,000,000.00");
   ASSERT_RENDERS("{{ 1 | pluralize: 'item', 'items' }} {{ 3 | pluralize: 'item', 'items' }} "
                  "{{ 0 | pluralize: 'item', 'items' }}",
                  NULL, "item items items");
