@@ -256,6 +256,16 @@ static void test_content_blocks(void **state) {
   struct run r = render_opts("{% render 'item' for cart, qty: 2 %}{% render 'footer' %}", data, NULL, 0, NULL, &b);
   assert_int_equal(r.rc, 0);
   assert_string_equal(r.out, "ax2;bx2;-- https://u");
+  /* An error inside a block points into the block, by its name. */
+  struct blocks bad = {.n = 1, .names = {"footer"}};
+  const char *bad_src = "ok\n{{ 1 | divided_by: 0 }}";
+  struct template_options bad_opt = {.name = "footer.liquid"};
+  assert_int_equal(baton_template_compile(bad_src, strlen(bad_src), &bad_opt, &bad.t[0], NULL), 0);
+  r = render_opts("Hi {% render 'footer' %}", NULL, NULL, 0, NULL, &bad);
+  assert_int_equal(r.rc, BATON_ERANGE);
+  assert_string_equal(r.err, "footer.liquid:2:8: divided by 0");
+  assert_string_equal(r.out, "Hi ok\n");
+  baton_template_free(bad.t[0]);
   /* Recursion is bounded. */
   const char *self = "{% include 'self' %}";
   struct blocks loop = {.n = 1, .names = {"self"}};
