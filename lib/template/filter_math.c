@@ -5,7 +5,6 @@
  * switches to float on overflow. Division or modulo by zero fails the render.
  */
 #include <math.h>
-#include <string.h>
 
 #include "template/template_int.h"
 #include "util/common.h"
@@ -14,17 +13,18 @@ static double f_of(const struct value *v) { return v->type == VAL_INT ? (double)
 
 enum { OP_PLUS, OP_MINUS, OP_TIMES, OP_DIV, OP_MOD };
 
-/* Decimal places in the shortest form of f that reads back as f ("2.25" -> 2). */
+/*
+ * Decimal places of the shortest decimal that reads back as f (2.25 -> 2), or
+ * -1 when there is none short enough. k / 10^d is correctly rounded, so it
+ * equals f exactly when f's shortest form has at most d decimals; f * 10^d
+ * is within rounding of k below 2^52. At most 16 multiplications, no printf.
+ */
 static int decimals(double f) {
-  if (!isfinite(f)) return -1;
-  char tmp[128];
-  struct buf b = {.ptr = tmp, .len = 0, .cap = sizeof(tmp), .max = sizeof(tmp) - 1};
-  /* A fixed buffer: format_float writes at most ~30 bytes, so it never grows (or frees) it. */
-  if (format_float(f, &b)) return -1;
-  const char *dot = strchr(tmp, '.');
-  int n = dot && !strchr(tmp, 'e') ? (int)strlen(dot + 1) : -1;
-  if (n == 1 && dot[1] == '0') n = 0;
-  return n;
+  double a = fabs(f), p = 1;
+  if (!(a < 1e15)) return -1;
+  for (int d = 0; d <= 15; d++, p *= 10)
+    if (round(a * p) / p == a) return d;
+  return -1;
 }
 
 /*

@@ -91,8 +91,11 @@ struct value value_at(const struct value *v, size_t i) {
 }
 
 static const cJSON *json_member(const cJSON *obj, const char *key, size_t len) {
+  /* cJSON keeps no key lengths: a bounded strnlen, only for keys whose first byte matches. */
   for (const cJSON *c = obj->child; c; c = c->next)
-    if (c->string && strlen(c->string) == len && !memcmp(c->string, key, len)) return c;
+    if (c->string && (!len || c->string[0] == key[0]) && strnlen(c->string, len + 1) == len &&
+        !memcmp(c->string, key, len))
+      return c;
   return NULL;
 }
 
