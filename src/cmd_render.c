@@ -104,6 +104,30 @@ static int lookup_block(void *ud, const char *name, size_t len, const struct bat
   return 0;
 }
 
+/*
+ * Prints the source line of an error and a caret under its column (columns
+ * count characters; tabs are kept so the caret lines up).
+ */
+static void print_caret(const char *src, size_t len, const struct template_error *err) {
+  if (err->line <= 0 || err->col <= 0) return;
+  const char *p = src, *end = src + len;
+  for (int l = 1; l < err->line && p < end; l++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    p = nl ? nl + 1 : end;
+  }
+  const char *eol = memchr(p, '\n', (size_t)(end - p));
+  if (!eol) eol = end;
+  if (eol - p > 200) return; /* a minified line helps nobody */
+  fprintf(stderr, "  %.*s\n  ", (int)(eol - p), p);
+  int col = 1;
+  for (const char *q = p; q < eol && col < err->col; q++) {
+    if (((unsigned char)*q & 0xC0) == 0x80) continue;
+    fputc(*q == '\t' ? '\t' : ' ', stderr);
+    col++;
+  }
+  fputs("^\n", stderr);
+}
+
 int cmd_render(int argc, char **argv) {
   if (cmd_wants_help(argc, argv)) {
     render_usage(stdout);
@@ -172,11 +196,13 @@ int cmd_render(int argc, char **argv) {
                                        .n_globals = n_globals, .html_escape = escape};
   if (baton_template_compile(src.ptr ? src.ptr : "", src.len, &opt, &t, &err)) {
     fprintf(stderr, "baton render: %s\n", baton_template_error_format(&err, msg, sizeof(msg)));
+    print_caret(src.ptr ? src.ptr : "", src.len, &err);
     goto done;
   }
   struct template_env env = {.vars = vars, .time_zone = zone, .lookup = lookup_block, .ud = &bl};
   if (baton_template_render(t, &env, &out, &err)) {
     fprintf(stderr, "baton render: %s\n", baton_template_error_format(&err, msg, sizeof(msg)));
+    if (!strcmp(err.file, opt.name)) print_caret(src.ptr ? src.ptr : "", src.len, &err);
     goto done;
   }
   if (out.len && fwrite(out.ptr, 1, out.len, stdout) != out.len) {
