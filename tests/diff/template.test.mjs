@@ -171,7 +171,7 @@ test('baton render: exact output, errors with positions, exit codes', () => {
   assert.match(res.stderr, /<stdin>:2:1: tag 'for' was never closed/);
   res = run('{{ profle.name }}', ['--strict']);
   assert.equal(res.status, 1);
-  assert.match(res.stderr, /<stdin>:1:4: unknown variable 'profle'/);
+  assert.match(res.stderr, /<stdin>:1:4: unknown variable 'profle'\n  \{\{ profle\.name \}\}\n {5}\^\n$/);
   res = spawnSync(BIN, ['render', '--help'], { encoding: 'utf8' });
   assert.equal(res.status, 0);
   assert.match(res.stdout, /usage: baton render TEMPLATE_FILE\|- \[--data-json FILE\]/);
