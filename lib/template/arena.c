@@ -16,7 +16,12 @@ struct arena_chunk {
   _Alignas(16) unsigned char data[];
 };
 
-#define ARENA_CHUNK 8192
+/*
+ * Chunks start small and double (1 KiB .. 64 KiB), so a compiled SMS template
+ * holds about a kilobyte and waste stays under half of what is used.
+ */
+#define ARENA_FIRST_CHUNK 1024
+#define ARENA_MAX_CHUNK 65536
 
 void arena_init(struct arena *a) {
   a->head = a->first = NULL;
@@ -47,11 +52,13 @@ void *arena_alloc(struct arena *a, size_t n) {
   n = (n + 15) & ~(size_t)15;
   a->total += n;
   if (!a->head || a->size - a->used < n) {
-    /* A request bigger than a chunk gets a chunk of its own, so waste stays under one chunk. */
-    size_t size = n > ARENA_CHUNK / 2 ? n : ARENA_CHUNK;
+    size_t chunk = a->size ? MIN(a->size * 2, ARENA_MAX_CHUNK) : ARENA_FIRST_CHUNK;
+    if (chunk < ARENA_FIRST_CHUNK) chunk = ARENA_FIRST_CHUNK;
+    /* A request bigger than half a chunk gets a chunk of its own, so waste stays bounded. */
+    size_t size = n > chunk / 2 ? n : chunk;
     struct arena_chunk *c = xmalloc(sizeof(*c) + size);
     c->size = size;
-    if (a->head && size == n && a->size - a->used >= ARENA_CHUNK / 4) {
+    if (a->head && size == n && a->size - a->used >= chunk / 4) {
       /* Keep filling the current chunk: link the big one behind it. */
       c->next = a->head->next;
       a->head->next = c;

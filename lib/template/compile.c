@@ -11,6 +11,11 @@
  * scopes) that map one to one onto the renderer's recursion. Bytecode would
  * add jump patching and a VM stack for the same work per node. The tree is
  * immutable after baton_template_compile returns, so renders share it.
+ *
+ * It is kept compact: one arena per template (chunks from 1 KiB, doubling),
+ * 88-byte nodes whose loop- and include-only fields hang off a union, 40-byte
+ * expressions, strings pointing into the template's one copy of its source.
+ * The 3.2 KB email in bench/template compiles to about 20 KB.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +53,7 @@ static void collect_body(struct compiler *c, const struct body *b) {
     default: break;
     }
     collect_body(c, &n->body);
-    collect_body(c, &n->else_body);
+    if (node_else(n)) collect_body(c, node_else(n));
     for (size_t j = 0; j < n->n_branches; j++) collect_body(c, &n->branches[j].body);
   }
 }
@@ -126,7 +131,7 @@ static bool node_blank(const struct node *n) {
   case ND_FOR:
     for (size_t i = 0; i < n->n_branches; i++)
       if (!body_blank(&n->branches[i].body)) return false;
-    return body_blank(&n->body) && body_blank(&n->else_body);
+    return body_blank(&n->body) && (!node_else(n) || body_blank(node_else(n)));
   default: return false;
   }
 }
@@ -153,11 +158,11 @@ static void strip_blank_blocks(struct body *b) {
     struct node *n = b->v[i];
     for (size_t j = 0; j < n->n_branches; j++) strip_blank_blocks(&n->branches[j].body);
     strip_blank_blocks(&n->body);
-    strip_blank_blocks(&n->else_body);
+    if (node_else(n)) strip_blank_blocks(node_else(n));
     if ((n->kind == ND_IF || n->kind == ND_CASE || n->kind == ND_FOR) && node_blank(n)) {
       for (size_t j = 0; j < n->n_branches; j++) drop_text(&n->branches[j].body);
       drop_text(&n->body);
-      drop_text(&n->else_body);
+      if (node_else(n)) drop_text(node_else(n));
     }
   }
 }
@@ -166,14 +171,19 @@ static int resolve_body(struct compiler *c, struct body *b) {
   int rc = 0;
   for (size_t i = 0; i < b->n; i++) {
     struct node *n = b->v[i];
-    if ((rc = resolve_expr(c, n->expr)) || (rc = resolve_expr(c, n->limit)) ||
-        (rc = resolve_expr(c, n->offset)) || (rc = resolve_expr(c, n->cols)) ||
-        (rc = resolve_expr(c, n->tpl_name)) || (rc = resolve_expr(c, n->with)))
+    if ((rc = resolve_expr(c, n->expr))) return rc;
+    if ((n->kind == ND_FOR || n->kind == ND_TABLEROW) &&
+        ((rc = resolve_expr(c, n->loop->limit)) || (rc = resolve_expr(c, n->loop->offset)) ||
+         (rc = resolve_expr(c, n->loop->cols)) || (rc = resolve_body(c, &n->loop->else_body))))
       return rc;
-    for (size_t j = 0; j < n->n_kw; j++)
-      if ((rc = resolve_expr(c, n->kw_vals[j]))) return rc;
-    for (size_t j = 0; j < n->n_items; j++)
-      if ((rc = resolve_expr(c, n->items[j]))) return rc;
+    if (n->kind == ND_INCLUDE || n->kind == ND_RENDER) {
+      if ((rc = resolve_expr(c, n->call->tpl_name)) || (rc = resolve_expr(c, n->call->with))) return rc;
+      for (size_t j = 0; j < n->call->n_kw; j++)
+        if ((rc = resolve_expr(c, n->call->kw_vals[j]))) return rc;
+    }
+    if (n->kind == ND_CYCLE)
+      for (size_t j = 0; j < n->cycle->n_items; j++)
+        if ((rc = resolve_expr(c, n->cycle->items[j]))) return rc;
     for (size_t j = 0; j < n->n_branches; j++) {
       struct branch *br = &n->branches[j];
       if ((rc = resolve_expr(c, br->cond))) return rc;
@@ -181,7 +191,7 @@ static int resolve_body(struct compiler *c, struct body *b) {
         if ((rc = resolve_expr(c, br->whens[k]))) return rc;
       if ((rc = resolve_body(c, &br->body))) return rc;
     }
-    if ((rc = resolve_body(c, &n->body)) || (rc = resolve_body(c, &n->else_body))) return rc;
+    if ((rc = resolve_body(c, &n->body))) return rc;
   }
   return 0;
 }

@@ -507,6 +507,7 @@ static int skip_block(struct parser *ps, const struct markup *m, const char *ope
 }
 
 static int parse_for(struct parser *ps, const struct markup *m, struct node *n, bool tablerow) {
+  n->loop = arena_alloc(ps->a, sizeof(*n->loop));
   struct lexer lx;
   lexer_init(&lx, ps->s, m->args, m->args_len, ps->err);
   int rc = read_name(ps, &lx, &n->name, &n->name_len, true);
@@ -515,20 +516,20 @@ static int parse_for(struct parser *ps, const struct markup *m, struct node *n, 
   lexer_next(&lx);
   const char *coll = lx.cur.p;
   if ((rc = parse_primary(ps, &lx, &n->expr))) return rc;
-  n->loop_name_len = n->name_len + 1 + (size_t)(lx.cur.p - coll);
-  char *ln = arena_alloc(ps->a, n->loop_name_len + 1);
+  n->loop->loop_name_len = n->name_len + 1 + (size_t)(lx.cur.p - coll);
+  char *ln = arena_alloc(ps->a, n->loop->loop_name_len + 1);
   memcpy(ln, n->name, n->name_len);
   ln[n->name_len] = '-';
   memcpy(ln + n->name_len + 1, coll, (size_t)(lx.cur.p - coll));
-  while (n->loop_name_len > n->name_len + 1 && ln[n->loop_name_len - 1] == ' ') n->loop_name_len--;
-  n->loop_name = ln;
+  while (n->loop->loop_name_len > n->name_len + 1 && ln[n->loop->loop_name_len - 1] == ' ') n->loop->loop_name_len--;
+  n->loop->loop_name = ln;
   while (lx.cur.kind != TK_END && !lx.rc) {
     if (lx.cur.kind == TK_COMMA) {
       lexer_next(&lx);
       continue;
     }
     if (tok_is(&lx.cur, "reversed") && !tablerow) {
-      n->reversed = true;
+      n->loop->reversed = true;
       lexer_next(&lx);
       continue;
     }
@@ -538,12 +539,12 @@ static int parse_for(struct parser *ps, const struct markup *m, struct node *n, 
     if (lx.cur.kind != TK_COLON) return perr(ps, lx.cur.p, "expected ':'", &lx.cur);
     lexer_next(&lx);
     struct expr **slot;
-    if (tok_is(&t, "limit")) slot = &n->limit;
-    else if (tok_is(&t, "offset")) slot = &n->offset;
-    else if (tok_is(&t, "cols") && tablerow) slot = &n->cols;
+    if (tok_is(&t, "limit")) slot = &n->loop->limit;
+    else if (tok_is(&t, "offset")) slot = &n->loop->offset;
+    else if (tok_is(&t, "cols") && tablerow) slot = &n->loop->cols;
     else return perr(ps, t.p, "unknown loop argument", &t);
-    if (slot == &n->offset && tok_is(&lx.cur, "continue")) {
-      n->offset_continue = true;
+    if (slot == &n->loop->offset && tok_is(&lx.cur, "continue")) {
+      n->loop->offset_continue = true;
       lexer_next(&lx);
       continue;
     }
@@ -553,7 +554,7 @@ static int parse_for(struct parser *ps, const struct markup *m, struct node *n, 
   const struct markup *stop;
   if ((rc = parse_body(ps, &n->body, tablerow ? "endtablerow" : "else|endfor", &stop, m))) return rc;
   if (!tablerow && name_is(stop->p, stop->len, "else"))
-    rc = parse_body(ps, &n->else_body, "endfor", &stop, m);
+    rc = parse_body(ps, &n->loop->else_body, "endfor", &stop, m);
   return rc;
 }
 
@@ -600,20 +601,21 @@ static int parse_case(struct parser *ps, const struct markup *m, struct node *n)
 }
 
 static int parse_include(struct parser *ps, const struct markup *m, struct node *n, bool render) {
+  n->call = arena_alloc(ps->a, sizeof(*n->call));
   struct lexer lx;
   lexer_init(&lx, ps->s, m->args, m->args_len, ps->err);
   int rc;
   if (lx.cur.kind == TK_STRING) {
-    if ((rc = parse_primary(ps, &lx, &n->tpl_name))) return rc;
+    if ((rc = parse_primary(ps, &lx, &n->call->tpl_name))) return rc;
   } else if (!render && (lx.cur.kind == TK_IDENT || lx.cur.kind == TK_LBRACKET)) {
-    if ((rc = parse_primary(ps, &lx, &n->tpl_name))) return rc;
+    if ((rc = parse_primary(ps, &lx, &n->call->tpl_name))) return rc;
   } else {
     return perr(ps, lx.cur.p, "expected the name of a content block in quotes", &lx.cur);
   }
   if (tok_is(&lx.cur, "with") || tok_is(&lx.cur, "for")) {
     n->flag = lx.cur.p[0] == 'f';
     lexer_next(&lx);
-    if ((rc = parse_primary(ps, &lx, &n->with))) return rc;
+    if ((rc = parse_primary(ps, &lx, &n->call->with))) return rc;
     if (tok_is(&lx.cur, "as")) {
       lexer_next(&lx);
       if ((rc = read_name(ps, &lx, &n->name, &n->name_len, false))) return rc;
@@ -623,7 +625,7 @@ static int parse_include(struct parser *ps, const struct markup *m, struct node 
   struct pvec kn = {0}, kv = {0};
   rc = 0;
   if (lx.cur.kind != TK_END) rc = parse_args(ps, &lx, NULL, &kn, &kv, true);
-  kw_finish(ps, &kn, &kv, &n->kw_names, &n->kw_lens, &n->kw_vals, &n->n_kw);
+  kw_finish(ps, &kn, &kv, &n->call->kw_names, &n->call->kw_lens, &n->call->kw_vals, &n->call->n_kw);
   if (rc) return rc;
   return expect_end(ps, &lx);
 }
@@ -693,6 +695,7 @@ static int parse_tag(struct parser *ps, const struct markup *m, struct body *out
     rc = expect_end(ps, &lx);
   } else if (IS("cycle")) {
     n = new_node(ps, ND_CYCLE, m);
+    n->cycle = arena_alloc(ps->a, sizeof(*n->cycle));
     struct lexer lx;
     lexer_init(&lx, ps->s, m->args, m->args_len, ps->err);
     struct pvec items = {0};
@@ -712,7 +715,7 @@ static int parse_tag(struct parser *ps, const struct markup *m, struct body *out
       rc = expect_end(ps, &lx);
       break;
     }
-    n->items = (struct expr **)pvec_finish(ps->a, &items, &n->n_items);
+    n->cycle->items = (struct expr **)pvec_finish(ps->a, &items, &n->cycle->n_items);
     /* Without a group name, cycles with the same values share a counter. */
     n->name = m->args, n->name_len = m->args_len;
   } else if (IS("break") || IS("continue")) {

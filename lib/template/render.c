@@ -376,18 +376,18 @@ static int render_for(struct rctx *r, const struct node *n) {
   int rc = loop_items(r, n, &items);
   if (rc) return rc;
   int64_t len = (int64_t)value_size(&items), from = 0, to = len;
-  if (n->offset_continue) {
-    int64_t *o = smap_get(r->offsets, n->loop_name, n->loop_name_len);
+  if (n->loop->offset_continue) {
+    int64_t *o = smap_get(r->offsets, n->loop->loop_name, n->loop->loop_name_len);
     from = o ? *o : 0;
-  } else if (n->offset) {
+  } else if (n->loop->offset) {
     struct value v;
-    if ((rc = eval_expr(r, n->offset, &v)) || (rc = to_int(r, n->offset, &v, &from))) return rc;
+    if ((rc = eval_expr(r, n->loop->offset, &v)) || (rc = to_int(r, n->loop->offset, &v, &from))) return rc;
   }
   if (from < 0) from = 0;
-  if (n->limit) {
+  if (n->loop->limit) {
     struct value v;
     int64_t lim;
-    if ((rc = eval_expr(r, n->limit, &v)) || (rc = to_int(r, n->limit, &v, &lim))) return rc;
+    if ((rc = eval_expr(r, n->loop->limit, &v)) || (rc = to_int(r, n->loop->limit, &v, &lim))) return rc;
     if (lim < 0) lim = 0;
     if (from > len) from = len;
     to = lim < len - from ? from + lim : len;
@@ -397,19 +397,19 @@ static int render_for(struct rctx *r, const struct node *n) {
   int64_t count = to - from;
   {
     int ins;
-    void **slot = smap_upsert(r->offsets, n->loop_name, n->loop_name_len, &ins);
+    void **slot = smap_upsert(r->offsets, n->loop->loop_name, n->loop->loop_name_len, &ins);
     if (ins) *slot = arena_alloc(r->arena, sizeof(int64_t));
     *(int64_t *)*slot = to;
   }
-  if (count == 0) return n->kind == ND_FOR ? render_body(r, &n->else_body) : 0;
+  if (count == 0) return n->kind == ND_FOR ? render_body(r, &n->loop->else_body) : 0;
   struct loop lp = {.length = count, .parent = r->loop && !r->loop->detached ? r->loop : NULL,
-                    .name = n->loop_name,
-                    .name_len = n->loop_name_len};
+                    .name = n->loop->loop_name,
+                    .name_len = n->loop->loop_name_len};
   if (n->kind == ND_TABLEROW) {
     lp.tablerow = true, lp.cols = count;
-    if (n->cols) {
+    if (n->loop->cols) {
       struct value v;
-      if ((rc = eval_expr(r, n->cols, &v)) || (rc = to_int(r, n->cols, &v, &lp.cols))) return rc;
+      if ((rc = eval_expr(r, n->loop->cols, &v)) || (rc = to_int(r, n->loop->cols, &v, &lp.cols))) return rc;
       if (lp.cols <= 0) lp.cols = count;
     }
     if ((rc = emit(r, n->at, "<tr class=\"row1\">\n", 18))) return rc;
@@ -420,7 +420,7 @@ static int render_for(struct rctx *r, const struct node *n) {
   r->loop = &lp;
   for (int64_t k = 0; k < count; k++) {
     if ((rc = count_iteration(r, n))) break;
-    int64_t idx = n->reversed ? to - 1 - k : from + k;
+    int64_t idx = n->loop->reversed ? to - 1 - k : from + k;
     r->stack[base].v = value_at(&items, (size_t)idx);
     lp.index0 = k;
     if (lp.tablerow) {
@@ -456,7 +456,7 @@ static int render_for(struct rctx *r, const struct node *n) {
 
 static int render_include(struct rctx *r, const struct node *n) {
   struct value name;
-  int rc = eval_expr(r, n->tpl_name, &name);
+  int rc = eval_expr(r, n->call->tpl_name, &name);
   if (rc) return rc;
   if (name.type != VAL_STR) return rerr(r, n->at, BATON_ETYPE, "content block name is not a string");
   /* Each include counts as an iteration, so two includes of itself cannot take 2^64 steps. */
@@ -468,11 +468,11 @@ static int render_include(struct rctx *r, const struct node *n) {
     return rerr(r, n->at, BATON_ENOENT, "no content block named '%.*s'", (int)MIN(name.s.len, 60),
                 name.s.p);
   /* Arguments are evaluated in the caller's scope, before any scope changes. */
-  struct value *kw = n->n_kw ? arena_alloc(r->arena, n->n_kw * sizeof(*kw)) : NULL;
-  for (size_t i = 0; i < n->n_kw; i++)
-    if ((rc = eval_expr(r, n->kw_vals[i], &kw[i]))) return rc;
+  struct value *kw = n->call->n_kw ? arena_alloc(r->arena, n->call->n_kw * sizeof(*kw)) : NULL;
+  for (size_t i = 0; i < n->call->n_kw; i++)
+    if ((rc = eval_expr(r, n->call->kw_vals[i], &kw[i]))) return rc;
   struct value with = value_nil();
-  if (n->with && (rc = eval_expr(r, n->with, &with))) return rc;
+  if (n->call->with && (rc = eval_expr(r, n->call->with, &with))) return rc;
   const char *bind_name = n->name ? n->name : name.s.p;
   size_t bind_len = n->name ? n->name_len : name.s.len;
 
@@ -490,17 +490,17 @@ static int render_include(struct rctx *r, const struct node *n) {
    * render's arguments are the snippet's own variables (an assign replaces
    * them); include's shadow the shared scope for the include only.
    */
-  for (size_t i = 0; i < n->n_kw; i++) {
+  for (size_t i = 0; i < n->call->n_kw; i++) {
     if (isolated) {
       int ins;
       struct value *box = arena_alloc(r->arena, sizeof(*box));
       *box = kw[i];
-      *smap_upsert(sub.locals, n->kw_names[i], n->kw_lens[i], &ins) = box;
+      *smap_upsert(sub.locals, n->call->kw_names[i], n->call->kw_lens[i], &ins) = box;
     } else {
-      push_binding(&sub, n->kw_names[i], n->kw_lens[i], kw[i]);
+      push_binding(&sub, n->call->kw_names[i], n->call->kw_lens[i], kw[i]);
     }
   }
-  if (n->with && n->flag && value_is_seq(&with)) {
+  if (n->call->with && n->flag && value_is_seq(&with)) {
     struct value items = with.type == VAL_RANGE ? with : value_to_array(r->arena, &with);
     int64_t count = (int64_t)value_size(&items);
     struct loop lp = {.length = count, .detached = true};
@@ -522,7 +522,7 @@ static int render_include(struct rctx *r, const struct node *n) {
       if (rc > 0 && !isolated) break;
     }
   } else {
-    if (n->with) push_binding(&sub, bind_name, bind_len, with);
+    if (n->call->with) push_binding(&sub, bind_name, bind_len, with);
     rc = render_body(&sub, &child->root);
   }
   r->iterations = sub.iterations; /* the budget is per render, snippets included */
@@ -625,11 +625,11 @@ static int render_node(struct rctx *r, const struct node *n) {
     void **slot = smap_upsert(r->cycles, key, key_len, &ins);
     if (ins) *slot = arena_alloc(r->arena, sizeof(int64_t));
     int64_t *pos = *slot;
-    if (!n->n_items) return 0;
+    if (!n->cycle->n_items) return 0;
     /* Ruby Liquid's rule: the group's position wraps at this tag's own value count. */
     struct value v = value_nil();
-    if (*pos < (int64_t)n->n_items && (rc = eval_expr(r, n->items[*pos], &v))) return rc;
-    *pos = *pos + 1 >= (int64_t)n->n_items ? 0 : *pos + 1;
+    if (*pos < (int64_t)n->cycle->n_items && (rc = eval_expr(r, n->cycle->items[*pos], &v))) return rc;
+    *pos = *pos + 1 >= (int64_t)n->cycle->n_items ? 0 : *pos + 1;
     return emit_value(r, n->at, &v);
   }
   case ND_BREAK: return R_BREAK;

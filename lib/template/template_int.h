@@ -262,34 +262,57 @@ struct branch {
   size_t n_whens;
   struct body body;
 };
-struct node {
-  uint8_t kind;
-  bool negate;   /* unless */
-  bool reversed; /* for */
-  bool offset_continue;
-  bool flag;     /* autoescape on/off; include "for" vs "with" */
-  const char *at;
-  const char *name; /* assign/capture/for variable, counters, cycle group key, include alias */
-  size_t name_len;
-  struct expr *expr; /* output, assign, for collection, case subject, include target, cycle group */
+/* What only loops (for, tablerow) need. */
+struct node_loop {
   struct expr *limit, *offset, *cols;
-  struct branch *branches; /* if/unless/case */
-  size_t n_branches;
-  struct body body;     /* for/capture/ifchanged/autoescape body */
-  struct body else_body; /* for else, case/if else */
-  const char *text;     /* ND_TEXT */
-  size_t text_len;
-  struct expr *tpl_name; /* include/render: a literal or variable */
-  struct expr *with;     /* include/render: with/for value */
+  struct body else_body; /* for ... else */
+  const char *loop_name; /* "var-collection": forloop.name and the offset: continue key */
+  size_t loop_name_len;
+  bool reversed, offset_continue;
+};
+/* What only render and include need. */
+struct node_call {
+  struct expr *tpl_name; /* a literal or (include) a variable */
+  struct expr *with;     /* with/for value */
   const char **kw_names;
   size_t *kw_lens;
   struct expr **kw_vals;
   size_t n_kw;
-  struct expr **items; /* cycle values */
-  size_t n_items;
-  const char *loop_name; /* for: "var-collection" for offset:continue */
-  size_t loop_name_len;
 };
+/* One tag or text run. Fields every kind shares live here; the few kinds
+   with more hang it off the union, so common nodes stay small. */
+struct node {
+  uint8_t kind;
+  bool negate; /* unless */
+  bool flag;   /* autoescape on/off; include/render "for" rather than "with" */
+  const char *at;
+  union {
+    struct { /* assign/capture/for variable, counters, cycle key, include alias */
+      const char *name;
+      size_t name_len;
+    };
+    struct { /* ND_TEXT */
+      const char *text;
+      size_t text_len;
+    };
+  };
+  struct expr *expr;       /* output, assign, for collection, case subject, cycle group */
+  struct branch *branches; /* if/unless/case */
+  size_t n_branches;
+  struct body body; /* for/tablerow/capture/ifchanged/autoescape body */
+  union {
+    struct node_loop *loop; /* ND_FOR, ND_TABLEROW */
+    struct node_call *call; /* ND_INCLUDE, ND_RENDER */
+    struct {                /* ND_CYCLE values */
+      struct expr **items;
+      size_t n_items;
+    } *cycle;
+  };
+};
+/* The else body of a for loop, or NULL for kinds that have none. */
+static inline struct body *node_else(const struct node *n) {
+  return (n->kind == ND_FOR || n->kind == ND_TABLEROW) && n->loop ? &n->loop->else_body : NULL;
+}
 
 /* ---- filters ---- */
 struct rctx;
