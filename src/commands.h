@@ -10,6 +10,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_journey(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_render(int argc, char **argv);
 
 /* Shared by commands: returns 1 if argv[i] is -h or --help. */
 int cmd_wants_help(int argc, char **argv);

@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"journey", cmd_journey, "publish and list journeys through the admin API"},
     {"import", cmd_import, "bulk import profiles (CSV) or events (JSONL), resumable"},
     {"eval", cmd_eval, "evaluate a condition expression (CEL)"},
+    {"render", cmd_render, "render a Liquid template with JSON data"},
 };
 
 static void usage(FILE *out) {
