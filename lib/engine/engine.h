@@ -92,6 +92,13 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len);
 /* Writes a checkpoint now (engine stopped or never started). Returns 0 or BATON_ESTORE. */
 int engine_checkpoint(struct engine *e);
 
+/*
+ * Returns 1 if this userId or anonymousId belongs to a customer deleted with
+ * suppression (thread-safe; cheap when nobody is suppressed).
+ */
+int engine_identity_suppressed(struct engine *e, const char *user_id, size_t ulen,
+                               const char *anon_id, size_t alen);
+
 /* Asks the engine thread to write a checkpoint now (returns at once). */
 void engine_request_checkpoint(struct engine *e);
 

@@ -121,6 +121,7 @@ void engine_apply_delete(struct engine *e, const struct rec_profile *pr) {
       int inserted;
       *smap_upsert(&e->suppressed, h, 64, &inserted) = (void *)1;
       if (inserted) {
+        atomic_fetch_add(&e->suppressed_n, 1);
         e->supp_new = xrealloc(e->supp_new, (e->n_supp_new + 1) * sizeof(*e->supp_new));
         memcpy(e->supp_new[e->n_supp_new++], h, 65);
       }
@@ -169,6 +170,11 @@ int engine_checkpoint_deletes(struct engine *e, MDB_txn *txn) {
       mdb_del(txn, st->outbox, &mk, NULL);
     }
   }
+  if (e->n_deletes) {
+    /* LMDB keeps freed pages' bytes: the store is rewritten at the next stop or start. */
+    int rc = store_put_u64(txn, st, "compact_pending", 1);
+    if (rc) return rc;
+  }
   for (size_t i = 0; i < e->n_supp_new; i++) {
     MDB_val k = {64, e->supp_new[i]}, v = {8, &e->clock_ms};
     int rc = mdb_put(txn, st->suppressed, &k, &v, 0);
@@ -199,7 +205,21 @@ int engine_load_suppressed(struct engine *e, MDB_txn *txn) {
   MDB_val k, v;
   for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-    if (k.mv_size == 64) *smap_upsert(&e->suppressed, k.mv_data, 64, NULL) = (void *)1;
+    if (k.mv_size == 64) {
+      *smap_upsert(&e->suppressed, k.mv_data, 64, NULL) = (void *)1;
+      atomic_fetch_add(&e->suppressed_n, 1);
+    }
   mdb_cursor_close(cur);
   return 0;
+}
+
+int engine_identity_suppressed(struct engine *e, const char *user_id, size_t ulen,
+                               const char *anon_id, size_t alen) {
+  if (!atomic_load(&e->suppressed_n)) return 0; /* the common case: no lock at all */
+  struct rec_event ev = {.user_id = {user_id, (uint32_t)ulen},
+                         .anonymous_id = {anon_id, (uint32_t)alen}};
+  pthread_rwlock_rdlock(&e->lock);
+  int r = engine_is_suppressed(e, &ev);
+  pthread_rwlock_unlock(&e->lock);
+  return r;
 }

@@ -127,6 +127,7 @@ struct engine {
   struct pending_delete *deletes;
   size_t n_deletes;
   struct smap suppressed;       /* hex SHA-256 of identity keys -> (void *)1 */
+  atomic_size_t suppressed_n;   /* its size, readable without the lock */
   char (*supp_new)[65];         /* added since the last checkpoint */
   size_t n_supp_new;
   uint64_t n_suppressed, n_deleted;

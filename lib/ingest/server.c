@@ -240,15 +240,30 @@ static enum MHD_Result handle_ingest(struct req *r) {
     segment_out_release(&out);
     return send_error(conn, err.status, err.code, err.field, err.msg, 1);
   }
+  /* Customers deleted with suppression: their events never reach the log. */
   struct evlog_rec *recs = xmalloc(out.n * sizeof(*recs));
+  size_t n_recs = 0;
   for (size_t i = 0; i < out.n; i++) {
-    recs[i].data = out.data.ptr + out.offsets[i];
-    recs[i].len = out.offsets[i + 1] - out.offsets[i];
+    const char *data = out.data.ptr + out.offsets[i];
+    size_t len = out.offsets[i + 1] - out.offsets[i];
+    struct rec rec;
+    if (rec_decode(data, len, &rec) == 0 &&
+        engine_identity_suppressed(s->deps.engine, rec.u.ev.user_id.ptr, rec.u.ev.user_id.len,
+                                   rec.u.ev.anonymous_id.ptr, rec.u.ev.anonymous_id.len))
+      continue;
+    recs[n_recs].data = data;
+    recs[n_recs].len = len;
+    n_recs++;
   }
-  r->n_events = out.n;
+  if (n_recs == 0) { /* all dropped: acknowledged, as Segment does for blocked users */
+    free(recs);
+    segment_out_release(&out);
+    return send_json(conn, 200, "{\"success\":true}", 1);
+  }
+  r->n_events = n_recs;
   r->state = REQ_WAITING;
   MHD_suspend_connection(conn);
-  rc = evlog_append_async(s->deps.log, recs, out.n, on_durable, r);
+  rc = evlog_append_async(s->deps.log, recs, n_recs, on_durable, r);
   free(recs);
   segment_out_release(&out);
   if (rc) {

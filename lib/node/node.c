@@ -151,7 +151,8 @@ int baton_node_start(const struct baton_config *cfg, struct baton_node **out) {
     goto fail;
   }
   snprintf(path, sizeof(path), "%s/store", cfg->data_dir);
-  rc = store_open(path, 0, &n->store);
+  rc = store_compact_if_pending(path);
+  if (!rc) rc = store_open(path, 0, &n->store);
   if (rc) goto fail;
   struct delivery_options dopt = {.max_attempts = cfg->delivery_max_attempts,
                                   .timeout_ms = cfg->delivery_timeout_ms,
@@ -209,7 +210,12 @@ void baton_node_stop(struct baton_node *n) {
   }
   if (n->delivery) delivery_stop(n->delivery);
   if (n->log) evlog_close(n->log);
-  if (n->store) store_close(n->store);
+  if (n->store) {
+    store_close(n->store);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/store", n->cfg->data_dir);
+    store_compact_if_pending(path); /* a deletion's bytes leave the disk now */
+  }
   if (n->lock_fd >= 0) close(n->lock_fd);
   free(n);
 }

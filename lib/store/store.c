@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/common.h"
 #include "util/jlog.h"
@@ -97,4 +99,58 @@ int store_put_u64(MDB_txn *txn, struct store *st, const char *key, uint64_t val)
   MDB_val k = {strlen(key), (void *)key}, v = {8, &val};
   int rc = mdb_put(txn, st->meta, &k, &v, 0);
   return rc ? store_fail("put", rc) : 0;
+}
+
+int store_compact_if_pending(const char *dir) {
+  struct store *st;
+  struct stat sb;
+  char path[4096], tmp[4096];
+  snprintf(path, sizeof(path), "%s/data.mdb", dir);
+  if (stat(path, &sb)) return 0; /* no store yet */
+  if (store_open(dir, 0, &st)) return BATON_ESTORE;
+  MDB_txn *txn = store_begin(st, 1);
+  uint64_t pending = 0;
+  store_get_u64(txn, st, "compact_pending", &pending);
+  mdb_txn_abort(txn);
+  if (!pending) {
+    store_close(st);
+    return 0;
+  }
+  snprintf(tmp, sizeof(tmp), "%s/compact.tmp", dir);
+  char tmpfile[4200];
+  snprintf(tmpfile, sizeof(tmpfile), "%s/data.mdb", tmp);
+  unlink(tmpfile);
+  rmdir(tmp);
+  if (mkdir(tmp, 0700)) {
+    store_close(st);
+    jlog(JLOG_ERROR, "cannot compact the store", "error", strerror(errno));
+    return BATON_ESTORE;
+  }
+  int rc = mdb_env_copy2(st->env, tmp, MDB_CP_COMPACT);
+  store_close(st);
+  if (rc) {
+    unlink(tmpfile);
+    rmdir(tmp);
+    return store_fail("compact", rc);
+  }
+  if (rename(tmpfile, path)) {
+    jlog(JLOG_ERROR, "cannot replace the store with its compacted copy", "error", strerror(errno));
+    unlink(tmpfile);
+    rmdir(tmp);
+    return BATON_ESTORE;
+  }
+  rmdir(tmp);
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  if (store_open(dir, 0, &st)) return BATON_ESTORE;
+  txn = store_begin(st, 0);
+  MDB_val k = {15, (void *)"compact_pending"};
+  mdb_del(txn, st->meta, &k, NULL);
+  rc = store_commit(txn);
+  store_close(st);
+  jlog(JLOG_INFO, "store compacted after a deletion", NULL, NULL);
+  return rc;
 }

@@ -43,6 +43,15 @@ MDB_txn *store_begin(struct store *st, int read_only);
 /* Commits; returns 0 or BATON_ESTORE (logged). */
 int store_commit(MDB_txn *txn);
 
+/*
+ * If the store was marked for compaction (meta "compact_pending", set when a
+ * customer is deleted), rewrites it with only its live pages (LMDB keeps freed
+ * pages' old bytes in the file until they are reused) and clears the mark.
+ * The store must not be open. Returns 0, or BATON_ESTORE (logged; the old
+ * file is left as it was).
+ */
+int store_compact_if_pending(const char *dir);
+
 /* Meta helpers inside a transaction. */
 int store_get_u64(MDB_txn *txn, struct store *st, const char *key, uint64_t *out);
 int store_put_u64(MDB_txn *txn, struct store *st, const char *key, uint64_t v);
