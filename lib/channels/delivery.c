@@ -74,10 +74,9 @@ static int put_record(struct delivery *d, MDB_txn *txn, const struct outmsg *m, 
   char ts[32];
   buf_puts(&b, "{\"id\":");
   buf_json_str(&b, m->id, strlen(m->id));
-  buf_printf(&b, ",\"state\":\"%s\",\"attempts\":%d,\"channel\":\"webhook\",\"customer\":", state,
-             m->attempts);
-  buf_json_str(&b, m->customer, strlen(m->customer));
-  buf_puts(&b, ",\"journey\":");
+  /* No customer identity in the ledger: it outlives erasure requests by design. */
+  buf_printf(&b, ",\"state\":\"%s\",\"attempts\":%d,\"channel\":\"webhook\",\"journey\":",
+             state, m->attempts);
   buf_json_str(&b, m->journey_id, strlen(m->journey_id));
   buf_printf(&b, ",\"version\":%u,\"step\":", m->version);
   buf_json_str(&b, m->step_id, strlen(m->step_id));
