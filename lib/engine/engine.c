@@ -85,6 +85,29 @@ void profile_record(struct engine *e, struct profile *p, const char *json, size_
   profile_mark_dirty(e, p);
 }
 
+/* Folds a track event into every aggregate that counts it (properties parsed once, if needed). */
+static void update_aggregates(struct engine *e, struct profile *p, const struct rec_event *ev) {
+  cJSON *doc = NULL;
+  int parsed = 0;
+  for (size_t i = 0; i < e->opt.n_aggregates; i++) {
+    const struct agg_def *d = &e->opt.aggregates[i];
+    if (strcmp(d->event, "*") &&
+        (strlen(d->event) != ev->name.len || memcmp(d->event, ev->name.ptr, ev->name.len)))
+      continue;
+    if (d->property && !parsed) {
+      doc = cJSON_ParseWithLength(ev->json.ptr, ev->json.len);
+      parsed = 1;
+    }
+    if (!p->aggs) {
+      p->aggs = xcalloc(e->opt.n_aggregates, sizeof(*p->aggs));
+      p->n_aggs = e->opt.n_aggregates;
+    }
+    agg_update(d, &p->aggs[i], ev->timestamp_ms,
+               doc ? cJSON_GetObjectItemCaseSensitive(doc, "properties") : NULL);
+  }
+  cJSON_Delete(doc);
+}
+
 /* Identities the engine accepts: what ingest guarantees, checked again so a
    damaged or foreign record cannot alias two customers. */
 static int id_ok(struct rec_str s) {
@@ -120,6 +143,7 @@ static int apply_event(struct engine *e, const struct rec_event *ev) {
       cJSON_Delete(doc);
     }
   }
+  if (e->opt.n_aggregates && ev->kind == EV_TRACK) update_aggregates(e, p, ev);
   if (!p->first_seen || ev->timestamp_ms < p->first_seen) p->first_seen = ev->timestamp_ms;
   if (ev->timestamp_ms > p->last_seen) p->last_seen = ev->timestamp_ms;
   p->n_events++;

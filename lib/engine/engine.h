@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "channels/outbox.h"
+#include "engine/aggregate.h"
 #include "evlog/evlog.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -42,6 +43,9 @@ struct engine_options {
      older than dedup_window_ms by the engine clock (0: 24 hours). */
   uint64_t dedup_max;
   int64_t dedup_window_ms;
+  /* Computed aggregates (docs/aggregates.md); must outlive the engine. */
+  const struct agg_def *aggregates;
+  size_t n_aggregates;
 };
 
 struct engine_stats {

@@ -65,7 +65,7 @@ static char *get_str(struct rd *r, uint32_t *len) {
   return s;
 }
 
-static void encode_profile(const struct profile *p, struct buf *b) {
+static void encode_profile(const struct engine *e, const struct profile *p, struct buf *b) {
   buf_append(b, "P1", 2);
   put_cstr(b, p->key);
   put_u32(b, (uint32_t)p->n_idents);
@@ -103,6 +103,15 @@ static void encode_profile(const struct profile *p, struct buf *b) {
   char *cases = p->cases ? cJSON_PrintUnformatted(p->cases) : NULL;
   put_cstr(b, cases);
   free(cases);
+  put_u32(b, p->aggs ? (uint32_t)p->n_aggs : 0);
+  for (size_t i = 0; p->aggs && i < p->n_aggs; i++) {
+    put_u64(b, agg_fingerprint(&e->opt.aggregates[i]));
+    size_t at = b->len;
+    put_u32(b, 0);
+    agg_encode(&p->aggs[i], b);
+    uint32_t alen = (uint32_t)(b->len - at - 4);
+    memcpy(b->ptr + at, &alen, 4);
+  }
 }
 
 static struct profile *decode_profile(struct engine *e, const void *data, size_t len) {
@@ -197,6 +206,24 @@ static struct profile *decode_profile(struct engine *e, const void *data, size_t
     if (!cJSON_IsArray(p->cases)) r.bad = 1;
     free(cases);
   }
+  /* Aggregates: kept when their definition is unchanged (same fingerprint). */
+  uint32_t n_aggs = get_u32(&r);
+  for (uint32_t i = 0; i < n_aggs && !r.bad; i++) {
+    uint64_t fp = get_u64(&r);
+    uint32_t n = get_u32(&r);
+    if (!need(&r, n)) break;
+    for (size_t k = 0; k < e->opt.n_aggregates; k++) {
+      if (agg_fingerprint(&e->opt.aggregates[k]) != fp) continue;
+      if (!p->aggs) {
+        p->aggs = xcalloc(e->opt.n_aggregates, sizeof(*p->aggs));
+        p->n_aggs = e->opt.n_aggregates;
+      }
+      agg_state_clear(&p->aggs[k]);
+      if (agg_decode(&p->aggs[k], r.p, n) != n) r.bad = 1;
+      break;
+    }
+    r.p += n;
+  }
   if (r.bad || r.p != r.end || !p->key) {
     for (struct jmember *m = p->members; m; m = m->next)
       if (m->run) {
@@ -269,7 +296,7 @@ int engine_checkpoint_locked(struct engine *e) {
       continue;
     }
     buf_clear(&b);
-    encode_profile(p, &b);
+    encode_profile(e, p, &b);
     MDB_val val = {b.len, b.ptr};
     rc = mdb_put(txn, st->profiles, &k, &val, 0);
     if (rc) rc = store_fail("put profile", rc);

@@ -86,6 +86,8 @@ struct profile {
   int deleted;        /* deleted on request; its stored rows go at the next checkpoint */
   cJSON *traits;      /* object */
   cJSON *cases;       /* array of case objects (at most PROFILE_MAX_CASES), or NULL */
+  struct agg_state *aggs; /* one per configured aggregate, allocated on the first match */
+  size_t n_aggs;          /* their number (the engine's n_aggregates) */
   int64_t first_seen, last_seen;
   uint64_t n_events;
   struct evcopy **ring; /* newest events, capacity e->recent_cap */

@@ -61,6 +61,8 @@ void profile_free(struct profile *p) {
   free(p->merged_keys);
   cJSON_Delete(p->traits);
   cJSON_Delete(p->cases);
+  for (size_t i = 0; p->aggs && i < p->n_aggs; i++) agg_state_clear(&p->aggs[i]);
+  free(p->aggs);
   for (uint32_t i = 0; i < p->ring_n; i++) evcopy_unref(p->ring[i]);
   free(p->ring);
   free(p->msgs);
@@ -249,6 +251,16 @@ static void merge(struct engine *e, struct profile *into, struct profile *from, 
     if (cJSON_GetObjectItemCaseSensitive(into->traits, t->string)) continue;
     cJSON_DetachItemViaPointer(from->traits, t);
     cJSON_AddItemToObject(into->traits, t->string, t);
+  }
+  if (from->aggs) {
+    if (!into->aggs) {
+      into->aggs = from->aggs; /* into had none: take them whole */
+      into->n_aggs = from->n_aggs;
+      from->aggs = NULL;
+    } else {
+      for (size_t i = 0; i < e->opt.n_aggregates; i++)
+        agg_merge(&e->opt.aggregates[i], &into->aggs[i], &from->aggs[i]);
+    }
   }
   if (from->cases) {
     if (!into->cases) into->cases = cJSON_CreateArray();

@@ -86,6 +86,16 @@ int engine_profile_json(struct engine *e, const char *by, const char *id, struct
   char *cases = p->cases ? cJSON_PrintUnformatted(p->cases) : NULL;
   buf_printf(out, "\"cases\":%s,", cases ? cases : "[]");
   free(cases);
+  buf_puts(out, "\"aggregates\":{");
+  for (size_t i = 0; i < e->opt.n_aggregates; i++) {
+    const struct agg_def *d = &e->opt.aggregates[i];
+    static const struct agg_state empty;
+    if (i) buf_putc(out, ',');
+    buf_json_str(out, d->name, strlen(d->name));
+    buf_putc(out, ':');
+    agg_value_json(d, p->aggs ? &p->aggs[i] : &empty, e->clock_ms, out);
+  }
+  buf_puts(out, "},");
   json_time(out, "firstSeen", p->first_seen);
   buf_putc(out, ',');
   json_time(out, "lastSeen", p->last_seen);
