@@ -83,11 +83,12 @@ export function runBatonSync(args) {
 }
 
 /** Low-level HTTP request with full control of headers and body bytes. */
-export function request(url, { method = 'GET', headers = {}, body, agent, timeoutMs = 30000 * slow } = {}) {
+export function request(url, { method = 'GET', headers = {}, body, agent, chunked = false, timeoutMs = 30000 * slow } = {}) {
   return new Promise((resolve, reject) => {
     const buf = body === undefined ? null : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const h = { ...headers };
-    if (buf && !Object.keys(h).some((k) => k.toLowerCase() === 'content-length')) h['Content-Length'] = buf.length;
+    // Without Content-Length node sends the body chunked.
+    if (buf && !chunked && !Object.keys(h).some((k) => k.toLowerCase() === 'content-length')) h['Content-Length'] = buf.length;
     const req = http.request(url, { method, headers: h, agent: agent ?? false }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
@@ -101,7 +102,12 @@ export function request(url, { method = 'GET', headers = {}, body, agent, timeou
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`request to ${url} timed out`)));
     req.on('error', reject);
-    if (buf) req.write(buf);
+    if (buf && chunked) {
+      // Several chunks, so the server cannot know the size up front.
+      for (let i = 0; i < buf.length; i += 1000) req.write(buf.subarray(i, i + 1000));
+    } else if (buf) {
+      req.write(buf);
+    }
     req.end();
   });
 }
