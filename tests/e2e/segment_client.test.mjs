@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Analytics } from '@segment/analytics-node';
 
-import { assertCleanExit, freshServer } from './lib/baton.mjs';
+import { assertCleanExit, freshServer, request } from './lib/baton.mjs';
 
 /** A client that records every HTTP answer and every error it reports. */
 function client(srv, opts = {}) {
@@ -130,5 +130,91 @@ test('segment client: a few hundred events across many users', async (t) => {
     const rounds = r.json.events.filter((e) => e.type === 'track').map((e) => e.properties.round).sort();
     assert.deepEqual(rounds, [1, 2, 3, 4, 5]);
   }
+  assertCleanExit(assert, srv, await srv.stop());
+});
+
+test('tracking API details: browser short paths, body write key, CORS, ids, timestamps, batch context', async (t) => {
+  const { srv } = await freshServer(t);
+  // CORS preflight, as a browser sends it before a cross-origin POST.
+  const pre = await request(srv.url + '/v1/t', { method: 'OPTIONS', headers: { Origin: 'https://shop.example', 'Access-Control-Request-Method': 'POST' } });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers['access-control-allow-origin'], '*');
+  assert.match(pre.headers['access-control-allow-methods'], /POST/);
+  assert.match(pre.headers['access-control-allow-headers'], /Content-Type/);
+  assert.match(pre.headers['access-control-allow-headers'], /Authorization/);
+
+  // Browser style: short paths, text/plain, write key in the body.
+  const browser = (p, body) => request(srv.url + p, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: { ...body, writeKey: srv.writeKey } });
+  const calls = [
+    ['/v1/t', { anonymousId: 'anon-b', event: 'Viewed Product', properties: { sku: 'X1' }, messageId: 's-t' }, 'track'],
+    ['/v1/p', { anonymousId: 'anon-b', name: 'Home', messageId: 's-p' }, 'page'],
+    ['/v1/s', { anonymousId: 'anon-b', name: 'Cart', messageId: 's-s' }, 'screen'],
+    ['/v1/i', { anonymousId: 'anon-b', userId: 'bob', traits: { email: 'bob@example.com' }, messageId: 's-i' }, 'identify'],
+    ['/v1/g', { userId: 'bob', groupId: 'g1', messageId: 's-g' }, 'group'],
+    ['/v1/a', { userId: 'bob', previousId: 'anon-b', messageId: 's-a' }, 'alias'],
+    ['/v1/b', { batch: [{ type: 'track', userId: 'bob', event: 'Checked Out', messageId: 's-b' }] }, 'track'],
+  ];
+  for (const [p, body] of calls) {
+    const r = await browser(p, body);
+    assert.equal(r.status, 200, `${p}: ${r.text}`);
+    assert.deepEqual(r.json, { success: true });
+    assert.equal(r.headers['access-control-allow-origin'], '*');
+  }
+  await srv.settled();
+  // The anonymous profile became bob's when the userId first came with it.
+  const bob = (await srv.profile('bob')).json;
+  assert.equal(bob.key, 'a:anon-b');
+  assert.equal(bob.userId, 'bob');
+  assert.deepEqual(bob.anonymousIds, ['anon-b']);
+  assert.deepEqual(bob.traits, { email: 'bob@example.com' });
+  assert.equal(bob.eventCount, calls.length);
+  assert.deepEqual(bob.events.map((e) => [e.messageId, e.type]).reverse(), calls.map(([, b, type]) => [b.messageId ?? b.batch[0].messageId, type]));
+  for (const e of bob.events) assert.ok(!('writeKey' in e));
+  assert.equal((await srv.profile('anon-b')).json.key, 'a:anon-b');
+
+  // Numeric ids are accepted as strings; timestamps are corrected for the
+  // client's clock skew (sentAt); batch context applies to events without one.
+  const r = await srv.ingest('/v1/batch', {
+    sentAt: '2026-01-01T00:00:10.000Z',
+    context: { ip: '10.1.2.3' },
+    batch: [
+      { type: 'track', userId: 12345, event: 'Skewed', timestamp: '2026-01-01T00:00:00.000Z' },
+      { type: 'track', userId: 12345, event: 'Own Context', context: { locale: 'de-DE' } },
+    ],
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await srv.ingest('/v1/track', { userId: 12345, event: 'Stamped', timestamp: '2025-06-01T12:00:00Z' })).status, 200);
+  await srv.settled();
+  const n = (await srv.profile('12345')).json;
+  assert.equal(n.userId, '12345');
+  const [stamped, own, skewed] = n.events;
+  assert.equal(skewed.userId, '12345');
+  assert.equal(skewed.originalTimestamp, '2026-01-01T00:00:00.000Z');
+  assert.equal(Date.parse(skewed.timestamp), Date.parse(skewed.receivedAt) - 10000, 'timestamp = receivedAt - (sentAt - timestamp)');
+  assert.deepEqual(skewed.context, { ip: '10.1.2.3' });
+  assert.deepEqual(own.context, { locale: 'de-DE' });
+  assert.match(skewed.messageId, /^baton-[0-9a-f]{32}$/);
+  assert.match(own.messageId, /^baton-[0-9a-f]{32}$/);
+  assert.notEqual(skewed.messageId, own.messageId);
+  assert.equal(stamped.timestamp, '2025-06-01T12:00:00.000Z', 'without sentAt the timestamp is kept');
+  assert.equal(n.firstSeen, '2025-06-01T12:00:00.000Z');
+  assertCleanExit(assert, srv, await srv.stop());
+});
+
+test('profiles keep the newest recent_events events and count them all', async (t) => {
+  const ctx = await freshServer(t, { engine: { recent_events: 5 } });
+  let srv = ctx.srv;
+  for (let i = 0; i < 12; i++) {
+    const r = await srv.ingest('/v1/track', { userId: 'busy', event: 'E', messageId: `e-${i}` });
+    assert.equal(r.status, 200);
+  }
+  await srv.settled();
+  const p = (await srv.profile('busy')).json;
+  assert.equal(p.eventCount, 12);
+  assert.deepEqual(p.events.map((e) => e.messageId), ['e-11', 'e-10', 'e-9', 'e-8', 'e-7']);
+  assertCleanExit(assert, srv, await srv.stop());
+  // The same after a restart (loaded from the store's timeline).
+  srv = await ctx.start();
+  assert.deepEqual((await srv.profile('busy')).json, p);
   assertCleanExit(assert, srv, await srv.stop());
 });
