@@ -210,3 +210,82 @@ test('crash: a webhook in flight at SIGKILL is not sent again and shows as unkno
   await waitFor(async () => (await srv.profile('p')).json.messages.some((x) => x.state === 'delivered'), { what: 'second delivered' });
   assertCleanExit(assert, srv, await srv.stop());
 });
+
+test('crash: three kills in a row (one right after a restart) lose nothing; the timer still fires once', async (t) => {
+  const rx = await startReceiver(t);
+  const ctx = await freshServer(t, { engine: { recent_events: 200, checkpoint_interval: '300ms' } });
+  let srv = ctx.srv;
+  assert.equal((await srv.putJourney('later', [
+    'id: later', 'trigger:', '  event: Signed Up', 'steps:',
+    '  - id: w', '    type: wait', '    duration: 2s',
+    '  - id: hook', '    type: webhook', `    url: ${rx.url('/later')}`, '',
+  ].join('\n'))).status, 200);
+  const acked = new Set();
+  const sent = new Set();
+  let seq = 0;
+  let signupSentAt = 0;
+
+  // Streams batches of 5 from 4 connections until `acks` more events are
+  // acknowledged, then kills the server with requests in flight.
+  async function streamAndKill(acks) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    const target = acked.size + acks;
+    let stop = false;
+    const work = async () => {
+      while (!stop) {
+        const batch = Array.from({ length: 5 }, () => {
+          const s = seq++;
+          return { type: 'track', userId: `k-${s % 20}`, event: 'Tick', messageId: `k-${s}` };
+        });
+        batch.forEach((e) => sent.add(e.messageId));
+        try {
+          const r = await post(srv.url, '/v1/batch', { batch }, ctx.writeKey, agent);
+          if (r.status === 200) batch.forEach((e) => acked.add(e.messageId));
+        } catch { /* killed */ }
+      }
+    };
+    const ws = Array.from({ length: 4 }, work);
+    await waitFor(() => acked.size >= target, { timeoutMs: 60000 * slow, intervalMs: 2, what: `${target} acks` });
+    stop = true;
+    await srv.kill();
+    await Promise.all(ws);
+    agent.destroy();
+  }
+
+  await streamAndKill(600);
+  srv = await ctx.start();
+  signupSentAt = Date.now();
+  assert.equal((await post(srv.url, '/v1/track', { userId: 'waiter', event: 'Signed Up' }, ctx.writeKey)).status, 200);
+  await streamAndKill(600);
+  // Restart and kill again at once, before the engine's first checkpoint.
+  srv = await ctx.start();
+  await srv.kill();
+  assert.equal(rx.calls.length, 0, 'the timer must still be pending after the second kill');
+  srv = await ctx.start();
+  const stats = await srv.settled();
+
+  let stored = 0;
+  for (let u = 0; u < 20; u++) {
+    const p = (await srv.profile(`k-${u}`)).json;
+    const ids = p.events.map((e) => e.messageId);
+    assert.equal(p.eventCount, ids.length);
+    assert.equal(new Set(ids).size, ids.length);
+    for (const m of ids) assert.ok(sent.has(m));
+    stored += ids.length;
+  }
+  for (const m of acked) {
+    const u = `k-${Number(m.slice(2)) % 20}`;
+    assert.ok((await srv.profile(u)).json.events.some((e) => e.messageId === m), `acknowledged ${m} lost`);
+  }
+  assert.equal(stats.engine.events, stored + 1);
+  t.diagnostic(`acknowledged ${acked.size}, stored ${stored}, sent ${sent.size}`);
+
+  await rx.waitCalls(1, { timeoutMs: 20000 * slow });
+  const call = rx.calls[0];
+  assert.ok(call.at - signupSentAt >= 2000);
+  assert.equal(call.json.customer.userId, 'waiter');
+  await waitFor(async () => (await srv.profile('waiter')).json.messages[0]?.state === 'delivered', { what: 'delivered' });
+  await waitFor(() => Date.now() >= call.at + 3000, { timeoutMs: 5000, what: '3 s after the webhook' });
+  assert.equal(rx.calls.length, 1, 'the webhook was sent more than once');
+  assertCleanExit(assert, srv, await srv.stop());
+});
