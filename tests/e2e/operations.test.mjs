@@ -2,6 +2,7 @@
 // same data directory, the command line's help, and first-start credentials.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 
@@ -233,4 +234,66 @@ test('operations: per-version journey figures survive a restart', {
   assertCleanExit(assert, srv, await srv.stop());
   assert.deepEqual(after, before);
   assert.equal(messagesAfter, messagesBefore);
+});
+
+test('operations: SIGTERM under load exits 0 and keeps every acknowledged event (4 rounds)', async (t) => {
+  // Regression: a request suspended while waiting for its fsync when the
+  // server stopped made libmicrohttpd abort (SIGABRT) instead of exiting 0.
+  const ctx = await freshServer(t, { engine: { recent_events: 10000 } });
+  let srv = ctx.srv;
+  const acked = [];
+  let seq = 0;
+  for (let round = 0; round < 4; round++) {
+    if (round) srv = await ctx.start();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    let stop = false;
+    const work = async () => {
+      while (!stop) {
+        const s = seq++;
+        try {
+          const r = await srv.ingest('/v1/track', { userId: `l-${s % 10}`, event: 'E', messageId: `l-${s}` }, { agent });
+          if (r.status === 200) {
+            acked.push(s);
+          } else {
+            assert.equal(r.status, 503, r.text); // shutting down: not acknowledged
+            assert.equal(r.json.code, 'shutting_down');
+            return;
+          }
+        } catch {
+          return; // the server closed the connection
+        }
+      }
+    };
+    const target = acked.length + 200;
+    const ws = Array.from({ length: 16 }, work);
+    await waitFor(() => acked.length >= target, { what: `${target} acks` });
+    const e = await srv.stop();
+    stop = true;
+    await Promise.all(ws);
+    agent.destroy();
+    assertCleanExit(assert, srv, e);
+    assertJsonLogs(srv.stderr);
+  }
+  srv = await ctx.start();
+  const stats = await srv.settled();
+  let stored = 0;
+  const have = new Set();
+  for (let u = 0; u < 10; u++) {
+    const p = (await srv.profile(`l-${u}`)).json;
+    stored += p.eventCount;
+    for (const ev of p.events) have.add(ev.messageId);
+  }
+  assert.equal(stats.engine.events, stored);
+  assert.equal(have.size, stored);
+  assert.ok(stored >= acked.length);
+  for (const s of acked) assert.ok(have.has(`l-${s}`), `acknowledged l-${s} missing after SIGTERM`);
+  assertCleanExit(assert, srv, await srv.stop());
+});
+
+test('operations: SIGINT stops cleanly too', async (t) => {
+  const { srv } = await freshServer(t);
+  srv.proc.kill('SIGINT');
+  const e = await srv.exited;
+  assertCleanExit(assert, srv, e);
+  assert.equal(srv.logLines().find((l) => l.msg === 'stopping')?.signal, 'SIGINT');
 });
