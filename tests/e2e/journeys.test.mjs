@@ -3,6 +3,7 @@
 // body and headers, re-entry rules, retries and final failures.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 
@@ -88,6 +89,28 @@ test('journeys: publish with the CLI and PUT; versions follow the source', async
   assert.equal(one.json.name, 'Welcome series');
   assert.equal(one.json.source, v2.replace('hello', 'greet'));
   assert.equal((await srv.admin('GET', '/v1/journeys/nope')).status, 404);
+  r = await cli('show', 'welcome');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), one.json);
+
+  // CLI failures: exit 1 with the reason on stderr.
+  r = await runBaton(['journey', 'publish', file, '--url', srv.url, '--admin-key', 'ak_wrong_wrong_wrong']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /server answered 401: an admin key is required/);
+  r = await cli('show', 'nope');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /server answered 404: no journey has this id/);
+  r = await cli('publish', path.join(ctx.dir, 'missing.yaml'));
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot read .*missing\.yaml/);
+  const closed = net.createServer();
+  await new Promise((res) => closed.listen(0, '127.0.0.1', res));
+  const deadPort = closed.address().port;
+  await new Promise((res) => closed.close(res));
+  r = await runBaton(['journey', 'list', '--url', `http://127.0.0.1:${deadPort}`, '--admin-key', ctx.adminKey]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot reach http:\/\/127\.0\.0\.1:\d+/);
+  assert.equal((await srv.admin('GET', '/v1/journeys/welcome')).json.version, 3, 'failed publishes changed nothing');
   assertCleanExit(assert, srv, await srv.stop());
 });
 

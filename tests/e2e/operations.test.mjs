@@ -200,6 +200,10 @@ test('operations: credentials are created on first start and printed once', asyn
   assert.equal((await srv.ingest('/v1/track', { userId: 'c', event: 'E' }, { writeKey: creds.write_key })).status, 200);
   await srv.settled();
   assert.equal((await srv.admin('GET', '/v1/profiles/c', { key: creds.admin_key })).status, 200);
+  // The CLI finds the admin key in the data directory's credentials.json.
+  const jl = await runBaton(['journey', 'list', '--url', srv.url, '--data-dir', dataDir]);
+  assert.equal(jl.code, 0, jl.stderr);
+  assert.match(jl.stdout, /^ID\s+VERSION/);
   assertCleanExit(assert, srv, await srv.stop());
 
   srv = await Baton.start({ dataDir });
@@ -296,4 +300,38 @@ test('operations: SIGINT stops cleanly too', async (t) => {
   const e = await srv.exited;
   assertCleanExit(assert, srv, e);
   assert.equal(srv.logLines().find((l) => l.msg === 'stopping')?.signal, 'SIGINT');
+});
+
+test('operations: a bad config or journey file stops the start with file:line:col', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const dataDir = path.join(dir, 'data');
+  // Regression: the config text was freed before the YAML document that
+  // points into it was read, so every message (and every value) was garbage.
+  const cfg = path.join(dir, 'bad.yaml');
+  writeFileSync(cfg, 'sources:\n  - name: web\n    write_key: wk_0123456789\nlimitz:\n  max_body_bytes: 10\n');
+  let r = await runBaton(['serve', '--config', cfg, '--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`^baton serve: ${cfg}:4:1: config: unknown field 'limitz'`));
+  writeFileSync(cfg, 'limits:\n  max_body_bytes: 10\n');
+  r = await runBaton(['serve', '--config', cfg, '--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`^baton serve: ${cfg}:2:19: limits.max_body_bytes: expected an integer from 1024`));
+  writeFileSync(cfg, 'admin_keys:\n  - key: short\n    scopes: [admin]\n');
+  r = await runBaton(['serve', '--config', cfg, '--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /admin_keys: key must have at least 8 characters/);
+
+  // A journeys dir with an invalid file: logged with its position, exit 1.
+  const jdir = path.join(dir, 'journeys');
+  mkdirSync(jdir);
+  writeFileSync(path.join(jdir, 'bad.yaml'), 'id: bad\ntrigger:\n  event: E\nsteps:\n  - id: w\n    type: wait\n    duration: forever\n');
+  r = await runBaton(['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--journeys', jdir]);
+  assert.equal(r.code, 1);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const bad = lines.find((l) => l.msg === 'invalid journey');
+  assert.ok(bad, r.stderr);
+  assert.equal(bad.level, 'error');
+  assert.ok(bad.error.startsWith(`${path.join(jdir, 'bad.yaml')}:7:15: `), bad.error);
+  assert.match(r.stderr, /cannot start/);
 });
