@@ -319,3 +319,59 @@ test('journeys: 500 then 200 is retried and delivered; 400 is a final failure', 
   assert.equal(flaky.calls.length, 2);
   assertCleanExit(assert, srv, await srv.stop());
 });
+
+test('journeys: customers in flight stay on the version they entered', async (t) => {
+  const rxOld = await startReceiver(t);
+  const rxNew = await startReceiver(t);
+  const { srv } = await freshServer(t);
+  const yaml = (url) => journeyYaml({ id: 'vv', event: 'Go', steps: [{ id: 'w', type: 'wait', duration: '700ms' }, { id: 'hook', type: 'webhook', url }] });
+  assert.deepEqual((await srv.putJourney('vv', yaml(rxOld.url()))).json, { id: 'vv', version: 1 });
+  await track(srv, 'early', 'Go');
+  await srv.settled();
+  assert.deepEqual((await srv.putJourney('vv', yaml(rxNew.url()))).json, { id: 'vv', version: 2 });
+  await track(srv, 'late', 'Go');
+  await rxOld.waitCalls(1);
+  await rxNew.waitCalls(1);
+  assert.equal(rxOld.calls[0].json.customer.userId, 'early');
+  assert.equal(rxOld.calls[0].json.journey.version, 1);
+  assert.equal(rxNew.calls[0].json.customer.userId, 'late');
+  assert.equal(rxNew.calls[0].json.journey.version, 2);
+  const j = (await srv.admin('GET', '/v1/journeys/vv')).json;
+  assert.deepEqual(j.versions.map((v) => [v.version, v.entered]), [[2, 1], [1, 1]]);
+  await waitFor(async () => (await srv.stats()).delivery.delivered === 2, { what: '2 deliveries' });
+  assert.equal(rxOld.calls.length + rxNew.calls.length, 2);
+  assertCleanExit(assert, srv, await srv.stop());
+});
+
+test('journeys: always 500 ends dead after max_attempts; no answer in time is unknown, not retried', async (t) => {
+  const failing = await startReceiver(t, () => ({ status: 503 }));
+  const silent = await startReceiver(t, () => ({ hold: true }));
+  const { srv } = await freshServer(t, { delivery: { backoff: '50ms', max_attempts: 3, timeout: '500ms' } });
+  assert.equal((await srv.putJourney('dead', journeyYaml({ id: 'dead', event: 'D', steps: [{ id: 's', type: 'webhook', url: failing.url() }] }))).status, 200);
+  assert.equal((await srv.putJourney('slow', journeyYaml({ id: 'slow', event: 'S', steps: [{ id: 's', type: 'webhook', url: silent.url() }] }))).status, 200);
+  await track(srv, 'd', 'D');
+  await track(srv, 's', 'S');
+  const dm = await waitFor(async () => {
+    const m = await messages(srv, 'd');
+    return m[0]?.state === 'dead' && m[0];
+  }, { what: 'dead message' });
+  assert.equal(dm.attempts, 3);
+  assert.equal(dm.http_status, 503);
+  assert.equal(failing.calls.length, 3);
+  assert.equal(new Set(failing.calls.map((c) => c.headers['webhook-id'])).size, 1);
+  const sm = await waitFor(async () => {
+    const m = await messages(srv, 's');
+    return m[0]?.state === 'unknown' && m[0];
+  }, { what: 'unknown message' });
+  assert.equal(sm.attempts, 1);
+  assert.equal(silent.calls.length, 1);
+  const s = await srv.stats();
+  assert.equal(s.delivery.dead, 1);
+  assert.equal(s.delivery.unknown, 1);
+  assert.equal(s.delivery.retries, 2);
+  // Neither is tried again (several backoff periods later).
+  await delay(400);
+  assert.equal(failing.calls.length, 3);
+  assert.equal(silent.calls.length, 1);
+  assertCleanExit(assert, srv, await srv.stop());
+});
