@@ -136,3 +136,40 @@ test('bad input: admin keys, scopes and unknown profiles', async (t) => {
   assert.equal((await srv.admin('GET', '/v1/journeys/j1')).status, 404);
   assertCleanExit(assert, srv, await srv.stop());
 });
+
+test('limits: exactly at each limit is accepted, one over is refused', async (t) => {
+  const { srv } = await freshServer(t, { limits: LIMITS });
+  // A body of exactly max_body_bytes (padded with JSON whitespace), then one byte more.
+  const body = (userId, size) => {
+    const json = JSON.stringify({ batch: [{ type: 'track', userId, event: 'E' }] });
+    return json.slice(0, -1) + ' '.repeat(size - json.length) + '}';
+  };
+  const at = await srv.ingest('/v1/batch', body('at-body-limit', 4096));
+  assert.equal(at.status, 200, at.text);
+  const over = await srv.ingest('/v1/batch', body('over-body-limit', 4097));
+  assert.equal(over.status, 413, over.text);
+  assert.equal(over.json.code, 'body_too_large');
+  // max_batch_events events in one batch.
+  const five = await srv.ingest('/v1/batch', { batch: Array.from({ length: 5 }, (_, i) => ({ type: 'track', userId: `five-${i}`, event: 'E' })) });
+  assert.equal(five.status, 200, five.text);
+  const s = await srv.settled();
+  assert.equal(s.engine.events, 6);
+  assert.equal((await srv.profile('at-body-limit')).status, 200);
+  assert.equal((await srv.profile('over-body-limit')).status, 404);
+  for (let i = 0; i < 5; i++) assert.equal((await srv.profile(`five-${i}`)).json.eventCount, 1);
+  assertCleanExit(assert, srv, await srv.stop());
+});
+
+test('profile ids with reserved URL characters round-trip through the admin API', async (t) => {
+  const { srv } = await freshServer(t);
+  const ids = ['alice@example.com', 'with space', 'zoë-ü', 'a/b', 'q?x=1', 'h#1', '100%', 'plus+sign'];
+  for (const id of ids) assert.equal((await srv.ingest('/v1/identify', { userId: id, traits: { id } })).status, 200);
+  await srv.settled();
+  for (const id of ids) {
+    const p = await srv.profile(id);
+    assert.equal(p.status, 200, `${id}: ${p.text}`);
+    assert.equal(p.json.userId, id);
+    assert.deepEqual(p.json.traits, { id });
+  }
+  assertCleanExit(assert, srv, await srv.stop());
+});
