@@ -318,3 +318,42 @@ test('crash: a message delivered but not yet checkpointed is not sent again when
   assertCleanExit(assert, srv, await srv.stop());
   assert.equal(rx.calls.length, 1);
 });
+
+// Regression: a message waiting for its retry was in no durable outbox (the
+// checkpoint skips messages that have a ledger record, and a replayed copy
+// was refused as a duplicate), so after any restart it stayed "retrying"
+// forever: silently dropped.
+for (const [how, checkpoint] of [['SIGTERM', '200ms'], ['SIGKILL', '200ms'], ['SIGKILL', '1h']]) {
+  test(`crash: a message waiting to be retried is delivered after a restart (${how}, checkpoint ${checkpoint})`, async (t) => {
+    let answer = 500;
+    const rx = await startReceiver(t, () => ({ status: answer }));
+    // A long backoff: the retry can only come from the restarted process.
+    const ctx = await freshServer(t, { delivery: { backoff: '1h', max_attempts: 5 }, engine: { checkpoint_interval: checkpoint } });
+    let srv = ctx.srv;
+    assert.equal((await srv.putJourney('retry', [
+      'id: retry', 'trigger:', '  event: Go', 'steps:',
+      '  - id: hook', '    type: webhook', `    url: ${rx.url('/r')}`, '',
+    ].join('\n'))).status, 200);
+    assert.equal((await srv.ingest('/v1/track', { userId: 'x', event: 'Go' })).status, 200);
+    await rx.waitCalls(1);
+    await waitFor(async () => (await srv.profile('x')).json.messages[0]?.state === 'retrying', { what: 'retrying' });
+    if (checkpoint !== '1h') {
+      const cps = (await srv.stats()).engine.checkpoints;
+      await waitFor(async () => (await srv.stats()).engine.checkpoints > cps, { what: 'a checkpoint after the failed attempt' });
+    }
+    if (how === 'SIGTERM') assertCleanExit(assert, srv, await srv.stop());
+    else await srv.kill();
+    answer = 200;
+    srv = await ctx.start();
+    const m = await waitFor(async () => {
+      const x = (await srv.profile('x')).json.messages[0];
+      return x.state === 'delivered' && x;
+    }, { what: 'the retried message delivered after the restart' });
+    assert.equal(m.attempts, 2);
+    assert.equal(rx.calls.length, 2);
+    assert.equal(rx.calls[1].headers['webhook-id'], rx.calls[0].headers['webhook-id']);
+    assert.equal(rx.calls[1].body, rx.calls[0].body);
+    assertCleanExit(assert, srv, await srv.stop());
+    assert.equal(rx.calls.length, 2);
+  });
+}
