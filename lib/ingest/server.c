@@ -200,7 +200,8 @@ static enum MHD_Result handle_ingest(struct req *r) {
       return send_error(conn, 415, "unsupported_encoding", "Content-Encoding",
                         "Content-Encoding must be gzip, deflate or identity", 1);
     struct buf plain;
-    buf_init(&plain, s->deps.cfg->max_body_bytes);
+    /* +1: inflate_capped needs room for one byte over the limit to see it. */
+    buf_init(&plain, s->deps.cfg->max_body_bytes + 1);
     int zrc = inflate_capped(r->body.ptr ? r->body.ptr : "", r->body.len,
                              s->deps.cfg->max_body_bytes, &plain);
     if (zrc) {

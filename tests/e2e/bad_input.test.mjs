@@ -3,6 +3,7 @@
 // that neither the event log nor the engine nor any profile changed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { deflateSync, gzipSync } from 'node:zlib';
 
 import { assertCleanExit, basic, freshServer, request } from './lib/baton.mjs';
 
@@ -54,7 +55,10 @@ const cases = [
     413, 'body_too_large', 'body', /over the limit of 4096 bytes/, ['bad-body']],
   ['oversize body (chunked, no Content-Length)', '/v1/batch', { batch: [{ type: 'track', userId: 'bad-body-chunked', event: 'E', properties: { blob: 'z'.repeat(8000) } }] },
     413, 'body_too_large', 'body', /over the limit of 4096 bytes/, ['bad-body-chunked'], { chunked: true }],
-  ['gzip Content-Encoding', '/v1/track', ev('bad-gzip'), 415, 'unsupported_encoding', 'Content-Encoding', /Content-Encoding is not supported/, ['bad-gzip'], { headers: { 'Content-Encoding': 'gzip' } }],
+  ['unsupported Content-Encoding (br)', '/v1/track', ev('bad-br'), 415, 'unsupported_encoding', 'Content-Encoding', /Content-Encoding must be gzip, deflate or identity/, ['bad-br'], { headers: { 'Content-Encoding': 'br' } }],
+  ['plain body labelled gzip', '/v1/track', ev('bad-gzip'), 400, 'invalid_encoding', 'body', /not a valid gzip or deflate stream/, ['bad-gzip'], { headers: { 'Content-Encoding': 'gzip' } }],
+  ['truncated gzip body', '/v1/track', gzipSync(JSON.stringify(ev('bad-gzip-trunc'))).subarray(0, 30), 400, 'invalid_encoding', 'body', /not a valid gzip or deflate stream/, ['bad-gzip-trunc'], { headers: { 'Content-Encoding': 'gzip' } }],
+  ['gzip bomb (inflates past max_body_bytes)', '/v1/track', gzipSync(JSON.stringify(ev('bad-bomb', { properties: { z: '0'.repeat(1 << 20) } }))), 413, 'body_too_large', 'body', /decompressed body is over the limit of 4096 bytes/, ['bad-bomb'], { headers: { 'Content-Encoding': 'gzip' } }],
   ['wrong write key', '/v1/track', ev('bad-wk'), 401, 'invalid_write_key', 'Authorization', /write key is not valid/, ['bad-wk'], { writeKey: 'wk_not_a_real_key' }],
   ['malformed Basic auth', '/v1/track', ev('bad-basic'), 401, 'invalid_write_key', 'Authorization', /write key is not valid/, ['bad-basic'], { auth: 'Basic !!!' }],
   ['no write key', '/v1/track', ev('bad-nokey'), 401, 'invalid_write_key', 'writeKey', /a valid write key is required/, ['bad-nokey'], { writeKey: null }],
@@ -150,12 +154,21 @@ test('limits: exactly at each limit is accepted, one over is refused', async (t)
   assert.equal(over.status, 413, over.text);
   assert.equal(over.json.code, 'body_too_large');
   // max_batch_events events in one batch.
+  // The same for a gzip body: the limit applies to the inflated size.
+  const gz = (userId, size) => gzipSync(body(userId, size));
+  const gzAt = await srv.ingest('/v1/batch', gz('gz-at-limit', 4096), { headers: { 'Content-Encoding': 'gzip' } });
+  assert.equal(gzAt.status, 200, gzAt.text);
+  const gzOver = await srv.ingest('/v1/batch', gz('gz-over-limit', 4097), { headers: { 'Content-Encoding': 'gzip' } });
+  assert.equal(gzOver.status, 413, gzOver.text);
+  assert.match(gzOver.json.error, /decompressed body is over the limit of 4096 bytes/);
   const five = await srv.ingest('/v1/batch', { batch: Array.from({ length: 5 }, (_, i) => ({ type: 'track', userId: `five-${i}`, event: 'E' })) });
   assert.equal(five.status, 200, five.text);
   const s = await srv.settled();
-  assert.equal(s.engine.events, 6);
+  assert.equal(s.engine.events, 7);
   assert.equal((await srv.profile('at-body-limit')).status, 200);
   assert.equal((await srv.profile('over-body-limit')).status, 404);
+  assert.equal((await srv.profile('gz-at-limit')).status, 200);
+  assert.equal((await srv.profile('gz-over-limit')).status, 404);
   for (let i = 0; i < 5; i++) assert.equal((await srv.profile(`five-${i}`)).json.eventCount, 1);
   assertCleanExit(assert, srv, await srv.stop());
 });
