@@ -251,10 +251,19 @@ export class Baton {
   }
 }
 
-/** Checks a stopped server ended cleanly: exit 0 and no sanitizer report. */
+/**
+ * Checks a stopped server ended cleanly: exit 0, no sanitizer report, and
+ * every stderr line a JSON log line with time, level and msg.
+ */
 export function assertCleanExit(assert, srv, e) {
   assert.deepEqual(e, { code: 0, signal: null }, `baton exited ${JSON.stringify(e)}; stderr tail:\n${srv.stderr.slice(-3000)}`);
   assert.doesNotMatch(srv.stderr, /AddressSanitizer|LeakSanitizer|runtime error:/, 'sanitizer report in stderr');
+  for (const line of srv.stderr.split('\n')) {
+    if (!line) continue;
+    let j;
+    try { j = JSON.parse(line); } catch { assert.fail(`stderr line is not JSON: ${line}`); }
+    assert.ok(typeof j.time === 'string' && typeof j.level === 'string' && typeof j.msg === 'string', `log line without time/level/msg: ${line}`);
+  }
 }
 
 /**
