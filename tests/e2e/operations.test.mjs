@@ -335,3 +335,29 @@ test('operations: a bad config or journey file stops the start with file:line:co
   assert.ok(bad.error.startsWith(`${path.join(jdir, 'bad.yaml')}:7:15: `), bad.error);
   assert.match(r.stderr, /cannot start/);
 });
+
+test('operations: SIGTERM with a webhook in flight waits for it, records the outcome, and does not resend', async (t) => {
+  let hold = true;
+  const rx = await startReceiver(t, () => (hold ? { hold: true } : { status: 200 }));
+  const ctx = await freshServer(t, { delivery: { timeout: '1s' } });
+  let srv = ctx.srv;
+  assert.equal((await srv.putJourney('p', `id: p\ntrigger:\n  event: Go\nsteps:\n  - id: hook\n    type: webhook\n    url: ${rx.url()}\n`)).status, 200);
+  assert.equal((await srv.ingest('/v1/track', { userId: 'x', event: 'Go' })).status, 200);
+  await rx.waitCalls(1);
+  const t0 = Date.now();
+  const e = await srv.stop();
+  assertCleanExit(assert, srv, e);
+  // The stop waits for the attempt (1 s timeout), not forever.
+  assert.ok(Date.now() - t0 < 8000, `stop took ${Date.now() - t0} ms`);
+  hold = false;
+  srv = await ctx.start();
+  const m = (await srv.profile('x')).json.messages;
+  assert.equal(m.length, 1);
+  // Sent and unanswered within the timeout: the receiver may have acted on it.
+  assert.equal(m[0].state, 'unknown');
+  assert.equal(m[0].attempts, 1);
+  const st = await srv.stats();
+  assert.equal(st.delivery.duplicates_refused + st.delivery.delivered, 0);
+  assertCleanExit(assert, srv, await srv.stop());
+  assert.equal(rx.calls.length, 1);
+});
