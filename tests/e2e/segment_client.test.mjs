@@ -247,3 +247,28 @@ test('profiles keep the newest recent_events events and count them all', async (
   assert.deepEqual((await srv.profile('busy')).json, p);
   assertCleanExit(assert, srv, await srv.stop());
 });
+
+test('a client retry with the same messageIds is acknowledged but stored once, also after a restart', async (t) => {
+  const ctx = await freshServer(t);
+  let srv = ctx.srv;
+  const batch = { batch: [
+    { type: 'track', userId: 'r', event: 'Paid', messageId: 'pay-1', properties: { amount: 10 } },
+    { type: 'identify', userId: 'r', messageId: 'id-1', traits: { plan: 'pro' } },
+  ] };
+  for (let i = 0; i < 2; i++) assert.equal((await srv.ingest('/v1/batch', batch)).status, 200);
+  let s = await srv.settled();
+  assert.equal(s.engine.events, 2);
+  assert.equal(s.engine.duplicates, 2);
+  assert.equal((await srv.profile('r')).json.eventCount, 2);
+  assertCleanExit(assert, srv, await srv.stop());
+  srv = await ctx.start();
+  assert.equal((await srv.ingest('/v1/track', batch.batch[0])).status, 200);
+  // A new messageId is a new event even with the same content.
+  assert.equal((await srv.ingest('/v1/track', { ...batch.batch[0], messageId: 'pay-2' })).status, 200);
+  s = await srv.settled();
+  const p = (await srv.profile('r')).json;
+  assert.equal(p.eventCount, 3);
+  assert.deepEqual(p.events.map((e) => e.messageId), ['pay-2', 'id-1', 'pay-1']);
+  assert.equal(s.engine.events, 3);
+  assertCleanExit(assert, srv, await srv.stop());
+});
