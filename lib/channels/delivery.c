@@ -101,6 +101,19 @@ static void del_outbox(struct delivery *d, MDB_txn *txn, const char *id) {
   if (rc && rc != MDB_NOTFOUND) store_fail("del outbox", rc);
 }
 
+/* Keeps m in the outbox database so that a retry survives a restart: the
+   engine's checkpoint does not write a message that already has a ledger
+   record, and a replayed copy is refused while the record says "retrying". */
+static void put_outbox(struct delivery *d, MDB_txn *txn, const struct outmsg *m) {
+  struct buf b;
+  buf_init(&b, 0);
+  outmsg_encode(m, &b);
+  MDB_val k = {OUTMSG_ID_LEN, (void *)m->id}, v = {b.len, b.ptr};
+  int rc = mdb_put(txn, d->st->outbox, &k, &v, 0);
+  if (rc) store_fail("put outbox", rc);
+  buf_release(&b);
+}
+
 static void log_outcome(const struct outmsg *m, const char *state, long status, const char *err) {
   struct jlog_line l;
   jlog_begin(&l, !strcmp(state, "delivered") ? JLOG_DEBUG : JLOG_WARN, "message outcome");
@@ -270,7 +283,10 @@ static void finish_batch(struct delivery *d, struct outcome *outs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     struct outcome *o = &outs[i];
     put_record(d, txn, o->m, o->state, o->status, o->error[0] ? o->error : NULL);
-    if (strcmp(o->state, "retrying")) del_outbox(d, txn, o->m->id);
+    if (strcmp(o->state, "retrying"))
+      del_outbox(d, txn, o->m->id);
+    else
+      put_outbox(d, txn, o->m);
   }
   int rc = store_commit(txn);
   pthread_mutex_lock(&d->mu);

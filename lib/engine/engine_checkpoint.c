@@ -286,6 +286,24 @@ int engine_checkpoint_locked(struct engine *e) {
       if (rc) rc = store_fail("put journey", rc);
     }
   }
+  /* Journey figures, for the versions whose figures moved. */
+  it = 0;
+  while (!rc && smap_next(&e->journeys, &it, &s)) {
+    struct jentry *j = s->val;
+    for (struct jversion *v = j->latest; v && !rc; v = v->older) {
+      if (!v->stats_dirty) continue;
+      char key[128];
+      size_t kn = journey_key(key, sizeof(key), j->id, v->version);
+      buf_clear(&b);
+      put_u64(&b, v->entered);
+      put_u64(&b, v->completed);
+      put_u32(&b, (uint32_t)v->def->n_steps);
+      for (size_t i = 0; i < v->def->n_steps; i++) put_u64(&b, v->step_passed[i]);
+      MDB_val k = {kn, key}, val = {b.len, b.ptr};
+      rc = mdb_put(txn, st->jstats, &k, &val, 0);
+      if (rc) rc = store_fail("put jstats", rc);
+    }
+  }
   for (struct profile *p = e->dirty_head; p && !rc; p = p->next_dirty) {
     MDB_val k = {strlen(p->key), p->key};
     if (p->deleted) continue; /* engine_checkpoint_deletes removes its rows */
@@ -352,6 +370,7 @@ int engine_checkpoint_locked(struct engine *e) {
   if (!rc) rc = engine_checkpoint_deletes(e, txn);
   if (!rc) rc = store_put_u64(txn, st, "applied_lsn", e->applied_lsn);
   if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)e->clock_ms);
+  if (!rc) rc = store_put_u64(txn, st, "messages", e->n_messages);
   buf_release(&b);
   if (rc) {
     mdb_txn_abort(txn);
@@ -364,7 +383,8 @@ int engine_checkpoint_locked(struct engine *e) {
   pthread_rwlock_wrlock(&e->lock);
   it = 0;
   while (smap_next(&e->journeys, &it, &s))
-    for (struct jversion *v = ((struct jentry *)s->val)->latest; v; v = v->older) v->persisted = 1;
+    for (struct jversion *v = ((struct jentry *)s->val)->latest; v; v = v->older)
+      v->persisted = 1, v->stats_dirty = 0;
   for (struct profile *p = e->dirty_head, *n; p; p = n) {
     n = p->next_dirty;
     p->dirty = 0;
@@ -432,6 +452,24 @@ static int load_journeys(struct engine *e, MDB_txn *txn) {
     j->latest = jv;
   }
   mdb_cursor_close(cur);
+  /* Their figures (active and waiting are rebuilt from the loaded runs). */
+  mdb_cursor_open(txn, e->opt.store->jstats, &cur);
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    const char *kp = k.mv_data;
+    const char *nul = memchr(kp, '\0', k.mv_size);
+    if (!nul || k.mv_size != (size_t)(nul - kp) + 5 || v.mv_size < 20) continue;
+    uint32_t version = 0, n_steps;
+    for (int i = 0; i < 4; i++) version = version << 8 | (uint8_t)nul[1 + i];
+    struct jentry *j = engine_jentry(e, kp, (size_t)(nul - kp), 0);
+    struct jversion *jv = j ? jentry_version(j, version) : NULL;
+    memcpy(&n_steps, (const char *)v.mv_data + 16, 4);
+    if (!jv || n_steps != jv->def->n_steps || v.mv_size != 20 + 8 * (size_t)n_steps) continue;
+    memcpy(&jv->entered, v.mv_data, 8);
+    memcpy(&jv->completed, (const char *)v.mv_data + 8, 8);
+    memcpy(jv->step_passed, (const char *)v.mv_data + 20, 8 * (size_t)n_steps);
+  }
+  mdb_cursor_close(cur);
   engine_rebuild_triggers(e);
   return 0;
 }
@@ -488,6 +526,7 @@ int engine_load(struct engine *e) {
   uint64_t v;
   if (store_get_u64(txn, st, "applied_lsn", &v) == 0) e->applied_lsn = v;
   if (store_get_u64(txn, st, "clock_ms", &v) == 0) e->clock_ms = (int64_t)v;
+  if (store_get_u64(txn, st, "messages", &v) == 0) e->n_messages = v;
   e->checkpoint_lsn = e->applied_lsn;
   atomic_store(&e->checkpoint_pub, e->applied_lsn);
   int rc = load_journeys(e, txn);

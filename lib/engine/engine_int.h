@@ -37,6 +37,7 @@ struct jversion {
   int64_t published_ms;
   uint64_t lsn;
   int persisted;              /* written to the store */
+  int stats_dirty;            /* entered/completed/step_passed changed since the last checkpoint */
   uint64_t entered, completed, active;
   uint64_t *at_step;          /* customers currently at each step */
   uint64_t *step_passed;      /* customers that passed through each step */

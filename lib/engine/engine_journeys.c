@@ -235,6 +235,7 @@ static void run_finish(struct engine *e, struct run *r, int64_t now) {
   struct jmember *m = r->m;
   r->jv->active--;
   r->jv->completed++;
+  r->jv->stats_dirty = 1;
   e->n_active_runs--;
   m->run = NULL;
   m->last_exit_ms = now;
@@ -252,6 +253,7 @@ static void run_advance(struct engine *e, struct run *r, int64_t now) {
     }
     const struct journey_step *s = &def->steps[r->step];
     r->jv->step_passed[r->step]++;
+    r->jv->stats_dirty = 1;
     switch (s->type) {
       case JSTEP_WAIT:
         r->jv->at_step[r->step]++;
@@ -313,6 +315,7 @@ void engine_trigger(struct engine *e, struct profile *p, const struct rec_event 
     r->trigger_len = ev->json.len;
     m->run = r;
     jv->entered++;
+    jv->stats_dirty = 1;
     jv->active++;
     e->n_active_runs++;
     profile_mark_dirty(e, p);

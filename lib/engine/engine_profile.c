@@ -227,6 +227,7 @@ static void merge_members(struct engine *e, struct profile *into, struct profile
         if (timer_armed(&r->timer)) r->jv->at_step[r->step]--;
         r->jv->active--;
         r->jv->completed++;
+        r->jv->stats_dirty = 1;
         e->n_active_runs--;
         run_free(e, r);
       }

@@ -29,6 +29,7 @@ struct baton_server {
   struct MHD_Daemon *mhd;
   int port;
   atomic_long active;     /* requests begun and not completed */
+  atomic_int stopping;    /* set by server_stop before it drains */
   atomic_ullong seq;      /* request counter for message id seeds */
   uint64_t seed;          /* random per process */
   struct segment_limits lim;
@@ -199,7 +200,8 @@ static enum MHD_Result handle_ingest(struct req *r) {
       return send_error(conn, 415, "unsupported_encoding", "Content-Encoding",
                         "Content-Encoding must be gzip, deflate or identity", 1);
     struct buf plain;
-    buf_init(&plain, s->deps.cfg->max_body_bytes);
+    /* +1: inflate_capped needs room for one byte over the limit to see it. */
+    buf_init(&plain, s->deps.cfg->max_body_bytes + 1);
     int zrc = inflate_capped(r->body.ptr ? r->body.ptr : "", r->body.len,
                              s->deps.cfg->max_body_bytes, &plain);
     if (zrc) {
@@ -239,6 +241,14 @@ static enum MHD_Result handle_ingest(struct req *r) {
   if (rc) {
     segment_out_release(&out);
     return send_error(conn, err.status, err.code, err.field, err.msg, 1);
+  }
+  /* Never suspend once server_stop has begun: MHD_stop_daemon aborts the
+     process if a connection is suspended. A request that counted itself in
+     `active` before server_stop read it is waited for; a later one sees the
+     flag here (both sides use sequentially consistent atomics). */
+  if (atomic_load(&s->stopping)) {
+    segment_out_release(&out);
+    return send_error(conn, 503, "shutting_down", NULL, "the server is shutting down", 1);
   }
   /* Customers deleted with suppression: their events never reach the log. */
   struct evlog_rec *recs = xmalloc(out.n * sizeof(*recs));
@@ -865,6 +875,7 @@ int server_port(struct baton_server *s) { return s->port; }
 
 void server_stop(struct baton_server *s, int drain_ms) {
   if (!s) return;
+  atomic_store(&s->stopping, 1);
   MHD_socket fd = MHD_quiesce_daemon(s->mhd);
   if (fd != MHD_INVALID_SOCKET) close(fd);
   for (int waited = 0; atomic_load(&s->active) > 0 && waited < drain_ms; waited += 10)

@@ -46,7 +46,8 @@ int store_open(const char *dir, uint64_t map_bytes, struct store **out) {
   } dbs[] = {{"meta", &st->meta},         {"profiles", &st->profiles},
              {"timeline", &st->timeline}, {"journeys", &st->journeys},
              {"outbox", &st->outbox},     {"deliveries", &st->deliveries},
-             {"dedup", &st->dedup},       {"suppressed", &st->suppressed}};
+             {"dedup", &st->dedup},       {"suppressed", &st->suppressed},
+             {"jstats", &st->jstats}};
   for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
     rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
     if (rc) {

@@ -13,6 +13,8 @@
  *   deliveries  message id -> JSON delivery record (state, attempts, ...)
  *   dedup       u64 BE sequence -> u64 hash of (source, messageId), i64 time_ms
  *   suppressed  SHA-256 (hex) of an identity key of a deleted customer -> i64 time_ms
+ *   jstats      journey id, NUL, u32 BE version -> u64 entered, u64 completed,
+ *               u32 n_steps, u64 passed[n_steps] (figures of one journey version)
  *
  * LMDB allows one write transaction at a time across threads (it serialises
  * them itself) and any number of concurrent readers; read transactions here
@@ -26,7 +28,7 @@
 
 struct store {
   MDB_env *env;
-  MDB_dbi meta, profiles, timeline, journeys, outbox, deliveries, dedup, suppressed;
+  MDB_dbi meta, profiles, timeline, journeys, outbox, deliveries, dedup, suppressed, jstats;
 };
 
 /*
