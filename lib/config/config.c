@@ -55,6 +55,12 @@ void baton_config_release(struct baton_config *cfg) {
   free(cfg->admin_keys);
   for (size_t i = 0; i < cfg->n_external_ids; i++) free(cfg->external_ids[i]);
   free(cfg->external_ids);
+  for (size_t i = 0; i < cfg->n_aggregates; i++) {
+    free(cfg->aggregates[i].name);
+    free(cfg->aggregates[i].event);
+    free(cfg->aggregates[i].property);
+  }
+  free(cfg->aggregates);
   memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -228,11 +234,79 @@ static int load_admin_keys(struct fy_node *seq, const char *file, struct baton_c
   return 0;
 }
 
+static int aggregate_name_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 64) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_')) return 0;
+  return 1;
+}
+
+static int load_aggregates(struct fy_node *seq, const char *file, struct baton_config *cfg,
+                           struct yerr *err) {
+  static const char *const keys[] = {"name", "event", "kind", "property", "window", NULL};
+  if (!fy_node_is_sequence(seq)) return yaml_fail(err, file, seq, "aggregates: expected a list");
+  if (fy_node_sequence_item_count(seq) > AGG_MAX_DEFS)
+    return yaml_fail(err, file, seq, "aggregates: at most %d", AGG_MAX_DEFS);
+  void *it = NULL;
+  struct fy_node *item;
+  while ((item = fy_node_sequence_iterate(seq, &it))) {
+    if (!fy_node_is_mapping(item))
+      return yaml_fail(err, file, item, "aggregates: each is a mapping with name, event, kind");
+    if (yaml_check_keys(item, keys, file, "aggregates", err)) return BATON_EINVAL;
+    const char *name = yaml_str(yaml_get(item, "name"));
+    if (!name || !aggregate_name_ok(name))
+      return yaml_fail(err, file, yaml_get(item, "name") ? yaml_get(item, "name") : item,
+                       "aggregates: name is required: 1-64 characters of a-z, 0-9, _");
+    for (size_t i = 0; i < cfg->n_aggregates; i++)
+      if (!strcmp(cfg->aggregates[i].name, name))
+        return yaml_fail(err, file, item, "aggregates.%s: the name is used twice", name);
+    const char *event = yaml_str(yaml_get(item, "event"));
+    if (!event || !*event || strlen(event) > 256)
+      return yaml_fail(err, file, item, "aggregates.%s.event: required, an event name or \"*\"",
+                       name);
+    enum agg_kind kind = AGG_COUNT;
+    struct fy_node *kn = yaml_get(item, "kind");
+    if (kn && (!yaml_str(kn) || agg_kind_parse(yaml_str(kn), &kind)))
+      return yaml_fail(err, file, kn,
+                       "aggregates.%s.kind: expected count, sum, min, max, first or last", name);
+    struct fy_node *pn = yaml_get(item, "property");
+    const char *prop = yaml_str(pn);
+    if (pn && (!prop || !*prop || strlen(prop) > 200))
+      return yaml_fail(err, file, pn, "aggregates.%s.property: a property name or dot path",
+                       name);
+    if (!prop && (kind == AGG_SUM || kind == AGG_MIN || kind == AGG_MAX))
+      return yaml_fail(err, file, item, "aggregates.%s.property: required for %s", name,
+                       agg_kind_name(kind));
+    if (prop && kind == AGG_COUNT)
+      return yaml_fail(err, file, pn, "aggregates.%s.property: count takes no property", name);
+    int64_t window = 0;
+    struct fy_node *wn = yaml_get(item, "window");
+    if (wn) {
+      const char *ws = yaml_str(wn);
+      if (kind == AGG_FIRST || kind == AGG_LAST)
+        return yaml_fail(err, file, wn, "aggregates.%s.window: first and last are over all time",
+                         name);
+      if (!ws || clock_parse_duration(ws, &window) || window < 60000 ||
+          window > 366LL * 86400000)
+        return yaml_fail(err, file, wn, "aggregates.%s.window: a duration from 1m to 366d", name);
+    }
+    cfg->aggregates = xrealloc(cfg->aggregates, (cfg->n_aggregates + 1) * sizeof(*cfg->aggregates));
+    struct agg_def *d = &cfg->aggregates[cfg->n_aggregates++];
+    d->name = xstrdup(name);
+    d->event = xstrdup(event);
+    d->property = prop ? xstrdup(prop) : NULL;
+    d->kind = kind;
+    d->window_ms = window;
+  }
+  return 0;
+}
+
 static int load_doc(struct fy_node *root, const char *file, struct baton_config *cfg,
                     struct yerr *err) {
   static const char *const top[] = {"listen", "data_dir", "journeys_dir", "sources",
                                     "admin_keys", "log_level", "limits", "engine", "delivery",
-                                    "identity", NULL};
+                                    "identity", "aggregates", NULL};
   static const char *const limits[] = {"max_body_bytes", "max_event_bytes", "max_batch_events",
                                        "http_threads", "max_engine_lag", NULL};
   static const char *const engine[] = {"checkpoint_interval", "recent_events", "unsafe_no_fsync",
@@ -312,6 +386,7 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
       cfg->unsafe_no_fsync = !strcmp(s, "true");
     }
   }
+  if ((n = yaml_get(root, "aggregates")) && load_aggregates(n, file, cfg, err)) return BATON_EINVAL;
   if ((sec = yaml_get(root, "identity"))) {
     static const char *const identity[] = {"external_ids", NULL};
     if (!fy_node_is_mapping(sec))

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config/yaml.h"
+#include "engine/aggregate.h"
 
 /* Admin key scopes (a key's scopes are a bit set). */
 enum {
@@ -57,6 +58,9 @@ struct baton_config {
   /* identity */
   char **external_ids; /* identify traits that identify a customer; default email, phone */
   size_t n_external_ids;
+  /* computed aggregates (docs/aggregates.md) */
+  struct agg_def *aggregates;
+  size_t n_aggregates;
   /* delivery */
   int delivery_max_attempts;
   int64_t delivery_timeout_ms;

@@ -169,7 +169,9 @@ int baton_node_start(const struct baton_config *cfg, struct baton_node **out) {
                               .external_ids = (const char *const *)cfg->external_ids,
                               .n_external_ids = cfg->n_external_ids,
                               .dedup_max = cfg->dedup_max,
-                              .dedup_window_ms = cfg->dedup_window_ms};
+                              .dedup_window_ms = cfg->dedup_window_ms,
+                              .aggregates = cfg->aggregates,
+                              .n_aggregates = cfg->n_aggregates};
   rc = engine_open(&eo, &n->engine);
   if (rc) {
     jlog(JLOG_ERROR, "cannot load the checkpoint", "error", baton_strerror(rc));

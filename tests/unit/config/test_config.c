@@ -96,7 +96,8 @@ static void test_errors(void **state) {
   (void)state;
   expect_error("bogus: 1\n",
                "1:1: config: unknown field 'bogus' (expected one of: listen, data_dir, "
-               "journeys_dir, sources, admin_keys, log_level, limits, engine, delivery, identity)");
+               "journeys_dir, sources, admin_keys, log_level, limits, engine, delivery, identity, "
+               "aggregates)");
   expect_error("listen: nowhere\n", "1:9: listen: expected host:port, e.g. 127.0.0.1:8080");
   expect_error("sources:\n  - {name: web, write_key: short}\n",
                "2:6: sources.web: write_key must have at least 8 characters");
@@ -109,6 +110,12 @@ static void test_errors(void **state) {
                "1:31: engine.checkpoint_interval: expected a positive duration such as 500ms, "
                "2s, 5m, 1h");
   expect_error("log_level: loud\n", "1:12: log_level: expected debug, info, warn or error");
+  expect_error("aggregates:\n  - {name: rev, event: E, kind: sum}\n",
+               "2:6: aggregates.rev.property: required for sum");
+  expect_error("aggregates:\n  - {name: x, event: E, kind: last, property: p, window: 7d}\n",
+               "2:58: aggregates.x.window: first and last are over all time");
+  expect_error("aggregates:\n  - {name: Bad-Name, event: E}\n",
+               "2:12: aggregates: name is required: 1-64 characters of a-z, 0-9, _");
   expect_error("sources:\n  - {name: a, write_key: wk_same_key}\n  - {name: b, write_key: "
                "wk_same_key}\n",
                "3:6: sources.b: write_key is used twice");
