@@ -371,6 +371,19 @@ int engine_checkpoint_locked(struct engine *e) {
   if (!rc) rc = store_put_u64(txn, st, "applied_lsn", e->applied_lsn);
   if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)e->clock_ms);
   if (!rc) rc = store_put_u64(txn, st, "messages", e->n_messages);
+  if (!rc && e->opt.n_aggregates) {
+    /* The definitions this state was kept for (see backfill_aggregates). */
+    struct buf fp;
+    buf_init(&fp, 0);
+    for (size_t i = 0; i < e->opt.n_aggregates; i++) {
+      uint64_t f = agg_fingerprint(&e->opt.aggregates[i]);
+      buf_append(&fp, &f, 8);
+    }
+    MDB_val k = {10, (void *)"aggregates"}, val = {fp.len, fp.ptr};
+    rc = mdb_put(txn, st->meta, &k, &val, 0);
+    if (rc) rc = store_fail("put aggregates", rc);
+    buf_release(&fp);
+  }
   buf_release(&b);
   if (rc) {
     mdb_txn_abort(txn);
@@ -520,6 +533,89 @@ static void load_ring(struct engine *e, MDB_cursor *cur, struct profile *p) {
   free(got);
 }
 
+/* Folds one stored timeline entry into the aggregates marked in todo. */
+static void backfill_entry(struct engine *e, struct profile *p, const char *json, size_t len,
+                           const int *todo) {
+  cJSON *ev = cJSON_ParseWithLength(json, len);
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(ev, "event");
+  const cJSON *ts = cJSON_GetObjectItemCaseSensitive(ev, "timestamp");
+  int64_t t;
+  if (cJSON_IsString(type) && !strcmp(type->valuestring, "track") && cJSON_IsString(name) &&
+      cJSON_IsString(ts) && clock_parse_iso8601(ts->valuestring, &t) == 0) {
+    for (size_t i = 0; i < e->opt.n_aggregates; i++) {
+      const struct agg_def *d = &e->opt.aggregates[i];
+      if (!todo[i] || (strcmp(d->event, "*") && strcmp(d->event, name->valuestring))) continue;
+      if (!p->aggs) {
+        p->aggs = xcalloc(e->opt.n_aggregates, sizeof(*p->aggs));
+        p->n_aggs = e->opt.n_aggregates;
+      }
+      agg_update(d, &p->aggs[i], t, cJSON_GetObjectItemCaseSensitive(ev, "properties"));
+    }
+  }
+  cJSON_Delete(ev);
+}
+
+/*
+ * An aggregate the store has not kept state for (new, or its definition
+ * changed) is computed once from every profile's stored timeline; events
+ * after the checkpoint are then applied by the replay as usual, so each event
+ * counts once. Costs one pass over the stored timelines, only when needed.
+ */
+static void backfill_aggregates(struct engine *e, MDB_txn *txn) {
+  if (!e->opt.n_aggregates) return;
+  MDB_val k = {10, (void *)"aggregates"}, v;
+  const uint64_t *known = NULL;
+  size_t n_known = 0;
+  if (mdb_get(txn, e->opt.store->meta, &k, &v) == 0) {
+    known = v.mv_data;
+    n_known = v.mv_size / 8;
+  }
+  int *todo = xcalloc(e->opt.n_aggregates, sizeof(*todo));
+  size_t n_todo = 0;
+  for (size_t i = 0; i < e->opt.n_aggregates; i++) {
+    uint64_t f = agg_fingerprint(&e->opt.aggregates[i]);
+    int seen = 0;
+    for (size_t j = 0; j < n_known; j++) {
+      uint64_t g;
+      memcpy(&g, &known[j], 8);
+      seen |= g == f;
+    }
+    todo[i] = !seen;
+    n_todo += !seen;
+  }
+  if (!n_todo || !e->profiles.len) {
+    free(todo);
+    return;
+  }
+  MDB_cursor *cur;
+  mdb_cursor_open(txn, e->opt.store->timeline, &cur);
+  size_t it = 0, n_entries = 0;
+  const struct smap_slot *s;
+  while (smap_next(&e->profiles, &it, &s)) {
+    struct profile *p = s->val;
+    for (size_t kk = 0; kk <= p->n_merged; kk++) {
+      const char *pkey = kk ? p->merged_keys[kk - 1] : p->key;
+      size_t pn = strlen(pkey) + 1;
+      MDB_val key = {pn, (void *)pkey}, val;
+      int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+      while (rc == 0 && key.mv_size == pn + 8 && !memcmp(key.mv_data, pkey, pn)) {
+        backfill_entry(e, p, val.mv_data, val.mv_size, todo);
+        n_entries++;
+        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+      }
+    }
+    if (p->aggs) profile_mark_dirty(e, p);
+  }
+  mdb_cursor_close(cur);
+  struct jlog_line l;
+  jlog_begin(&l, JLOG_INFO, "aggregates backfilled from stored timelines");
+  jlog_u64(&l, "aggregates", n_todo);
+  jlog_u64(&l, "entries", n_entries);
+  jlog_end(&l);
+  free(todo);
+}
+
 int engine_load(struct engine *e) {
   struct store *st = e->opt.store;
   MDB_txn *txn = store_begin(st, 1);
@@ -570,6 +666,7 @@ int engine_load(struct engine *e) {
   }
   mdb_cursor_close(tcur);
   mdb_cursor_close(cur);
+  if (!rc) backfill_aggregates(e, txn);
   mdb_txn_abort(txn);
   if (rc) return rc;
   size_t it = 0;
