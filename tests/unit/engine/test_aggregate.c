@@ -102,6 +102,7 @@ static void test_all_time_first_last_merge(void **state) {
     assert_string_equal(x, y);
     free(x);
     free(y);
+    agg_state_clear(&back);
     assert_int_equal(agg_decode(&back, enc.ptr, 3), 0); /* truncated */
     agg_state_clear(&back);
     buf_release(&enc);
