@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "commands.h"
 #include "config/config.h"
 #include "ingest/segment.h"
@@ -444,50 +445,6 @@ static int import_jsonl(struct importer *im, FILE *f, uint64_t skip_to_line) {
   return ret;
 }
 
-static int resolve(struct importer *im, const char *url, const char *key, const char *config,
-                   const char *data_dir) {
-  struct baton_config cfg;
-  baton_config_defaults(&cfg);
-  if (data_dir) {
-    free(cfg.data_dir);
-    cfg.data_dir = xstrdup(data_dir);
-  }
-  struct yerr err;
-  char msg[1024];
-  if (config && baton_config_load(config, &cfg, &err)) {
-    fprintf(stderr, "baton import: %s\n", yerr_format(&err, msg, sizeof(msg)));
-    baton_config_release(&cfg);
-    return -1;
-  }
-  if (!url) url = getenv("BATON_URL");
-  if (!key) key = getenv("BATON_WRITE_KEY");
-  if (url)
-    snprintf(im->url, sizeof(im->url), "%s", url);
-  else
-    snprintf(im->url, sizeof(im->url), "http://%s:%d",
-             !strcmp(cfg.listen_host, "0.0.0.0") ? "127.0.0.1" : cfg.listen_host, cfg.listen_port);
-  size_t n = strlen(im->url);
-  while (n && im->url[n - 1] == '/') im->url[--n] = '\0';
-  if (!key && cfg.n_sources) key = cfg.sources[0].write_key;
-  int created = 0;
-  if (!key) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/credentials.json", cfg.data_dir);
-    if (access(path, R_OK) == 0 && !baton_config_ensure_credentials(&cfg, &created, &err) &&
-        cfg.n_sources)
-      key = cfg.sources[0].write_key;
-  }
-  if (!key) {
-    fprintf(stderr, "baton import: no write key: pass --write-key, set BATON_WRITE_KEY, or use "
-                    "--config or --data-dir\n");
-    baton_config_release(&cfg);
-    return -1;
-  }
-  snprintf(im->key, sizeof(im->key), "%s", key);
-  baton_config_release(&cfg);
-  return 0;
-}
-
 int cmd_import(int argc, char **argv) {
   if (argc < 2 || cmd_wants_help(argc, argv)) {
     fputs(usage_text, argc < 2 ? stderr : stdout);
@@ -542,7 +499,10 @@ int cmd_import(int argc, char **argv) {
     fprintf(stderr, "baton import: %s: expected a .csv, .jsonl or .ndjson file\n", im.file);
     return 2;
   }
-  if (resolve(&im, url, key, config, data_dir)) return 1;
+  struct client_target target;
+  if (client_resolve("import", CLIENT_WRITE_KEY, 0, url, key, config, data_dir, &target)) return 1;
+  snprintf(im.url, sizeof(im.url), "%s", target.url);
+  snprintf(im.key, sizeof(im.key), "%s", target.key);
   FILE *f = fopen(im.file, "rb");
   if (!f) {
     fprintf(stderr, "baton import: cannot open %s: %s\n", im.file, strerror(errno));

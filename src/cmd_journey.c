@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "commands.h"
 #include "config/config.h"
 #include "journey/journey.h"
@@ -80,59 +81,6 @@ static void print_error(long status, const struct buf *b) {
   fprintf(stderr, "baton journey: server answered %ld: %s\n", status,
           cJSON_IsString(e) ? e->valuestring : (b->ptr ? b->ptr : ""));
   cJSON_Delete(j);
-}
-
-static int resolve(struct client *c, const char *url, const char *key, const char *config,
-                   const char *data_dir) {
-  struct baton_config cfg;
-  baton_config_defaults(&cfg);
-  if (data_dir) {
-    free(cfg.data_dir);
-    cfg.data_dir = xstrdup(data_dir);
-  }
-  struct yerr err;
-  char msg[1024];
-  if (config && baton_config_load(config, &cfg, &err)) {
-    fprintf(stderr, "baton journey: %s\n", yerr_format(&err, msg, sizeof(msg)));
-    baton_config_release(&cfg);
-    return -1;
-  }
-  if (!url) url = getenv("BATON_URL");
-  if (!key) key = getenv("BATON_ADMIN_KEY");
-  if (url) {
-    snprintf(c->url, sizeof(c->url), "%s", url);
-  } else {
-    const char *host = cfg.listen_host;
-    int v6 = strchr(host, ':') != NULL;
-    snprintf(c->url, sizeof(c->url), "http://%s%s%s:%d", v6 ? "[" : "",
-             !strcmp(host, "0.0.0.0") ? "127.0.0.1" : host, v6 ? "]" : "", cfg.listen_port);
-  }
-  size_t n = strlen(c->url);
-  while (n && c->url[n - 1] == '/') c->url[--n] = '\0';
-  if (!key) {
-    for (size_t i = 0; i < cfg.n_admin_keys && !key; i++)
-      if ((cfg.admin_keys[i].scopes & BATON_SCOPE_JOURNEYS_WRITE)) key = cfg.admin_keys[i].key;
-    int created = 0;
-    if (!key && !cfg.n_admin_keys) {
-      char path[4096];
-      snprintf(path, sizeof(path), "%s/credentials.json", cfg.data_dir);
-      FILE *f = fopen(path, "r");
-      if (f) {
-        fclose(f);
-        if (!baton_config_ensure_credentials(&cfg, &created, &err) && cfg.n_admin_keys)
-          key = cfg.admin_keys[0].key;
-      }
-    }
-  }
-  if (!key) {
-    fprintf(stderr, "baton journey: no admin key: pass --admin-key, set BATON_ADMIN_KEY, or "
-                    "use --config or --data-dir\n");
-    baton_config_release(&cfg);
-    return -1;
-  }
-  snprintf(c->key, sizeof(c->key), "%s", key);
-  baton_config_release(&cfg);
-  return 0;
 }
 
 static int publish(struct client *c, const char *file) {
@@ -273,7 +221,13 @@ int cmd_journey(int argc, char **argv) {
     fputs(usage_text, stderr);
     return 2;
   }
-  if (resolve(&c, url, key, config, data_dir)) return 1;
+  struct client_target target;
+  if (client_resolve("journey", CLIENT_ADMIN_KEY,
+                     is_publish ? BATON_SCOPE_JOURNEYS_WRITE : BATON_SCOPE_JOURNEYS_READ, url, key,
+                     config, data_dir, &target))
+    return 1;
+  snprintf(c.url, sizeof(c.url), "%s", target.url);
+  snprintf(c.key, sizeof(c.key), "%s", target.key);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int ret = 0;
   if (is_publish)
