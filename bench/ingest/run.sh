@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Ingest benchmark: builds if needed, starts `baton serve` on a fresh data
+# directory (port 0, fsync on), runs bench_ingest's modes against it, stops
+# the server and prints a summary. Everything the server wrote is removed.
+#
+#   bench/ingest/run.sh                  # batch, lat-track, lat-batch; 8 s each
+#   bench/ingest/run.sh -m batch -c 64   # extra options go to bench_ingest
+#   BATON_HTTP_THREADS=1 bench/ingest/run.sh   # limits.http_threads (default: one per core)
+#   BATON_DATA=/path bench/ingest/run.sh       # data directory on another disk
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+if [ ! -x build/src/baton ] || [ ! -x build/bench/ingest/bench_ingest ]; then
+  scripts/build.sh build >/dev/null || { echo "build failed" >&2; exit 1; }
+fi
+tmp=$(mktemp -d "${BATON_DATA:-${TMPDIR:-/tmp}}/baton-bench-ingest.XXXXXX")
+server=
+cleanup() {
+  [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+{
+  echo "listen: 127.0.0.1:0"
+  echo "data_dir: $tmp/data"
+  echo "sources:"
+  echo "  - name: bench"
+  echo "    write_key: wk_bench"
+  echo "admin_keys:"
+  echo "  - key: ak_bench"
+  echo "    scopes: [admin]"
+  echo "log_level: info"
+  if [ -n "${BATON_HTTP_THREADS:-}" ]; then
+    echo "limits:"
+    echo "  http_threads: $BATON_HTTP_THREADS"
+  fi
+} >"$tmp/baton.yaml"
+build/src/baton serve --config "$tmp/baton.yaml" 2>"$tmp/server.log" &
+server=$!
+port=
+for _ in $(seq 1 100); do
+  port=$(grep -m1 '"listening"' "$tmp/server.log" 2>/dev/null | sed -n 's/.*"port":\([0-9]*\).*/\1/p')
+  [ -n "$port" ] && break
+  kill -0 "$server" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$port" ]; then
+  echo "server did not start:" >&2
+  cat "$tmp/server.log" >&2
+  exit 1
+fi
+threads=$(grep -m1 '"listening"' "$tmp/server.log" | sed -n 's/.*"threads":\([0-9]*\).*/\1/p')
+echo "== bench/ingest $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   server pid $server port $port, http threads $threads, data dir $tmp (fsync on)"
+build/bench/ingest/bench_ingest -p "$port" -k wk_bench -a ak_bench -P "$server" "$@"
+rc=$?
+kill -TERM "$server"
+wait "$server"
+src=$?
+server=
+echo "server exit $src; log lines by level: $(grep -o '"level":"[a-z]*"' "$tmp/server.log" | sort | uniq -c | tr -s ' \n' ' ')"
+grep -E '"level":"(warn|error)"' "$tmp/server.log" | head -5
+exit $rc
