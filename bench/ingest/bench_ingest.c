@@ -473,8 +473,10 @@ static void run_mode(const char *label, int batch_events, double open_rate, int 
     printf("%s (open loop fell behind by up to %llu requests)", any ? "" : " none",
            (unsigned long long)backlog_max), any = 1;
   if (!any) printf(" none");
-  printf("\n  CPU: server %.2f s (%.0f%% of one core), this client %.2f s, over %.1f s wall\n",
-         srv_cpu, 100.0 * srv_cpu / wall, cli_cpu, wall);
+  printf("\n  CPU: server %.2f s (%.0f%% of one core; %.1f us per acknowledged event), this client"
+         " %.2f s, over %.1f s wall\n",
+         srv_cpu, 100.0 * srv_cpu / wall, s.ok_events ? srv_cpu * 1e6 / (double)s.ok_events : 0.0,
+         cli_cpu, wall);
   fflush(stdout);
   for (int i = 0; i < POOL; i++) free(pool[i].data);
   free(pool);

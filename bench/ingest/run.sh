@@ -7,6 +7,7 @@
 #   bench/ingest/run.sh -m batch -c 64   # extra options go to bench_ingest
 #   BATON_HTTP_THREADS=1 bench/ingest/run.sh   # limits.http_threads (default: one per core)
 #   BATON_DATA=/path bench/ingest/run.sh       # data directory on another disk
+#   BATON_PERF=out.data bench/ingest/run.sh -m batch   # perf record the server meanwhile
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -52,8 +53,16 @@ fi
 threads=$(grep -m1 '"listening"' "$tmp/server.log" | sed -n 's/.*"threads":\([0-9]*\).*/\1/p')
 echo "== bench/ingest $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   server pid $server port $port, http threads $threads, data dir $tmp (fsync on)"
+perf=
+if [ -n "${BATON_PERF:-}" ]; then
+  perf record -q -e cpu-clock -F 1000 --call-graph dwarf,8192 -p "$server" -o "$BATON_PERF" \
+    2>/dev/null &
+  perf=$!
+  sleep 0.5
+fi
 build/bench/ingest/bench_ingest -p "$port" -k wk_bench -a ak_bench -P "$server" "$@"
 rc=$?
+if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf"; fi
 kill -TERM "$server"
 wait "$server"
 src=$?
