@@ -8,6 +8,7 @@
 #   BATON_HTTP_THREADS=1 bench/ingest/run.sh   # limits.http_threads (default: one per core)
 #   BATON_DATA=/path bench/ingest/run.sh       # data directory on another disk
 #   BATON_PERF=out.data bench/ingest/run.sh -m batch   # perf record the server meanwhile
+#   BATON_BIN=/path/to/baton bench/ingest/run.sh      # another build of the server (A/B)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -36,7 +37,7 @@ trap cleanup EXIT
     echo "  http_threads: $BATON_HTTP_THREADS"
   fi
 } >"$tmp/baton.yaml"
-build/src/baton serve --config "$tmp/baton.yaml" 2>"$tmp/server.log" &
+"${BATON_BIN:-build/src/baton}" serve --config "$tmp/baton.yaml" 2>"$tmp/server.log" &
 server=$!
 port=
 for _ in $(seq 1 100); do
