@@ -356,6 +356,20 @@ static double server_cpu_s(void) {
   return 0;
 }
 
+/* Bytes the server caused to be written to storage so far (/proc/PID/io). */
+static double server_write_mb(void) {
+  if (!opt.server_pid) return 0;
+  char path[64], line[128];
+  snprintf(path, sizeof(path), "/proc/%d/io", opt.server_pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  unsigned long long v = 0;
+  while (fgets(line, sizeof(line), f))
+    if (sscanf(line, "write_bytes: %llu", &v) == 1) break;
+  fclose(f);
+  return (double)v / 1e6;
+}
+
 static double self_cpu_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -395,7 +409,7 @@ static void run_mode(const char *label, int batch_events, double open_rate, int 
   ep = epoll_create1(0);
   if (ep < 0) die("epoll_create1");
   for (int i = 0; i < opt.conns; i++) conn_open(i);
-  double srv0 = server_cpu_s(), cli0 = self_cpu_s();
+  double srv0 = server_cpu_s(), cli0 = self_cpu_s(), wr0 = server_write_mb();
   int64_t t_start = now_ns(), t_end = t_start + (int64_t)opt.secs * 1000000000;
   uint64_t next_req = 0;      /* open loop: index of the next due request */
   uint64_t pool_i = 0;
@@ -442,6 +456,7 @@ static void run_mode(const char *label, int batch_events, double open_rate, int 
   }
   double wall = (double)(now_ns() - t_start) / 1e9;
   double srv_cpu = server_cpu_s() - srv0, cli_cpu = self_cpu_s() - cli0;
+  double wr_mb = server_write_mb() - wr0;
   for (int i = 0; i < opt.conns; i++) close(conns[i].fd);
   close(ep);
   qsort(s.lat_us, s.n_lat, sizeof(*s.lat_us), cmp_u32);
@@ -477,6 +492,10 @@ static void run_mode(const char *label, int batch_events, double open_rate, int 
          " %.2f s, over %.1f s wall\n",
          srv_cpu, 100.0 * srv_cpu / wall, s.ok_events ? srv_cpu * 1e6 / (double)s.ok_events : 0.0,
          cli_cpu, wall);
+  if (opt.server_pid)
+    printf("  disk: server wrote %.0f MB (%.0f bytes per acknowledged event; log, store and"
+           " checkpoints)\n",
+           wr_mb, s.ok_events ? wr_mb * 1e6 / (double)s.ok_events : 0.0);
   fflush(stdout);
   for (int i = 0; i < POOL; i++) free(pool[i].data);
   free(pool);

@@ -7,6 +7,7 @@
 #   bench/ingest/run.sh -m batch -c 64   # extra options go to bench_ingest
 #   BATON_HTTP_THREADS=1 bench/ingest/run.sh   # limits.http_threads (default: one per core)
 #   BATON_DATA=/path bench/ingest/run.sh       # data directory on another disk
+#   BATON_CHECKPOINT=1h bench/ingest/run.sh    # engine.checkpoint_interval (default 2s)
 #   BATON_PERF=out.data bench/ingest/run.sh -m batch   # perf record the server meanwhile
 #   BATON_BIN=/path/to/baton bench/ingest/run.sh      # another build of the server (A/B)
 set -uo pipefail
@@ -32,6 +33,10 @@ trap cleanup EXIT
   echo "  - key: ak_bench"
   echo "    scopes: [admin]"
   echo "log_level: info"
+  if [ -n "${BATON_CHECKPOINT:-}" ]; then
+    echo "engine:"
+    echo "  checkpoint_interval: $BATON_CHECKPOINT"
+  fi
   if [ -n "${BATON_HTTP_THREADS:-}" ]; then
     echo "limits:"
     echo "  http_threads: $BATON_HTTP_THREADS"
@@ -67,6 +72,8 @@ if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf"; fi
 kill -TERM "$server"
 wait "$server"
 src=$?
+echo "data dir after stop: log $(du -sm "$tmp/data/log" | cut -f1) MB, store $(du -sm "$tmp/data/store" | cut -f1) MB"
+
 server=
 echo "server exit $src; log lines by level: $(grep -o '"level":"[a-z]*"' "$tmp/server.log" | sort | uniq -c | tr -s ' \n' ' ')"
 grep -E '"level":"(warn|error)"' "$tmp/server.log" | head -5
