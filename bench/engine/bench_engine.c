@@ -349,11 +349,14 @@ int main(int argc, char **argv) {
   const char *prof = getenv("BENCH_PROFILE"); /* "cold" or "warm": which pass perf sees */
   int which = !prof ? 0 : !strcmp(prof, "cold") ? 1 : 2;
   double *cold = xmalloc((size_t)runs * sizeof(*cold)), *warm = xmalloc((size_t)runs * sizeof(*warm));
+  double *cold_cpu = xmalloc((size_t)runs * sizeof(*cold)), *warm_cpu = xmalloc((size_t)runs * sizeof(*warm));
   for (int r = 0; r < runs; r++) {
     struct run_result res;
     one_run(&w, recent, users, which, &res);
     cold[r] = res.cold.rate;
     warm[r] = res.warm.rate;
+    cold_cpu[r] = res.cold.cpu_rate;
+    warm_cpu[r] = res.warm.cpu_rate;
     printf("run %d: cold %9.0f events/s %6.0f ns/event, %9.0f per CPU-s (quarters %.0f %.0f %.0f"
            " %.0f)\n"
            "       warm %9.0f events/s %6.0f ns/event, %9.0f per CPU-s (quarters %.0f %.0f %.0f"
@@ -373,11 +376,21 @@ int main(int argc, char **argv) {
   }
   qsort(cold, (size_t)runs, sizeof(*cold), cmp_d);
   qsort(warm, (size_t)runs, sizeof(*warm), cmp_d);
-  printf("engine apply, cold (new profiles): median %.0f events/s (min %.0f, max %.0f, %d runs)\n",
-         cold[runs / 2], cold[0], cold[runs - 1], runs);
-  printf("engine apply, warm (steady state): median %.0f events/s (min %.0f, max %.0f, %d runs);"
-         " target 500000: %s\n",
-         warm[runs / 2], warm[0], warm[runs - 1], runs, warm[runs / 2] >= 500000 ? "met" : "MISSED");
+  qsort(cold_cpu, (size_t)runs, sizeof(*cold), cmp_d);
+  qsort(warm_cpu, (size_t)runs, sizeof(*warm), cmp_d);
+  printf("engine apply, cold (new profiles): median %.0f events/s wall (min %.0f, max %.0f), "
+         "%.0f per CPU-s (min %.0f, max %.0f), %d runs\n",
+         cold[runs / 2], cold[0], cold[runs - 1], cold_cpu[runs / 2], cold_cpu[0],
+         cold_cpu[runs - 1], runs);
+  printf("engine apply, warm (steady state): median %.0f events/s wall (min %.0f, max %.0f), "
+         "%.0f per CPU-s (min %.0f, max %.0f), %d runs\n",
+         warm[runs / 2], warm[0], warm[runs - 1], warm_cpu[runs / 2], warm_cpu[0],
+         warm_cpu[runs - 1], runs);
+  printf("target 500000 events/s on one core, warm: %s by wall clock, %s per CPU-second\n",
+         warm[runs / 2] >= 500000 ? "met" : "missed",
+         warm_cpu[runs / 2] >= 500000 ? "met" : "missed");
+  free(cold_cpu);
+  free(warm_cpu);
   free(cold);
   free(warm);
   buf_release(&w.data);
