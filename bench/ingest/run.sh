@@ -8,6 +8,7 @@
 #   BATON_HTTP_THREADS=1 bench/ingest/run.sh   # limits.http_threads (default: one per core)
 #   BATON_DATA=/path bench/ingest/run.sh       # data directory on another disk
 #   BATON_CHECKPOINT=1h bench/ingest/run.sh    # engine.checkpoint_interval (default 2s)
+#   BATON_NO_FSYNC=1 bench/ingest/run.sh       # engine.unsafe_no_fsync: NOT durable, for comparison
 #   BATON_PERF=out.data bench/ingest/run.sh -m batch   # perf record the server meanwhile
 #   BATON_BIN=/path/to/baton bench/ingest/run.sh      # another build of the server (A/B)
 set -uo pipefail
@@ -33,9 +34,10 @@ trap cleanup EXIT
   echo "  - key: ak_bench"
   echo "    scopes: [admin]"
   echo "log_level: info"
-  if [ -n "${BATON_CHECKPOINT:-}" ]; then
+  if [ -n "${BATON_CHECKPOINT:-}${BATON_NO_FSYNC:-}" ]; then
     echo "engine:"
-    echo "  checkpoint_interval: $BATON_CHECKPOINT"
+    [ -n "${BATON_CHECKPOINT:-}" ] && echo "  checkpoint_interval: $BATON_CHECKPOINT"
+    [ -n "${BATON_NO_FSYNC:-}" ] && echo "  unsafe_no_fsync: true"
   fi
   if [ -n "${BATON_HTTP_THREADS:-}" ]; then
     echo "limits:"
@@ -58,7 +60,7 @@ if [ -z "$port" ]; then
 fi
 threads=$(grep -m1 '"listening"' "$tmp/server.log" | sed -n 's/.*"threads":\([0-9]*\).*/\1/p')
 echo "== bench/ingest $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "   server pid $server port $port, http threads $threads, data dir $tmp (fsync on)"
+echo "   server pid $server port $port, http threads $threads, data dir $tmp ($([ -n "${BATON_NO_FSYNC:-}" ] && echo 'fsync OFF: acknowledgements are not durable' || echo 'fsync on'))"
 perf=
 if [ -n "${BATON_PERF:-}" ]; then
   perf record -q -e cpu-clock -F 1000 --call-graph dwarf,8192 -p "$server" -o "$BATON_PERF" \
