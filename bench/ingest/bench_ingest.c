@@ -455,6 +455,7 @@ static void run_mode(const char *label, int batch_events, double open_rate, int 
     }
   }
   double wall = (double)(now_ns() - t_start) / 1e9;
+  int unanswered = in_flight;
   double srv_cpu = server_cpu_s() - srv0, cli_cpu = self_cpu_s() - cli0;
   double wr_mb = server_write_mb() - wr0;
   for (int i = 0; i < opt.conns; i++) close(conns[i].fd);
@@ -482,6 +483,10 @@ static void run_mode(const char *label, int batch_events, double open_rate, int 
     }
   if (s.io_errors) {
     printf(" connection-errors x%llu", (unsigned long long)s.io_errors);
+    any = 1;
+  }
+  if (unanswered) {
+    printf(" UNANSWERED x%d (no response 10 s after the end; the server stored them)", unanswered);
     any = 1;
   }
   if (open_rate > 0 && backlog_max)
