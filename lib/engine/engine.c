@@ -239,13 +239,11 @@ static void merge_traits(struct profile *p, const struct rec_event *ev) {
     while (t) {
       cJSON *next = t->next;
       cJSON_DetachItemViaPointer(traits, t);
-      /* Replace via the old item: cJSON's replace-by-name frees the
-         replacement's own key before copying the name it was given. */
-      cJSON *old = cJSON_GetObjectItemCaseSensitive(p->traits, t->string);
-      if (old)
-        cJSON_ReplaceItemViaPointer(p->traits, old, t);
+      const char *k = t->string;
+      if (cJSON_GetObjectItemCaseSensitive(p->traits, k))
+        cJSON_ReplaceItemInObjectCaseSensitive(p->traits, k, t);
       else
-        cJSON_AddItemToObject(p->traits, t->string, t);
+        cJSON_AddItemToObject(p->traits, k, t);
       t = next;
     }
   }
