@@ -324,7 +324,6 @@ int baton_config_load(const char *path, struct baton_config *cfg, struct yerr *e
              rc == BATON_ETOOBIG ? "file over 1 MiB" : strerror(errno));
     return BATON_EIO;
   }
-  /* libfyaml's nodes point into text: it must outlive the document. */
   struct fy_document *doc = yaml_parse(text, len, path, err);
   if (!doc) {
     free(text);
@@ -332,7 +331,7 @@ int baton_config_load(const char *path, struct baton_config *cfg, struct yerr *e
   }
   rc = load_doc(fy_document_root(doc), path, cfg, err);
   fy_document_destroy(doc);
-  free(text);
+  free(text); /* only now: the document points into the text */
   return rc;
 }
 
