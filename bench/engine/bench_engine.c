@@ -157,7 +157,9 @@ static void build_workload(struct workload *w, size_t n, unsigned users, double 
     uint64_t r = rnd();
     char uid[24], mid[48], ts[32];
     snprintf(uid, sizeof(uid), "user-%06u", (unsigned)(r % users));
-    snprintf(mid, sizeof(mid), "bench-%016llx-%zu", (unsigned long long)(r >> 3), i);
+    /* "b" and two characters naming the pass (rewritten per pass: the engine
+       drops a repeated (source, messageId) as a client's retry) */
+    snprintf(mid, sizeof(mid), "b00-%016llx-%zu", (unsigned long long)(r >> 3), i);
     int64_t now = w->t0_ms + 1 + (int64_t)((double)i * 1000.0 / log_rate);
     clock_format_ms(now, ts);
     int kind = rnd01() < ident_share ? EV_IDENTIFY : EV_TRACK;
@@ -205,8 +207,21 @@ struct run_result {
 
 static void perf_ctl(const char *cmd);
 
-/* Moves every event of w forward in log time by shift_ms (outside any timing). */
-static void shift_time(struct workload *w, int64_t shift_ms) {
+/* Where the messageId's bytes start in an encoded REC_EVENT (see record.h). */
+static size_t mid_offset(const char *r) {
+  size_t at = 18; /* u8 type, u8 kind, i64 received, i64 timestamp */
+  for (int i = 0; i < 2; i++) { /* user_id, anonymous_id */
+    uint32_t n;
+    memcpy(&n, r + at, 4);
+    at += 4 + n;
+  }
+  return at + 4;
+}
+
+/* Moves every event of w forward in log time by shift_ms and gives it the
+   messageId of pass number pass (outside any timing). */
+static void shift_time(struct workload *w, int64_t shift_ms, unsigned pass) {
+  static const char code[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
   for (size_t i = 0; i < w->n; i++) {
     char *r = w->data.ptr + w->off[i]; /* u8 type, u8 kind, i64 received, i64 timestamp */
     int64_t t;
@@ -216,6 +231,9 @@ static void shift_time(struct workload *w, int64_t shift_ms) {
     memcpy(&t, r + 10, 8);
     t += shift_ms;
     memcpy(r + 10, &t, 8);
+    char *mid = r + mid_offset(r);
+    mid[1] = code[pass / 62 % 62];
+    mid[2] = code[pass % 62];
   }
 }
 
@@ -258,7 +276,8 @@ static void apply_pass(struct engine *e, struct workload *w, uint64_t *lsn, int 
  * per-profile rings of recent events grow: the heap grows with them), untimed
  * passes until every ring could be full, then a warm pass (steady state: the
  * heap no longer grows). Each later pass is the same events moved forward in
- * log time, so timers fire and journeys are re-entered where allowed.
+ * log time with new messageIds, so timers fire, journeys are re-entered where
+ * allowed, and no event is dropped as a duplicate.
  */
 static void one_run(struct workload *w, size_t recent, unsigned users, int which,
                     struct run_result *res) {
@@ -279,19 +298,20 @@ static void one_run(struct workload *w, size_t recent, unsigned users, int which
   }
   int64_t span = w->span_ms + 1000;
   int64_t shifted = 0;
+  unsigned pass = 0;
   apply_pass(e, w, &lsn, which & 1, &res->cold);
   size_t applied = w->n;
   while (applied < (size_t)users * (recent ? recent : 1)) {
-    shift_time(w, span);
+    shift_time(w, span, ++pass);
     shifted += span;
     apply_pass(e, w, &lsn, 0, NULL);
     applied += w->n;
     res->warmup_passes++;
   }
-  shift_time(w, span);
+  shift_time(w, span, ++pass);
   shifted += span;
   apply_pass(e, w, &lsn, which & 2, &res->warm);
-  shift_time(w, -shifted); /* the next run starts from the same records */
+  shift_time(w, -shifted, 0); /* the next run starts from the same records */
   engine_get_stats(e, &res->st);
   /* Entries per journey version are only exposed in the JSON view: sum them. */
   struct buf b;
