@@ -13,7 +13,6 @@
 #   BATON_BIN=/path/to/baton bench/ingest/run.sh      # another build of the server (A/B)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-root=$PWD
 if [ ! -x build/src/baton ] || [ ! -x build/bench/ingest/bench_ingest ]; then
   scripts/build.sh build >/dev/null || { echo "build failed" >&2; exit 1; }
 fi
