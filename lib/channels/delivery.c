@@ -36,6 +36,7 @@ struct delivery {
   /* delivery thread only: */
   struct outmsg *retries; /* sorted by next_ms */
   struct smap owned;      /* ids queued, retrying or in flight in this process */
+  struct smap cancelled;  /* ids not to attempt (guarded by mu) */
   int in_flight;
   struct delivery_stats stats; /* guarded by mu */
 };
@@ -193,6 +194,14 @@ static void begin_batch(struct delivery *d, struct outmsg *list) {
   for (struct outmsg *m = list, *next; m; m = next) {
     next = m->next;
     m->next = NULL;
+    pthread_mutex_lock(&d->mu);
+    int cancel = smap_del(&d->cancelled, m->id, strlen(m->id)) != NULL;
+    pthread_mutex_unlock(&d->mu);
+    if (cancel) { /* its customer was deleted before its turn */
+      del_outbox(d, txn, m->id);
+      release_owned(d, m);
+      continue;
+    }
     char state[32];
     int attempts;
     record_state(d, txn, m->id, state, sizeof(state), &attempts);
@@ -486,6 +495,7 @@ int delivery_start(const struct delivery_options *opt, struct store *st, struct 
   d->st = st;
   d->queue_tail = &d->queue_head;
   smap_init(&d->owned);
+  smap_init(&d->cancelled);
   pthread_mutex_init(&d->mu, NULL);
   if (resolve_in_doubt(d)) {
     smap_release(&d->owned);
@@ -530,8 +540,16 @@ void delivery_stop(struct delivery *d) {
   }
   curl_multi_cleanup(d->multi);
   smap_release(&d->owned);
+  smap_release(&d->cancelled);
   pthread_mutex_destroy(&d->mu);
   free(d);
+}
+
+void delivery_cancel(struct delivery *d, const char *const *ids, size_t n) {
+  pthread_mutex_lock(&d->mu);
+  for (size_t i = 0; i < n; i++)
+    if (d->cancelled.len < 1000000) *smap_upsert(&d->cancelled, ids[i], strlen(ids[i]), NULL) = (void *)1;
+  pthread_mutex_unlock(&d->mu);
 }
 
 void delivery_get_stats(struct delivery *d, struct delivery_stats *out) {

@@ -52,6 +52,13 @@ int delivery_start(const struct delivery_options *opt, struct store *st, struct 
    database if the engine checkpointed them). */
 void delivery_submit(struct delivery *d, struct outmsg *m);
 
+/*
+ * Cancels messages not yet attempted (a customer was deleted): they are
+ * dropped when their turn comes, with no ledger record. An attempt already in
+ * flight finishes. Thread-safe; ids are copied.
+ */
+void delivery_cancel(struct delivery *d, const char *const *ids, size_t n);
+
 /* Stops taking new attempts, waits for those in flight to finish and be
    recorded, joins the thread and frees d. */
 void delivery_stop(struct delivery *d);

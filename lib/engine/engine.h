@@ -33,6 +33,9 @@ struct engine_options {
   struct store *store;     /* may be NULL: no checkpoints (benchmarks, tests) */
   engine_sink_fn sink;     /* may be NULL: messages are counted and dropped */
   void *sink_arg;
+  /* Called with the ids of a deleted customer's messages, so that those not
+     yet sent never are (may be NULL). */
+  void (*cancel)(void *sink_arg, const char *const *ids, size_t n);
   size_t recent_events;    /* events kept in memory per profile (the newest) */
   int64_t checkpoint_interval_ms;
   /* Trait names whose values identify a customer across profiles (identify

@@ -127,6 +127,7 @@ void engine_apply_delete(struct engine *e, const struct rec_profile *pr) {
       }
     }
   }
+  if (e->opt.cancel && d->n_msgs) e->opt.cancel(e->opt.sink_arg, (const char *const *)d->msg_ids, d->n_msgs);
   smap_del(&e->profiles, p->key, strlen(p->key));
   p->deleted = 1;
   profile_mark_dirty(e, p); /* the checkpoint deletes its row, then frees it */

@@ -33,6 +33,7 @@ struct baton_node {
 };
 
 static void sink(void *arg, struct outmsg *m) { delivery_submit(arg, m); }
+static void cancel(void *arg, const char *const *ids, size_t n) { delivery_cancel(arg, ids, n); }
 
 static int lock_data_dir(const char *dir, int *fd_out) {
   if (mkdir(dir, 0700) && errno != EEXIST) {
@@ -164,6 +165,7 @@ int baton_node_start(const struct baton_config *cfg, struct baton_node **out) {
                               .store = n->store,
                               .sink = sink,
                               .sink_arg = n->delivery,
+                              .cancel = cancel,
                               .recent_events = cfg->recent_events,
                               .checkpoint_interval_ms = cfg->checkpoint_interval_ms,
                               .external_ids = (const char *const *)cfg->external_ids,
