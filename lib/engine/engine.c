@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "engine/engine_int.h"
+#include "expr/expr.h"
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/jlog.h"
@@ -508,6 +509,7 @@ void engine_close(struct engine *e) {
   smap_release(&e->ids);
   timerq_release(&e->timers);
   dedup_release(&e->dedup);
+  if (e->expr) baton_expr_ctx_free(e->expr);
   buf_release(&e->outbox_pending);
   pthread_rwlock_destroy(&e->lock);
   pthread_mutex_destroy(&e->applied_mu);

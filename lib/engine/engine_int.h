@@ -135,6 +135,7 @@ struct engine {
   size_t n_supp_new;
   uint64_t n_suppressed, n_deleted;
   atomic_int checkpoint_asked;
+  struct expr_ctx *expr;       /* condition evaluation scratch (engine thread), made on first use */
   atomic_ullong checkpoint_pub; /* checkpoint_lsn as published to other threads */
   /* checkpoint bookkeeping */
   struct profile *dirty_head;
@@ -193,6 +194,11 @@ struct profile *resolve_profile(struct engine *e, const struct rec_event *ev);
 struct profile *link_external_ids(struct engine *e, struct profile *p, const cJSON *traits);
 /* Applies a note or a case change from another department. */
 void engine_apply_profile_op(struct engine *e, const struct rec_profile *pr);
+/* engine_branch.c */
+/* Evaluates a branch step's condition for r at engine time now: 1 true, 0 false or error
+   (the outcome is recorded on the customer's timeline either way). */
+int engine_branch(struct engine *e, struct run *r, const struct journey_step *s, int64_t now);
+
 /* engine_delete.c */
 void engine_apply_delete(struct engine *e, const struct rec_profile *pr);
 /* Returns 1 if the event's userId or anonymousId belongs to a deleted, suppressed customer. */

@@ -267,6 +267,9 @@ static void run_advance(struct engine *e, struct run *r, int64_t now) {
       case JSTEP_EXIT:
         r->step = -1;
         break;
+      case JSTEP_BRANCH:
+        r->step = engine_branch(e, r, s, now) ? s->then_step : s->else_step;
+        break;
     }
   }
 }

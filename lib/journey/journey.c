@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
+#include "expr/expr.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/common.h"
 
@@ -14,6 +18,7 @@ const char *journey_step_type_name(enum journey_step_type t) {
     case JSTEP_WAIT: return "wait";
     case JSTEP_WEBHOOK: return "webhook";
     case JSTEP_EXIT: return "exit";
+    case JSTEP_BRANCH: return "branch";
   }
   return "?";
 }
@@ -32,6 +37,8 @@ void journey_free(struct journey_def *j) {
     struct journey_step *s = &j->steps[i];
     free(s->id);
     free(s->url);
+    free(s->condition);
+    if (s->cond) baton_expr_program_free(s->cond);
     for (size_t h = 0; h < s->n_headers; h++) {
       free(s->headers[h].name);
       free(s->headers[h].value);
@@ -66,9 +73,15 @@ static int header_value_ok(const char *s) {
   return 1;
 }
 
+/* The environment conditions compile against: profile, event, context. */
+static struct expr_env *cond_env;
+static pthread_once_t cond_env_once = PTHREAD_ONCE_INIT;
+static void cond_env_init(void) { cond_env = baton_expr_env_new_default(); }
+
 static int parse_step(struct fy_node *n, size_t idx, const char *file, struct journey_step *s,
                       struct yerr *err) {
-  static const char *const keys[] = {"id", "type", "next", "duration", "url", "headers", NULL};
+  static const char *const keys[] = {"id",      "type", "next", "duration", "url",
+                                     "headers", "condition", "then", "else", NULL};
   char where[96];
   if (!fy_node_is_mapping(n))
     return yaml_fail(err, file, n, "steps[%zu]: expected a mapping with id and type", idx);
@@ -125,10 +138,36 @@ static int parse_step(struct fy_node *n, size_t idx, const char *file, struct jo
     }
   } else if (!strcmp(type, "exit")) {
     s->type = JSTEP_EXIT;
+  } else if (!strcmp(type, "branch")) {
+    s->type = JSTEP_BRANCH;
+    struct fy_node *cn = yaml_get(n, "condition");
+    const char *src = yaml_str(cn);
+    if (!src || !*src)
+      return yaml_fail(err, file, cn ? cn : n,
+                       "%s.condition: required for a branch step, a condition such as "
+                       "'openCases(\"billing_dispute\") == 0'",
+                       where);
+    if (!yaml_get(n, "then") && !yaml_get(n, "else"))
+      return yaml_fail(err, file, n, "%s: a branch step needs then, else, or both", where);
+    pthread_once(&cond_env_once, cond_env_init);
+    struct expr_diag diag;
+    if (baton_expr_compile(cond_env, src, strlen(src), 0, &s->cond, &diag)) {
+      s->cond = NULL;
+      return yaml_fail(err, file, cn, "%s.condition: %s (at column %u of the condition)", where,
+                       diag.msg, diag.col);
+    }
+    s->condition = xstrdup(src);
   } else {
-    return yaml_fail(err, file, tn, "%s.type: unknown step type '%s' (expected wait, webhook, exit)",
+    return yaml_fail(err, file, tn,
+                     "%s.type: unknown step type '%s' (expected wait, webhook, branch, exit)",
                      where, type);
   }
+  if (s->type != JSTEP_BRANCH &&
+      (yaml_get(n, "condition") || yaml_get(n, "then") || yaml_get(n, "else")))
+    return yaml_fail(err, file, n, "%s: only branch steps take condition, then and else", where);
+  if (s->type == JSTEP_BRANCH && yaml_get(n, "next"))
+    return yaml_fail(err, file, yaml_get(n, "next"),
+                     "%s.next: a branch step goes to then or else, not next", where);
   if (s->type != JSTEP_WAIT && yaml_get(n, "duration"))
     return yaml_fail(err, file, yaml_get(n, "duration"),
                      "%s.duration: only wait steps take a duration", where);
@@ -138,18 +177,31 @@ static int parse_step(struct fy_node *n, size_t idx, const char *file, struct jo
   return 0;
 }
 
-/* Every cycle in the step graph must pass through a wait, or a customer would loop forever. */
-static int find_instant_cycle(const struct journey_def *j) {
-  for (size_t start = 0; start < j->n_steps; start++) {
-    if (j->steps[start].type == JSTEP_WAIT) continue;
-    int cur = j->steps[start].next;
-    for (size_t hops = 0; cur >= 0 && hops <= j->n_steps; hops++) {
-      if (j->steps[cur].type == JSTEP_WAIT) break;
-      if ((size_t)cur == start) return (int)start;
-      cur = j->steps[cur].next;
-    }
+/* Every cycle in the step graph must pass through a wait, or a customer would
+   loop forever within one event. Depth-first search over the non-wait steps
+   (a branch has two successors); returns a step on such a cycle, or -1. */
+static int dfs_cycle(const struct journey_def *j, int at, unsigned char *mark) {
+  if (at < 0 || j->steps[at].type == JSTEP_WAIT) return -1;
+  if (mark[at] == 1) return at; /* on the current path: a cycle */
+  if (mark[at] == 2) return -1;
+  mark[at] = 1;
+  const struct journey_step *s = &j->steps[at];
+  int succ[2] = {s->type == JSTEP_BRANCH ? s->then_step : s->next,
+                 s->type == JSTEP_BRANCH ? s->else_step : -1};
+  for (int k = 0; k < 2; k++) {
+    int c = dfs_cycle(j, succ[k], mark);
+    if (c >= 0) return c;
   }
+  mark[at] = 2;
   return -1;
+}
+
+static int find_instant_cycle(const struct journey_def *j) {
+  unsigned char *mark = xcalloc(j->n_steps, 1);
+  int c = -1;
+  for (size_t i = 0; i < j->n_steps && c < 0; i++) c = dfs_cycle(j, (int)i, mark);
+  free(mark);
+  return c;
 }
 
 static int parse_doc(struct fy_node *root, const char *file, const char *expect_id,
@@ -221,8 +273,23 @@ static int parse_doc(struct fy_node *root, const char *file, const char *expect_
       s->next = -1;
       continue;
     }
+    int follow = i + 1 < j->n_steps ? (int)i + 1 : -1;
+    if (s->type == JSTEP_BRANCH) {
+      const char *names[2] = {"then", "else"};
+      int *dst[2] = {&s->then_step, &s->else_step};
+      for (int k = 0; k < 2; k++) {
+        struct fy_node *tn = yaml_get(sn, names[k]);
+        const char *target = yaml_str(tn);
+        *dst[k] = tn ? (target ? journey_step_index(j, target) : -1) : follow;
+        if (tn && *dst[k] < 0)
+          return yaml_fail(err, file, tn, "steps.%s.%s: no step has id '%s'", s->id, names[k],
+                           target ? target : "?");
+      }
+      s->next = follow;
+      continue;
+    }
     if (!nx) {
-      s->next = i + 1 < j->n_steps ? (int)i + 1 : -1;
+      s->next = follow;
       continue;
     }
     const char *target = yaml_str(nx);

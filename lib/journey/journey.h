@@ -20,7 +20,9 @@
 #define JOURNEY_MAX_STEPS 1000
 #define JOURNEY_MAX_WAIT_MS (366LL * 86400 * 1000)
 
-enum journey_step_type { JSTEP_WAIT, JSTEP_WEBHOOK, JSTEP_EXIT };
+enum journey_step_type { JSTEP_WAIT, JSTEP_WEBHOOK, JSTEP_EXIT, JSTEP_BRANCH };
+
+struct expr_program;
 
 /* How a customer who was in this journey may enter it again. */
 enum journey_reentry {
@@ -41,6 +43,9 @@ struct journey_step {
   char *url;        /* JSTEP_WEBHOOK: http:// or https:// */
   struct journey_header *headers; /* JSTEP_WEBHOOK: extra request headers */
   size_t n_headers;
+  char *condition;                /* JSTEP_BRANCH: the CEL source */
+  struct expr_program *cond;      /* JSTEP_BRANCH: compiled once, at publication */
+  int then_step, else_step;       /* JSTEP_BRANCH: where true / false lead (-1: exit) */
 };
 
 struct journey_def {
