@@ -510,6 +510,7 @@ void engine_close(struct engine *e) {
   timerq_release(&e->timers);
   dedup_release(&e->dedup);
   if (e->expr) baton_expr_ctx_free(e->expr);
+  if (e->expr_vars) baton_expr_arena_free(e->expr_vars);
   buf_release(&e->outbox_pending);
   pthread_rwlock_destroy(&e->lock);
   pthread_mutex_destroy(&e->applied_mu);

@@ -150,8 +150,11 @@ static const struct expr_host engine_host = {
 };
 
 int engine_branch(struct engine *e, struct run *r, const struct journey_step *s, int64_t now) {
-  if (!e->expr) e->expr = baton_expr_ctx_new();
-  struct expr_arena *a = baton_expr_ctx_arena(e->expr);
+  if (!e->expr) {
+    e->expr = baton_expr_ctx_new();
+    e->expr_vars = baton_expr_arena_new(0);
+  }
+  struct expr_arena *a = e->expr_vars;
   baton_expr_arena_reset(a);
   struct expr_value vars[3];
   struct buf ctx;

@@ -136,6 +136,8 @@ struct engine {
   uint64_t n_suppressed, n_deleted;
   atomic_int checkpoint_asked;
   struct expr_ctx *expr;       /* condition evaluation scratch (engine thread), made on first use */
+  struct expr_arena *expr_vars; /* the variables bound for one evaluation (not the ctx's arena:
+                                   baton_expr_eval rewinds that one) */
   atomic_ullong checkpoint_pub; /* checkpoint_lsn as published to other threads */
   /* checkpoint bookkeeping */
   struct profile *dirty_head;
