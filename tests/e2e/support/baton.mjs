@@ -77,7 +77,8 @@ export function request(url, {method = 'GET', headers = {}, body, timeoutMs = 30
       : Buffer.isBuffer(body) ? body
       : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))
     const h = {...headers}
-    if (buf && !Object.keys(h).some((k) => k.toLowerCase() === 'content-length')) h['Content-Length'] = buf.length
+    const chunked = Object.keys(h).some((k) => k.toLowerCase() === 'transfer-encoding')
+    if (buf && !chunked && !Object.keys(h).some((k) => k.toLowerCase() === 'content-length')) h['Content-Length'] = buf.length
     const req = http.request(url, {method, headers: h, agent: false}, (res) => {
       const chunks = []
       res.on('data', (c) => chunks.push(c))
@@ -91,7 +92,9 @@ export function request(url, {method = 'GET', headers = {}, body, timeoutMs = 30
     })
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url} timed out`)))
     req.on('error', reject)
-    if (buf) req.write(buf)
+    // Chunked: several writes, so the server cannot know the size up front.
+    if (buf && chunked) for (let i = 0; i < buf.length; i += 4096) req.write(buf.subarray(i, i + 4096))
+    else if (buf) req.write(buf)
     req.end()
   })
 }
