@@ -74,6 +74,7 @@ struct importer {
   struct buf batch;
   size_t batch_n;
   uint64_t batch_end_offset, batch_end_line;
+  uint64_t batch_end_rejected; /* rejected lines up to batch_end_line: what a resume has counted */
   struct segment_limits lim;
 };
 
@@ -123,7 +124,7 @@ static int save_state(struct importer *im) {
           "\"rejected\":%llu}\n",
           (unsigned long long)st.st_size, (long long)st.st_mtime,
           (unsigned long long)im->batch_end_offset, (unsigned long long)im->batch_end_line,
-          (unsigned long long)im->taken, (unsigned long long)im->rejected);
+          (unsigned long long)im->taken, (unsigned long long)im->batch_end_rejected);
   int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
   fclose(f);
   return ok && rename(tmp, im->state_path) == 0 ? 0 : -1;
@@ -240,6 +241,9 @@ static int add_event(struct importer *im, cJSON *ev, uint64_t line, uint64_t end
   im->batch_n++;
   im->batch_end_offset = end_offset;
   im->batch_end_line = line;
+  /* Lines rejected after this one are read again by a resume, so they must
+     not be in the saved count (they were, and a resume counted them twice). */
+  im->batch_end_rejected = im->rejected;
   return 0;
 }
 
@@ -524,6 +528,7 @@ int cmd_import(int argc, char **argv) {
       skip_to_line = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "line"));
       im.taken = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "taken"));
       im.rejected = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "rejected"));
+      im.batch_end_rejected = im.rejected;
       im.batch_end_line = skip_to_line;
       im.batch_end_offset =
           (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "offset"));
