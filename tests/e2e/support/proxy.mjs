@@ -2,12 +2,15 @@
 // target and remembers what went through (method, path, headers, raw body
 // bytes, the target's status). Tests use it to see exactly what an unmodified
 // client library sent (e.g. that its bodies really were gzip) without
-// touching the library.
+// touching the library. policy(i) may return 'swallow' for the i-th request
+// (from 0): it is forwarded and answered by the target, but the answer never
+// reaches the client (a lost response), whose connection stays open.
 import http from 'node:http'
 
-export async function recordingProxy(target) {
+export async function recordingProxy(target, policy = () => 'pass') {
   const seen = []
   const server = http.createServer((req, res) => {
+    const action = policy(seen.length)
     const chunks = []
     req.on('data', (c) => chunks.push(c))
     req.on('end', () => {
@@ -23,6 +26,7 @@ export async function recordingProxy(target) {
         ur.on('data', (c) => out.push(c))
         ur.on('end', () => {
           entry.answer = Buffer.concat(out).toString('utf8')
+          if (action === 'swallow') return
           res.writeHead(ur.statusCode, ur.headers)
           res.end(Buffer.concat(out))
         })
