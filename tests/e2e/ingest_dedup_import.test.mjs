@@ -104,6 +104,7 @@ test('baton import: CSV and JSONL with rejected lines, summaries, exit codes, pr
     `${csv}:8: rejected: malformed CSV (an unterminated quote or text after a closing quote)`,
   ])
   assert.ok(!existsSync(csv + '.import-state'), 'no state left after a complete import')
+  await node.settled()
   let p = await node.profile('imp-1')
   assert.deepEqual(p.traits, {email: 'One@Example.com', plan: 'pro', note: 'likes, commas'})
   assert.equal((await node.profile('one@example.com', 'email')).userId, 'imp-1')
@@ -136,6 +137,7 @@ test('baton import: CSV and JSONL with rejected lines, summaries, exit codes, pr
       {line: 8, reason: 'not a JSON object'},
       {line: 9, reason: "type 'fly' is not one of track, identify, page, screen, group, alias"}]})
   assert.equal(r.stderr, '', 'with --json nothing on stderr')
+  await node.settled()
   p = await node.profile('j-1')
   assert.deepEqual(p.merged, ['a:j-anon'])
   assert.equal(p.eventCount, 5)

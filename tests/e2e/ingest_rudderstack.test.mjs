@@ -62,6 +62,7 @@ test('rudder-sdk-node: all call types arrive gzip-compressed, merge, and are nor
   const ids = got.map((m) => m.messageId)
 
   // One profile holds it all: found by userId, by either anonymousId, and by email.
+  await node.settled() // a 200 means durable; wait until applied too
   const p = await node.profile(U)
   assert.ok(p, 'profile of the userId')
   assert.equal(p.userId, U)

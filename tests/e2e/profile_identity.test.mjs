@@ -11,9 +11,11 @@ import {Node} from './support/baton.mjs'
 const READ_KEY = 'ak_e2e3_read_only'
 const WRITE_KEY = 'ak_e2e3_profiles_write'
 
+/** Sends one call and waits until the engine has applied it (the 200 means durable, not applied). */
 async function send(node, path, body) {
   const r = await node.ingest(path, body)
   assert.equal(r.status, 200, `${path}: ${r.text}`)
+  await node.settled()
 }
 
 const ids = (entries) => entries.map((e) => e.messageId ?? `${e.type}:${e.id ?? e.case?.id ?? e.other}`)
