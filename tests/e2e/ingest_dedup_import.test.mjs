@@ -212,3 +212,31 @@ test('baton import resumes after the server was killed mid-import; every line ap
   }
   await node.stop()
 })
+
+test('baton import on a terminal shows a progress bar; piped it stays quiet', async (t) => {
+  const node = await Node.create(t)
+  const file = path.join(node.dir, 'tty.jsonl')
+  writeFileSync(file, Array.from({length: 300}, (_, i) =>
+    JSON.stringify({type: 'identify', userId: `tty-${i}`, traits: {i}})).join('\n') + '\n')
+  // script(1) gives the import a pseudo-terminal; what it drew comes back on script's stdout.
+  const cmd = [batonBin, 'import', file, '--url', node.url, '--write-key', node.writeKey, '--batch', '50']
+    .map((a) => `'${a}'`).join(' ')
+  const r = await new Promise((resolve) => {
+    const p = spawn('script', ['-q', '-e', '-c', cmd, '/dev/null'], {stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    p.stdout.on('data', (d) => { out += d })
+    p.on('close', (code) => resolve({code, out}))
+  })
+  assert.equal(r.code, 0, r.out)
+  assert.match(r.out, /\r\[#{30}\] 100% +300 lines +300 taken +0 rejected +\d+ lines\/s/)
+  assert.match(r.out, /tty\.jsonl: 300 lines, 300 taken, 0 rejected in /)
+  await node.settled()
+  assert.equal((await node.profile('tty-299')).traits.i, 299)
+  // Piped (the other tests): no bar. --restart sends everything again: all duplicates.
+  const again = await runImport([file, '--url', node.url, '--write-key', node.writeKey, '--restart']).done
+  assert.equal(again.code, 0)
+  assert.doesNotMatch(again.stderr + again.stdout, /\[#|\r/)
+  const s = await node.settled()
+  assert.deepEqual([s.engine.events, s.engine.duplicates], [300, 300])
+  await node.stop()
+})
