@@ -363,8 +363,8 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
   size_t bad = find_bad_char(body, len, &is_nul);
   if (bad < len) {
     rc = fail(err, "invalid_json", "body",
-              is_nul ? "the request body holds a \\u0000 (NUL) character at byte %zu"
-                     : "the request body holds a raw control character at byte %zu",
+              is_nul ? "a string holds \\u0000 (NUL), which is not accepted, at byte %zu"
+                     : "a raw control character (not allowed in JSON) at byte %zu",
               bad);
     goto done;
   }

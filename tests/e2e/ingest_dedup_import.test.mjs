@@ -116,6 +116,7 @@ test('baton import: CSV and JSONL with rejected lines, summaries, exit codes, pr
   assert.equal(s.engine.events, 4)
 
   const jsonl = path.join(node.dir, 'history.jsonl')
+  const NUL_LINE = '{"type":"identify","userId":"j-1\\u0000x","traits":{"a":1}}'
   writeFileSync(jsonl, [
     {type: 'identify', userId: 'j-1', traits: {email: 'j1@example.com'}, timestamp: '2025-01-01T00:00:00Z'},
     {type: 'track', userId: 'j-1', event: 'Order Completed', properties: {total: 10}, timestamp: '2025-01-02T00:00:00Z'},
@@ -127,19 +128,25 @@ test('baton import: CSV and JSONL with rejected lines, summaries, exit codes, pr
     [1, 2],
     {type: 'fly', userId: 'j-1'},
     {type: 'track', userId: 'j-1', event: 'E', properties: {big: 1e308 * 10}},
+    // Values cJSON alone would change: checked as sent, with the server's parser.
+    '{"type":"track","userId":"j-1","event":"E","properties":{"n":1e400}}',
+    NUL_LINE,
   ].map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n')
   // (1e308 * 10 is Infinity: JSON.stringify writes null, a valid line.)
   r = await runImport([jsonl, ...key, '--json']).done
   assert.equal(r.code, 3, r.stderr)
   const sum = JSON.parse(r.stdout)
-  assert.deepEqual({...sum, seconds: 0}, {file: jsonl, complete: true, lines: 10, taken: 5, rejected: 4, seconds: 0,
+  assert.deepEqual({...sum, seconds: 0}, {file: jsonl, complete: true, lines: 12, taken: 5, rejected: 6, seconds: 0,
     rejects: [{line: 3, reason: 'not valid JSON'}, {line: 4, reason: 'userId or anonymousId is required'},
       {line: 8, reason: 'not a JSON object'},
-      {line: 9, reason: "type 'fly' is not one of track, identify, page, screen, group, alias"}]})
+      {line: 9, reason: "type 'fly' is not one of track, identify, page, screen, group, alias"},
+      {line: 11, reason: 'properties.n is a number out of range'},
+      {line: 12, reason: `a string holds \\u0000 (NUL), which is not accepted, at byte ${NUL_LINE.indexOf('\\')}`}]})
   assert.equal(r.stderr, '', 'with --json nothing on stderr')
   await node.settled()
   p = await node.profile('j-1')
   assert.deepEqual(p.merged, ['a:j-anon'])
+  assert.deepEqual(p.traits, {email: 'j1@example.com'}, 'the \\u0000 line did not land on j-1')
   assert.equal(p.eventCount, 5)
   const {entries} = await node.timeline('j-1')
   const order = entries.find((e) => e.event === 'Order Completed')
