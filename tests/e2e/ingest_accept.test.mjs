@@ -117,3 +117,36 @@ test('ids, generated messageIds, batch sentAt and context, and timestamps by Seg
   assert.equal(e.timestamp, e.receivedAt)
   await node.stop()
 })
+
+test('back-pressure: 429 busy with Retry-After while the engine is behind, nothing stored; the retry is taken', async (t) => {
+  const node = await Node.create(t, {limits: {max_engine_lag: 1000, max_batch_events: 20000, max_body_bytes: 4194304}})
+  // A batch of 20,000 events is durable before the engine has applied it: a request arriving in
+  // that window finds the engine more than max_engine_lag records behind. Try until one does.
+  let busy, probes = 0, bigs = 0
+  const deadline = Date.now() + 60000
+  while (!busy && Date.now() < deadline) {
+    const big = {batch: Array.from({length: 20000}, (_, i) => ({type: 'track', userId: `bp-${i % 50}`, event: 'Bulk'}))}
+    const r = await node.ingest('/v1/batch', big)
+    if (r.status === 429) continue // still behind from the previous round
+    assert.equal(r.status, 200, r.text)
+    bigs++
+    const probe = await node.ingest('/v1/track', {userId: `probe-${probes}`, event: 'Probe', messageId: `probe-${probes}`})
+    probes++
+    if (probe.status === 429) busy = {probe, id: `probe-${probes - 1}`}
+    else assert.equal(probe.status, 200, probe.text)
+  }
+  assert.ok(busy, `no 429 in ${probes} tries`)
+  const {probe, id} = busy
+  assert.equal(probe.headers['retry-after'], '1')
+  assert.equal(probe.json.code, 'busy')
+  assert.equal(probe.headers['access-control-allow-origin'], '*')
+  const s = await node.settled()
+  assert.equal(await node.profile(id), null, 'the refused request stored nothing')
+  assert.equal(s.engine.events, bigs * 20000 + probes - 1)
+  // The client's retry (after Retry-After) is taken.
+  const again = await node.ingest('/v1/track', {userId: id, event: 'Probe', messageId: id})
+  assert.equal(again.status, 200, again.text)
+  await node.settled()
+  assert.equal((await node.profile(id)).eventCount, 1)
+  await node.stop()
+})
