@@ -460,7 +460,10 @@ static enum MHD_Result profile_write(struct req *r, const char *method, const ch
     return send_error(conn, 400, "invalid_field", field, msg, 0);
   }
   const char *by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "by");
-  if (by && strlen(by) > 64) by = NULL;
+  if (by && strlen(by) > 64) { /* it used to be dropped: the note then went to the userId's profile */
+    cJSON_Delete(in);
+    return send_error(conn, 400, "invalid_field", "by", "by is at most 64 characters", 0);
+  }
   char item[72];
   if (is_update) {
     snprintf(item, sizeof(item), "%s", case_id);

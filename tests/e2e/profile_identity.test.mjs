@@ -130,6 +130,9 @@ test('identity resolution, timeline, export, notes and cases; durable across res
   assert.deepEqual([r.status, r.json.code], [404, 'not_found'])
   r = await node.admin('GET', '/v1/profiles/alice/notes', {key: WRITE_KEY})
   assert.deepEqual([r.status, r.json.code], [405, 'method_not_allowed'])
+  // An identity kind too long to exist is refused, not dropped (the note went to the userId's profile).
+  r = await post(`/v1/profiles/alice/notes?by=${'e'.repeat(65)}`, {text: 'lost'})
+  assert.deepEqual([r.status, r.json.code, r.json.field], [400, 'invalid_field', 'by'])
   // by email, through ?by=
   r = await post('/v1/profiles/ALICE%40example.com/notes?by=email', {text: 'asked about invoices', department: 'billing'})
   assert.equal(r.status, 201, r.text)
