@@ -271,3 +271,24 @@ test('identity resolution, timeline, export, notes and cases; durable across res
     ['baton.case', 'baton.case', 'baton.merge', 'baton.note', 'identify', 'identify'])
   await node.stop()
 })
+
+test('configured external ids: lookups by a custom trait, merges on it, only the configured ones', async (t) => {
+  const node = await Node.create(t, {identity: {external_ids: ['email', 'crm_id']}})
+  const send = async (path, body) => {
+    const r = await node.ingest(path, body)
+    assert.equal(r.status, 200, r.text)
+  }
+  await send('/v1/identify', {userId: 'x-1', traits: {crm_id: ' C-77 ', phone: '+1 555 0199'}})
+  await send('/v1/identify', {anonymousId: 'x-anon', traits: {crm_id: 'C-77', seen: 'kiosk'}})
+  await send('/v1/identify', {userId: 'x-2', traits: {crm_id: 1234}})
+  await node.settled()
+  const p = await node.profile('C-77', 'crm_id')
+  assert.equal(p?.userId, 'x-1')
+  assert.deepEqual(p.merged, ['a:x-anon'], 'the same crm_id merged the anonymous profile')
+  assert.equal(p.traits.seen, 'kiosk')
+  assert.equal(await node.profile('c-77', 'crm_id'), null, 'only emails compare case-blind')
+  assert.equal(await node.profile('+1 555 0199', 'phone'), null, 'phone is not configured here')
+  assert.equal((await node.profile('1234', 'crm_id'))?.userId, 'x-2', 'an integer trait is an id too')
+  assert.deepEqual(p.identities.map((i) => i.type).sort(), ['anonymousId', 'crm_id', 'userId'])
+  await node.stop()
+})
