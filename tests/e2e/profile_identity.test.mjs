@@ -6,7 +6,7 @@
 // after a clean restart and after kill -9.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {Node} from './support/baton.mjs'
+import {Node, waitFor} from './support/baton.mjs'
 
 const READ_KEY = 'ak_e2e3_read_only'
 const WRITE_KEY = 'ak_e2e3_profiles_write'
@@ -16,6 +16,13 @@ async function send(node, path, body) {
   const r = await node.ingest(path, body)
   assert.equal(r.status, 200, `${path}: ${r.text}`)
   await node.settled()
+}
+
+/** Waits for a checkpoint covering everything applied: timelines are then read from the store. */
+async function checkpointed(node) {
+  const {engine} = await node.settled()
+  await waitFor(async () => (await node.stats()).engine.checkpoint_lsn >= engine.applied_lsn,
+    {what: `a checkpoint at ${engine.applied_lsn}`})
 }
 
 const ids = (entries) => entries.map((e) => e.messageId ?? `${e.type}:${e.id ?? e.case?.id ?? e.other}`)
@@ -48,6 +55,7 @@ test('identity resolution, timeline, export, notes and cases; durable across res
   // 2. A second device with traits of its own, then alice logs in on it: merged, her values win.
   await send(node, '/v1/identify', {anonymousId: 'dev-2', messageId: 'm-dev2-traits', traits: {plan: 'trial', device: 'ios'}})
   await send(node, '/v1/screen', {anonymousId: 'dev-2', name: 'Home', messageId: 'm-dev2-screen'})
+  await checkpointed(node) // dev-2's entries stored under its own key before the merge
   await send(node, '/v1/t', {userId: 'alice', anonymousId: 'dev-2', event: 'App Opened', messageId: 'm-dev2-login'})
   alice = await node.profile('alice')
   assert.deepEqual(alice.merged, ['a:dev-2'])
@@ -59,6 +67,7 @@ test('identity resolution, timeline, export, notes and cases; durable across res
     traits: {email: '  ALICE@example.COM', phone: ' +1 555 0100 ', newsletter: true}})
   // 4. alias: a known anonymous profile, and an id never seen before.
   await send(node, '/v1/page', {anonymousId: 'dev-4', name: 'Pricing', messageId: 'm-dev4-page'})
+  await checkpointed(node)
   await send(node, '/v1/alias', {userId: 'alice', previousId: 'dev-4', messageId: 'm-alias-4'})
   await send(node, '/v1/a', {userId: 'alice', previousId: 'crm-7781', messageId: 'm-alias-crm'})
   await send(node, '/v1/track', {anonymousId: 'crm-7781', event: 'Ticket Opened', messageId: 'm-crm-ticket'})
