@@ -166,6 +166,13 @@ test('identity resolution, timeline, export, notes and cases; durable across res
   assert.deepEqual([r.status, r.json], [200, {id: 'cb-1'}])
   r = await post('/v1/profiles/alice/cases/cb-1', {status: 'closed', text: 'done, arrived 10:20'}, WRITE_KEY, 'PATCH')
   assert.equal(r.status, 200, r.text)
+  const closedAt = (await node.profile('alice')).cases.find((c) => c.id === 'cb-1').closed
+  assert.ok(closedAt)
+  // Editing a closed case keeps it closed, and keeps when it was closed; closing again too.
+  r = await post('/v1/profiles/alice/cases/cb-1', {department: 'field-service'}, WRITE_KEY, 'PATCH')
+  assert.equal(r.status, 200, r.text)
+  r = await post('/v1/profiles/alice/cases/cb-1', {status: 'closed'}, WRITE_KEY, 'PATCH')
+  assert.equal(r.status, 200, r.text)
   r = await post('/v1/profiles/alice/cases/nope', {status: 'closed'}, WRITE_KEY, 'PATCH')
   assert.deepEqual([r.status, r.json.code], [404, 'not_found'])
   r = await post('/v1/profiles/alice/cases/cb-1', {}, WRITE_KEY, 'PATCH')
@@ -181,8 +188,9 @@ test('identity resolution, timeline, export, notes and cases; durable across res
   assert.equal(alice.cases.length, 2)
   const cb = alice.cases.find((c) => c.id === 'cb-1')
   assert.deepEqual({...cb, opened: 0, updated: 0, closed: 0}, {id: 'cb-1', type: 'callback_request', status: 'closed',
-    text: 'done, arrived 10:20', department: 'call-center', opened: 0, updated: 0, closed: 0})
-  assert.ok(cb.opened <= cb.updated && cb.updated === cb.closed)
+    text: 'done, arrived 10:20', department: 'field-service', opened: 0, updated: 0, closed: 0})
+  assert.equal(cb.closed, closedAt, 'closed when it was first closed')
+  assert.ok(cb.opened <= cb.closed && cb.closed <= cb.updated)
   const dispute = alice.cases.find((c) => c.id === case2)
   assert.equal(dispute.status, 'pending')
   assert.equal(dispute.closed, undefined)
@@ -213,8 +221,9 @@ test('identity resolution, timeline, export, notes and cases; durable across res
   assert.equal(notes[1].author, 'tech-12')
   const caseEntries = tl.filter((e) => e.type === 'baton.case')
   assert.deepEqual(caseEntries.map((e) => [e.case.id, e.action, e.case.status]).reverse(), [
-    ['cb-1', 'opened', 'open'], [case2, 'opened', 'pending'], ['cb-1', 'updated', 'pending'], ['cb-1', 'closed', 'closed']])
-  assert.equal(tl.length, aliceIds.length + 3 + 2 + 4)
+    ['cb-1', 'opened', 'open'], [case2, 'opened', 'pending'], ['cb-1', 'updated', 'pending'], ['cb-1', 'closed', 'closed'],
+    ['cb-1', 'updated', 'closed'], ['cb-1', 'updated', 'closed']])
+  assert.equal(tl.length, aliceIds.length + 3 + 2 + 6)
   // The merge sits between the events around it (dev-2 merged when m-dev2-login arrived).
   const pos = (id) => tl.findIndex((e) => e.messageId === id)
   const mergeDev2 = tl.indexOf(merges.find((e) => e.other === 'a:dev-2'))
