@@ -469,6 +469,11 @@ static enum MHD_Result profile_write(struct req *r, const char *method, const ch
     snprintf(item, sizeof(item), "%s", case_id);
   } else {
     const cJSON *cid = cJSON_GetObjectItemCaseSensitive(in, "id");
+    if (cJSON_IsString(cid) && strchr(cid->valuestring, '/')) {
+      /* PATCH .../cases/{case} could never reach a case whose id holds a '/' */
+      cJSON_Delete(in);
+      return send_error(conn, 400, "invalid_field", "id", "id cannot contain '/'", 0);
+    }
     if (cJSON_IsString(cid))
       snprintf(item, sizeof(item), "%s", cid->valuestring);
     else

@@ -152,6 +152,8 @@ test('identity resolution, timeline, export, notes and cases; durable across res
   assert.deepEqual([r.status, r.json], [201, {id: 'cb-1'}])
   r = await post('/v1/profiles/alice/cases', {type: 'callback_request', id: 'cb-1'})
   assert.deepEqual([r.status, r.json.code, r.json.field], [409, 'conflict', 'id'])
+  r = await post('/v1/profiles/alice/cases', {type: 'x', id: 'a/b'})
+  assert.deepEqual([r.status, r.json.code, r.json.field], [400, 'invalid_field', 'id'], 'a case PATCH could never reach')
   r = await post('/v1/profiles/alice/cases', {text: 'no type'})
   assert.deepEqual([r.status, r.json.code, r.json.field], [400, 'invalid_field', 'type'])
   r = await post('/v1/profiles/alice/cases', {type: 'x', status: 'solved'})
