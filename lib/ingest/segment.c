@@ -283,10 +283,8 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
 /* cJSON keeps strings NUL-terminated and accepts raw control characters, so
    "a\u0000b" would silently become "a" (another customer's id) and a raw
    control byte would be stored as sent. RFC 8259 forbids raw control
-   characters in strings; Baton refuses the \u0000 escape it cannot keep.
-   Returns the offset of the first offending byte, or len if there is none.
-   Visits each byte once. */
-static size_t find_bad_char(const char *body, size_t len, int *is_nul) {
+   characters in strings; Baton refuses the \u0000 escape it cannot keep. */
+size_t segment_find_bad_char(const char *body, size_t len, int *is_nul) {
   int in_str = 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)body[i];
@@ -360,7 +358,7 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
     goto done;
   }
   int is_nul;
-  size_t bad = find_bad_char(body, len, &is_nul);
+  size_t bad = segment_find_bad_char(body, len, &is_nul);
   if (bad < len) {
     rc = fail(err, "invalid_json", "body",
               is_nul ? "a string holds \\u0000 (NUL), which is not accepted, at byte %zu"

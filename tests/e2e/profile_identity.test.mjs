@@ -135,6 +135,8 @@ test('identity resolution, timeline, export, notes and cases; durable across res
   }
   r = await node.admin('POST', '/v1/profiles/alice/notes', {body: '{"text":', key: WRITE_KEY})
   assert.deepEqual([r.status, r.json.code], [400, 'invalid_json'])
+  r = await node.admin('POST', '/v1/profiles/alice/notes', {body: '{"text":"call 555\\u0000 after 6"}', key: WRITE_KEY})
+  assert.deepEqual([r.status, r.json.code], [400, 'invalid_json'], 'a note cut at \\u0000 would lose its text')
   r = await post('/v1/profiles/nobody/notes', {text: 'x'})
   assert.deepEqual([r.status, r.json.code], [404, 'not_found'])
   r = await node.admin('GET', '/v1/profiles/alice/notes', {key: WRITE_KEY})
