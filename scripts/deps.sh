@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 run_pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev
   libfyaml-dev liblmdb-dev zlib1g-dev libssl-dev libpcre2-dev tzdata ca-certificates"
-test_pkgs="libcmocka-dev clang libclang-rt-14-dev"
+test_pkgs="libcmocka-dev clang libclang-rt-14-dev chromium"
 
 pkgs=$run_pkgs
 [ "$mode" = test ] && pkgs="$pkgs $test_pkgs"

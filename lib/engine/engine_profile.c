@@ -498,14 +498,19 @@ void engine_apply_profile_op(struct engine *e, const struct rec_profile *pr) {
       cJSON_Delete(in);
       return;
     }
+    /* "closed" is when the case was closed: set when it becomes closed, dropped when it
+       is reopened, kept by any other change (a text edit used to drop it). */
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(in, "status");
-    int closing = cJSON_IsString(st) && !strcmp(st->valuestring, "closed");
+    const cJSON *was = cJSON_GetObjectItemCaseSensitive(c, "status");
+    int was_closed = cJSON_IsString(was) && !strcmp(was->valuestring, "closed");
+    int to_closed = cJSON_IsString(st) && !strcmp(st->valuestring, "closed");
+    int closing = to_closed && !was_closed, reopening = cJSON_IsString(st) && !to_closed && was_closed;
     copy_field(c, in, "status");
     copy_field(c, in, "text");
     copy_field(c, in, "department");
     set_time(c, "updated", e->clock_ms);
     if (closing) set_time(c, "closed", e->clock_ms);
-    else cJSON_DeleteItemFromObjectCaseSensitive(c, "closed");
+    else if (reopening) cJSON_DeleteItemFromObjectCaseSensitive(c, "closed");
     cJSON_AddStringToObject(entry, "type", "baton.case");
     cJSON_AddStringToObject(entry, "action", closing ? "closed" : "updated");
     cJSON_AddItemToObject(entry, "case", cJSON_Duplicate(c, 1));

@@ -280,6 +280,49 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
   return 0;
 }
 
+/* cJSON keeps strings NUL-terminated and accepts raw control characters, so
+   "a\u0000b" would silently become "a" (another customer's id) and a raw
+   control byte would be stored as sent. RFC 8259 forbids raw control
+   characters in strings; Baton refuses the \u0000 escape it cannot keep. */
+size_t segment_find_bad_char(const char *body, size_t len, int *is_nul) {
+  int in_str = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)body[i];
+    if (!in_str) {
+      if (c == '"') in_str = 1;
+      else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') return *is_nul = 0, i;
+      continue;
+    }
+    if (c < 0x20) return *is_nul = 0, i;
+    if (c == '"') {
+      in_str = 0;
+    } else if (c == '\\' && i + 1 < len) {
+      if (body[i + 1] == 'u' && i + 5 < len && !memcmp(body + i + 2, "0000", 4))
+        return *is_nul = 1, i;
+      i++; /* the escaped character */
+    }
+  }
+  return len;
+}
+
+/* cJSON turns a number beyond the double range (1e400) into infinity and
+   prints it as null: refuse it instead, naming where it is. Returns 1 and
+   writes the path ("properties.price", "batch[2].traits.n") if one is found. */
+static int find_nonfinite(const cJSON *v, char *path, size_t cap, size_t at) {
+  if (cJSON_IsNumber(v)) return !isfinite(v->valuedouble);
+  if (!cJSON_IsArray(v) && !cJSON_IsObject(v)) return 0;
+  size_t i = 0;
+  for (const cJSON *c = v->child; c; c = c->next, i++) {
+    int n = cJSON_IsObject(v) ? snprintf(path + at, cap - at, "%s%s", at ? "." : "", c->string)
+                              : snprintf(path + at, cap - at, "[%zu]", i);
+    size_t next = at + (n < 0 ? 0 : (size_t)n);
+    if (next >= cap) next = cap - 1;
+    if (find_nonfinite(c, path, cap, next)) return 1;
+  }
+  path[at] = '\0';
+  return 0;
+}
+
 static void take_write_key(cJSON *root, struct segment_out *out) {
   cJSON *wk = cJSON_GetObjectItemCaseSensitive(root, "writeKey");
   if (cJSON_IsString(wk) && strlen(wk->valuestring) < sizeof(out->write_key))
@@ -312,6 +355,21 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
   int rc = 0;
   if (!cJSON_IsObject(root)) {
     rc = fail(err, "invalid_json", "body", "the request body must be a JSON object");
+    goto done;
+  }
+  int is_nul;
+  size_t bad = segment_find_bad_char(body, len, &is_nul);
+  if (bad < len) {
+    rc = fail(err, "invalid_json", "body",
+              is_nul ? "a string holds \\u0000 (NUL), which is not accepted, at byte %zu"
+                     : "a raw control character (not allowed in JSON) at byte %zu",
+              bad);
+    goto done;
+  }
+  char path[128];
+  path[0] = '\0';
+  if (find_nonfinite(root, path, sizeof(path), 0)) {
+    rc = fail(err, "invalid_field", path, "%s is a number out of range", path);
     goto done;
   }
   take_write_key(root, out);

@@ -445,6 +445,14 @@ static enum MHD_Result profile_write(struct req *r, const char *method, const ch
     return send_error(conn, 400, "invalid_utf8", "body", "the body is not valid UTF-8", 0);
   cJSON *in = cJSON_ParseWithLength(r->body.ptr ? r->body.ptr : "", r->body.len);
   if (!in) return send_error(conn, 400, "invalid_json", "body", "the body is not valid JSON", 0);
+  int is_nul;
+  if (segment_find_bad_char(r->body.ptr, r->body.len, &is_nul) < r->body.len) {
+    cJSON_Delete(in); /* the text would have been cut at the \u0000 */
+    return send_error(conn, 400, "invalid_json", "body",
+                      is_nul ? "a string holds \\u0000 (NUL), which is not accepted"
+                             : "a raw control character (not allowed in JSON)",
+                      0);
+  }
   char msg[200];
   const char *field = NULL;
   int bad = is_note     ? check_fields(in, note_rules, ARRAY_SIZE(note_rules), msg, sizeof(msg), &field)
@@ -460,12 +468,20 @@ static enum MHD_Result profile_write(struct req *r, const char *method, const ch
     return send_error(conn, 400, "invalid_field", field, msg, 0);
   }
   const char *by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "by");
-  if (by && strlen(by) > 64) by = NULL;
+  if (by && strlen(by) > 64) { /* it used to be dropped: the note then went to the userId's profile */
+    cJSON_Delete(in);
+    return send_error(conn, 400, "invalid_field", "by", "by is at most 64 characters", 0);
+  }
   char item[72];
   if (is_update) {
     snprintf(item, sizeof(item), "%s", case_id);
   } else {
     const cJSON *cid = cJSON_GetObjectItemCaseSensitive(in, "id");
+    if (cJSON_IsString(cid) && strchr(cid->valuestring, '/')) {
+      /* PATCH .../cases/{case} could never reach a case whose id holds a '/' */
+      cJSON_Delete(in);
+      return send_error(conn, 400, "invalid_field", "id", "id cannot contain '/'", 0);
+    }
     if (cJSON_IsString(cid))
       snprintf(item, sizeof(item), "%s", cid->valuestring);
     else

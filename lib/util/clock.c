@@ -92,7 +92,10 @@ int clock_parse_iso8601(const char *s, int64_t *out_ms) {
   if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
       digits(&p, 2, &d))
     return BATON_EPARSE;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31) return BATON_EPARSE;
+  static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap))
+    return BATON_EPARSE; /* 2026-02-30 is not a day: refuse it rather than roll it over */
   int64_t offset_min = 0;
   if (*p == 'T' || *p == 't' || *p == ' ') {
     p++;

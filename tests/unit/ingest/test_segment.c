@@ -136,6 +136,17 @@ static void test_bad_inputs(void **state) {
        "\"event\":\"y\"}]}",
        SEG_BATCH, "missing_identity", "batch[1].userId"},
       {"{\"batch\":[{},{},{},{},{},{}]}", SEG_BATCH, "batch_too_large", "batch"},
+      /* Regressions: values cJSON would have changed silently instead of refusing. */
+      {"{\"userId\":\"a\",\"event\":\"x\",\"properties\":{\"n\":1e400}}", SEG_TRACK,
+       "invalid_field", "properties.n"},
+      {"{\"batch\":[{\"type\":\"identify\",\"userId\":\"a\",\"traits\":{\"l\":[1,-1e999]}}]}",
+       SEG_BATCH, "invalid_field", "batch[0].traits.l[1]"},
+      {"{\"userId\":\"victim\\u0000x\",\"event\":\"x\"}", SEG_TRACK, "invalid_json", "body"},
+      {"{\"userId\":\"a\",\"event\":\"x\\u0000y\"}", SEG_TRACK, "invalid_json", "body"},
+      {"{\"userId\":\"a\x01\",\"event\":\"x\"}", SEG_TRACK, "invalid_json", "body"},
+      {"{\"userId\":\"a\",\x02\"event\":\"x\"}", SEG_TRACK, "invalid_json", "body"},
+      {"{\"userId\":\"a\",\"event\":\"x\",\"timestamp\":\"2026-02-30T00:00:00Z\"}", SEG_TRACK,
+       "invalid_field", "timestamp"},
   };
   for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
     struct segment_out out;
@@ -173,6 +184,17 @@ static void test_limits(void **state) {
   assert_int_equal(parse(deep, SEG_TRACK, &out, &err), BATON_EINVAL);
   assert_string_equal(err.code, "invalid_json");
   free(deep);
+  /* Not refused: an escaped backslash followed by "u0000", a leap day, tiny numbers. */
+  assert_int_equal(parse("{\"userId\":\"a\\\\u0000b\",\"event\":\"x\",\"properties\":{\"t\":1e-400},"
+                         "\"timestamp\":\"2028-02-29T00:00:00Z\"}",
+                         SEG_TRACK, &out, &err),
+                   0);
+  assert_int_equal(out.n, 1);
+  struct rec r;
+  decode(&out, 0, &r);
+  assert_int_equal(r.u.ev.user_id.len, 8); /* the characters a, backslash, u, 0, 0, 0, 0, b */
+  segment_out_release(&out);
+  segment_out_init(&out);
   assert_int_equal(out.n, 0);
   segment_out_release(&out);
 }
