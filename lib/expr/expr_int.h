@@ -92,6 +92,49 @@ const struct expr_map_entry *map_lookup_str(const struct expr_map *m, const char
 /* The hash string keys are indexed by. */
 static inline uint32_t key_hash(const char *s, size_t n) { return (uint32_t)baton_hash64(s, n, 0); }
 
+static inline uint64_t load64(const char *p) {
+  uint64_t x;
+  memcpy(&x, p, 8);
+  return x;
+}
+static inline uint32_t load32(const char *p) {
+  uint32_t x;
+  memcpy(&x, p, 4);
+  return x;
+}
+
+/* a[0..n) == b[0..n) for the short strings field names are: whole words,
+ * the last one overlapping the one before, so a 5-byte key is two loads a
+ * side rather than a loop of five; never reads outside either string. */
+static inline bool key_eq(const char *a, const char *b, uint32_t n) {
+  if (n >= 8) {
+    for (uint32_t i = 0; i + 8 < n; i += 8)
+      if (load64(a + i) != load64(b + i)) return false;
+    return load64(a + n - 8) == load64(b + n - 8);
+  }
+  if (n >= 4)
+    return ((load32(a) ^ load32(b)) | (load32(a + n - 4) ^ load32(b + n - 4))) == 0;
+  if (n == 0) return true;
+  return a[0] == b[0] && a[n >> 1] == b[n >> 1] && a[n - 1] == b[n - 1];
+}
+
+/* A string of at most 7 bytes as one word: its bytes, zero padded, and its
+ * length in the top byte, so equal words mean equal strings. Constant `in`
+ * sets of short strings (country codes, tiers) are arrays of these. */
+#define SHORT_WORD_MAX 7
+static inline uint64_t short_word(const char *s, uint32_t n) {
+  uint64_t w;
+  if (n >= 4) {
+    w = load32(s) | ((uint64_t)load32(s + n - 4) >> (8 * (8 - n))) << 32;
+  } else if (n) {
+    const unsigned char *u = (const unsigned char *)s;
+    w = u[0] | (uint64_t)u[n >> 1] << (8 * (n >> 1)) | (uint64_t)u[n - 1] << (8 * (n - 1));
+  } else {
+    w = 0;
+  }
+  return w | (uint64_t)n << 56;
+}
+
 /*
  * map_lookup_str for the VM's hot paths, with the key's hash h already known
  * (field names are constants: their hashes are computed at compile time).
@@ -104,19 +147,13 @@ static inline const struct expr_map_entry *map_find_h(const struct expr_map *m, 
     for (uint32_t i = h & mask; m->index[i].entry; i = (i + 1) & mask) {
       if (m->index[i].hash != h) continue;
       const struct expr_map_entry *en = &m->entries[m->index[i].entry - 1];
-      if (en->key.aux != n) continue;
-      uint32_t k = 0;
-      while (k < n && en->key.v.s[k] == s[k]) k++;
-      if (k == n) return en;
+      if (en->key.aux == n && key_eq(en->key.v.s, s, n)) return en;
     }
     return NULL;
   }
   for (uint32_t i = 0; i < m->len; i++) {
     const struct expr_map_entry *e = &m->entries[i];
-    if (e->key.aux != n || e->key.kind != EXPR_STRING) continue;
-    uint32_t k = 0;
-    while (k < n && e->key.v.s[k] == s[k]) k++;
-    if (k == n) return e;
+    if (e->key.aux == n && e->key.kind == EXPR_STRING && key_eq(e->key.v.s, s, n)) return e;
   }
   return NULL;
 }

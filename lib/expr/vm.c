@@ -392,6 +392,37 @@ static struct expr_value not_bool(struct vm *vm, const char *fn, struct expr_val
   return expr_error_overload(vm->arena, pos, fn, &a, 1);
 }
 
+/*
+ * x <rel> k for a compare with a constant (rel: 0..5 for EQ_K..GE_K) on
+ * the fast paths: int with int, double with double (neither NaN), and string
+ * equality. Returns 0 or 1, or -1 to leave it to vm_binary (other kinds,
+ * NaN, errors), which decides every case the same way, only slower.
+ */
+static inline int cmp_k(struct expr_value x, struct expr_value k, unsigned rel) {
+  /* Bit (c + 1) of rel_mask[rel] is the result for an ordering c in -1..1. */
+  static const uint8_t rel_mask[6] = {2, 5, 1, 3, 4, 6};
+  int c;
+  if (x.kind != k.kind) return -1;
+  if (x.kind == EXPR_INT) {
+    c = (x.v.i > k.v.i) - (x.v.i < k.v.i);
+  } else if (x.kind == EXPR_DOUBLE) {
+    if (x.v.d != x.v.d || k.v.d != k.v.d) return -1;
+    c = (x.v.d > k.v.d) - (x.v.d < k.v.d);
+  } else if (x.kind == EXPR_STRING && rel < 2) {
+    c = x.aux != k.aux || (x.aux && memcmp(x.v.s, k.v.s, x.aux)) ? 1 : 0;
+  } else {
+    return -1;
+  }
+  return (rel_mask[rel] >> (c + 1)) & 1;
+}
+
+/* Whether string x starts (ends false) or ends with k. */
+static inline bool affix(struct expr_value x, struct expr_value k, bool start) {
+  if (k.aux > x.aux) return false;
+  const char *h = x.v.s + (start ? 0 : x.aux - k.aux);
+  return k.aux == 0 || memcmp(h, k.v.s, k.aux) == 0;
+}
+
 int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
                     const struct expr_value *vars, const struct expr_host *host, void *hctx,
                     struct expr_value *out) {
@@ -593,45 +624,67 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
       case OP_GE_K:
       L_GE_K : {
         struct expr_value a = sp[-1], b = k[in->a];
-        int c = 2; /* 2: not decided by a fast path */
-        if (a.kind == b.kind) {
-          if (a.kind == EXPR_INT)
-            c = (a.v.i > b.v.i) - (a.v.i < b.v.i);
-          else if (a.kind == EXPR_DOUBLE && a.v.d == a.v.d)
-            c = (a.v.d > b.v.d) -
-                (a.v.d < b.v.d); /* a constant NaN never gets here: it is not == itself below */
-          else if (a.kind == EXPR_STRING && (in->op == OP_EQ_K || in->op == OP_NE_K))
-            c = a.aux != b.aux || memcmp(a.v.s, b.v.s, a.aux) ? 1 : 0;
-          if (b.kind == EXPR_DOUBLE && b.v.d != b.v.d) c = 2;
-        }
-        if (c != 2) {
-          bool v;
-          switch (in->op) {
-            case OP_EQ_K:
-              v = c == 0;
-              break;
-            case OP_NE_K:
-              v = c != 0;
-              break;
-            case OP_LT_K:
-              v = c < 0;
-              break;
-            case OP_LE_K:
-              v = c <= 0;
-              break;
-            case OP_GT_K:
-              v = c > 0;
-              break;
-            default:
-              v = c >= 0;
-              break;
-          }
-          sp[-1] = baton_expr_bool(v);
+        int r = cmp_k(a, b, in->op - OP_EQ_K);
+        if (likely(r >= 0)) {
+          sp[-1] = baton_expr_bool(r);
           DISPATCH();
         }
         static const enum tok_kind relk[] = {TOK_EQ, TOK_NE, TOK_LT, TOK_LE, TOK_GT, TOK_GE};
         vm_binary(&vm, relk[in->op - OP_EQ_K], a, b, in->pos, &sp[-1]);
         break;
+      }
+      case OP_SELECT_VAR_CMP:
+      L_SELECT_VAR_CMP:
+      case OP_SELECT_LOCAL_CMP:
+      L_SELECT_LOCAL_CMP : {
+        /* The next instruction is the *_K compare this one can do too. */
+        struct expr_value x = in->op == OP_SELECT_VAR_CMP ? vars[in->a] : loc[in->a];
+        if (likely(x.kind == EXPR_MAP)) {
+          const struct expr_map_entry *e =
+              map_find_h(x.v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b]);
+          if (likely(e != NULL)) {
+            int r = cmp_k(e->val, k[ip->a], ip->op - OP_EQ_K);
+            if (likely(r >= 0)) {
+              *sp++ = baton_expr_bool(r);
+              ip++;
+            } else {
+              *sp++ = e->val;
+            }
+            DISPATCH();
+          }
+        }
+        vm_select(&vm, x, k[in->b], p->khash[in->b], false, in->pos, sp++);
+        DISPATCH();
+      }
+      case OP_IN_SHORT:
+      L_IN_SHORT : {
+        /* The next instruction is the IN_CONST of the same (all short
+         * string) list: a string longer than those is in it no more. */
+        struct expr_value x = sp[-1];
+        if (likely(x.kind == EXPR_STRING)) {
+          bool found = false;
+          if (x.aux <= SHORT_WORD_MAX) {
+            uint64_t w = short_word(x.v.s, x.aux);
+            const uint64_t *set = (const uint64_t *)k[in->a].v.s;
+            for (uint32_t i = 0, n = k[in->a].aux / 8; i < n; i++) found |= set[i] == w;
+          }
+          sp[-1] = baton_expr_bool(found);
+          ip++;
+        }
+        DISPATCH();
+      }
+      case OP_STARTS_WITH_K:
+      L_STARTS_WITH_K:
+      case OP_ENDS_WITH_K:
+      L_ENDS_WITH_K : {
+        /* The next instruction is the CALL, for when top is not a string. */
+        if (likely(sp[-1].kind == EXPR_STRING)) {
+          sp[-1] = baton_expr_bool(affix(sp[-1], k[in->a], in->op == OP_STARTS_WITH_K));
+          ip++;
+        } else {
+          *sp++ = k[in->a];
+        }
+        DISPATCH();
       }
       case OP_IN:
       L_IN:
