@@ -440,5 +440,6 @@ int compile_ast(struct expr_program *p, struct ast *root, unsigned flags, struct
   for (size_t i = 0; i < c.nk; i++)
     if (c.consts[i].kind == EXPR_STRING) p->khash[i] = key_hash(c.consts[i].v.s, c.consts[i].aux);
   p->max_stack = (uint32_t)c.max_depth + 1;
+  p->frame = (size_t)p->max_stack + p->n_locals + 1;
   return 0;
 }

@@ -140,8 +140,8 @@ static inline uint64_t short_word(const char *s, uint32_t n) {
  * (field names are constants: their hashes are computed at compile time).
  * Small maps are scanned inline.
  */
-static inline const struct expr_map_entry *map_find_h(const struct expr_map *m, const char *s,
-                                                      uint32_t n, uint32_t h) {
+static inline __attribute__((always_inline)) const struct expr_map_entry *map_find_h(
+    const struct expr_map *m, const char *s, uint32_t n, uint32_t h) {
   if (m->index) {
     uint32_t mask = m->index_cap - 1;
     for (uint32_t i = h & mask; m->index[i].entry; i = (i + 1) & mask) {
@@ -156,6 +156,29 @@ static inline const struct expr_map_entry *map_find_h(const struct expr_map *m, 
     if (e->key.aux == n && e->key.kind == EXPR_STRING && key_eq(e->key.v.s, s, n)) return e;
   }
   return NULL;
+}
+
+/*
+ * map_find_h first trying entry *hint, the index at which this instruction
+ * last found its field: maps made by the same code (profiles parsed from
+ * the same producer's JSON) hold their keys in the same order, so this is
+ * usually one key compare instead of a probe of the index (V8's inline
+ * caches on hidden classes do the same for cel-js). The hint is only ever a
+ * guess, checked against the key; it is shared by the threads running the
+ * program, hence the relaxed atomics, and rewritten only when it missed.
+ */
+static inline __attribute__((always_inline)) const struct expr_map_entry *map_find_hinted(
+    const struct expr_map *m, const char *s, uint32_t n, uint32_t h, uint16_t *hint) {
+  uint32_t i = __atomic_load_n(hint, __ATOMIC_RELAXED);
+  if (likely(i < m->len)) {
+    const struct expr_map_entry *e = &m->entries[i];
+    if (likely(e->key.aux == n && e->key.kind == EXPR_STRING && key_eq(e->key.v.s, s, n)))
+      return e;
+  }
+  const struct expr_map_entry *e = map_find_h(m, s, n, h);
+  if (e && e - m->entries <= UINT16_MAX)
+    __atomic_store_n(hint, (uint16_t)(e - m->entries), __ATOMIC_RELAXED);
+  return e;
 }
 
 static inline const struct expr_map_entry *map_find(const struct expr_map *m, const char *s,
@@ -373,6 +396,7 @@ enum opcode {
 
 struct insn {
   uint8_t op;
+  uint16_t hint; /* SELECT_VAR and friends: map_find_hinted's guess (shared, atomic) */
   uint32_t a, b;
   uint32_t pos;
 };
@@ -392,6 +416,7 @@ struct expr_program {
   size_t n_consts;
   uint32_t n_locals;
   uint32_t max_stack;
+  size_t frame; /* max_stack + n_locals + 1: the context stack slots an evaluation needs */
   struct expr_arena arena; /* constants, hash indexes, and the source copy */
   char *src;
   size_t src_len;
