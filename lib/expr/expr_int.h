@@ -158,6 +158,11 @@ static inline __attribute__((always_inline)) const struct expr_map_entry *map_fi
   return NULL;
 }
 
+/* map_find_hinted's slow path, out of line so that the VM loop's hot paths
+ * keep their registers: map_find_h, then the hint updated. */
+const struct expr_map_entry *map_find_miss(const struct expr_map *m, const char *s, uint32_t n,
+                                           uint32_t h, uint16_t *hint);
+
 /*
  * map_find_h first trying entry *hint, the index at which this instruction
  * last found its field: maps made by the same code (profiles parsed from
@@ -175,10 +180,7 @@ static inline __attribute__((always_inline)) const struct expr_map_entry *map_fi
     if (likely(e->key.aux == n && e->key.kind == EXPR_STRING && key_eq(e->key.v.s, s, n)))
       return e;
   }
-  const struct expr_map_entry *e = map_find_h(m, s, n, h);
-  if (e && e - m->entries <= UINT16_MAX)
-    __atomic_store_n(hint, (uint16_t)(e - m->entries), __ATOMIC_RELAXED);
-  return e;
+  return map_find_miss(m, s, n, h, hint);
 }
 
 static inline const struct expr_map_entry *map_find(const struct expr_map *m, const char *s,
