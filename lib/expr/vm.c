@@ -462,6 +462,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
   /* The one field of a program evaluation writes (see map_find_hinted). */
 #define HINT(in) ((uint16_t *)&(in)->hint)
   const struct insn *in;
+  DISPATCH(); /* every instruction ends in DISPATCH: the switch is for the compiler's checks */
   for (;;) {
     in = ip++;
     switch ((enum opcode)in->op) {
@@ -854,12 +855,18 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         struct expr_value c = *--sp;
         bool stop = in->op == OP_ALL_STEP ? false : true;
         if (c.kind == EXPR_BOOL) {
-          /* Done, or straight to the JUMP's target (the ITER_NEXT). */
-          ip = c.v.b == stop ? code + in->b : code + ip->a;
+          if (c.v.b == stop) {
+            ip = code + in->b;
+            DISPATCH();
+          }
         } else if (loc[in->a].kind != EXPR_ERROR) {
           loc[in->a] = not_bool(&vm, in->op == OP_ALL_STEP ? "all" : "exists", c, in->pos);
         }
-        DISPATCH();
+        /* On to the ITER_NEXT the following JUMP goes to, without
+         * dispatching either: a direct jump into its code. */
+        in = code + ip->a;
+        ip = in + 1;
+        goto L_ITER_NEXT;
       }
       case OP_ALL_END:
       L_ALL_END:
