@@ -454,7 +454,6 @@ struct vm {
   struct expr_arena *arena;
   int64_t now_ms;
   bool have_now;
-  uint64_t iterations_left;
 };
 
 /* The time "now" for this evaluation, asked of the host once. */

@@ -434,7 +434,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
   static const struct expr_value no_vars[EXPR_MAX_VARS]; /* all null (kind 0) */
   struct vm vm = {.ctx = ctx, .prog = p, .host = host, .hctx = hctx, .arena = &ctx->arena};
   if (!vars) vars = no_vars;
-  vm.iterations_left = ctx->max_iterations;
+  uint64_t iterations_left = ctx->max_iterations; /* a local: kept in a register */
   /* Reset the scratch only if the last run used it: most conditions do not.
    * (A context's arena always has its first block: CTX_ARENA_FIRST.) */
   if (unlikely(ctx->arena.head != ctx->arena.first || ctx->arena.first->used))
@@ -445,9 +445,9 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
   const struct insn *code = p->code, *ip = code;
   const struct expr_value *k = p->consts;
   /*
-   * Threaded dispatch: the hot instructions jump straight to the next one's
+   * Threaded dispatch: every instruction jumps straight to the next one's
    * code (one indirect branch per site predicts far better than the single
-   * one of a switch); the rest go round the loop.
+   * one of a switch).
    */
   static const void *const labels[OP_N] = {
 #define OP(name, n, doc) &&L_##name,
@@ -821,27 +821,29 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
       }
       case OP_ITER_NEXT:
       L_ITER_NEXT : {
-        struct expr_value r = loc[in->a];
-        int64_t i = loc[in->a + 1].v.i;
-        if (unlikely(vm.iterations_left-- == 0)) {
+        struct expr_value *it = &loc[in->a]; /* range, index, variable */
+        int64_t i = it[1].v.i;
+        if (unlikely(iterations_left-- == 0)) {
           *out = expr_error_new(vm.arena, in->pos, "evaluation exceeded %llu macro iterations",
                                 (unsigned long long)ctx->max_iterations);
           return BATON_EINVAL;
         }
-        if (r.kind == EXPR_LIST) {
-          if (i >= (int64_t)r.v.list->len) {
+        if (likely(it[0].kind == EXPR_LIST)) {
+          const struct expr_list *l = it[0].v.list;
+          if (i >= (int64_t)l->len) {
             ip = code + in->b;
             DISPATCH();
           }
-          loc[in->a + 2] = r.v.list->items[i];
+          it[2] = l->items[i];
         } else {
-          if (i >= (int64_t)r.v.map->len) {
+          const struct expr_map *m = it[0].v.map;
+          if (i >= (int64_t)m->len) {
             ip = code + in->b;
             DISPATCH();
           }
-          loc[in->a + 2] = r.v.map->entries[i].key;
+          it[2] = m->entries[i].key;
         }
-        loc[in->a + 1].v.i = i + 1;
+        it[1].v.i = i + 1;
         DISPATCH();
       }
       case OP_SET_LOCAL:
