@@ -505,22 +505,26 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
       L_HAS:
         vm_select(&vm, sp[-1], k[in->a], p->khash[in->a], in->op == OP_HAS, in->pos, &sp[-1]);
         DISPATCH();
+#define SELECT(x)                                                                   \
+  do {                                                                              \
+    if (likely((x).kind == EXPR_MAP)) {                                             \
+      const struct expr_map_entry *e = map_find_hinted(                             \
+          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], HINT(in));        \
+      if (likely(e != NULL)) {                                                      \
+        *sp++ = e->val;                                                             \
+        DISPATCH();                                                                 \
+      }                                                                             \
+    }                                                                               \
+    vm_select(&vm, (x), k[in->b], p->khash[in->b], false, in->pos, sp++);           \
+    DISPATCH();                                                                     \
+  } while (0)
+      case OP_SELECT_VAR:
+      L_SELECT_VAR:
+        SELECT(vars[in->a]);
       case OP_SELECT_LOCAL:
       L_SELECT_LOCAL:
-      case OP_SELECT_VAR:
-      L_SELECT_VAR : {
-        struct expr_value x = in->op == OP_SELECT_VAR ? vars[in->a] : loc[in->a];
-        if (likely(x.kind == EXPR_MAP)) {
-          const struct expr_map_entry *e =
-              map_find_hinted(x.v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], HINT(in));
-          if (likely(e != NULL)) {
-            *sp++ = e->val;
-            DISPATCH();
-          }
-        }
-        vm_select(&vm, x, k[in->b], p->khash[in->b], false, in->pos, sp++);
-        DISPATCH();
-      }
+        SELECT(loc[in->a]);
+#undef SELECT
       case OP_INDEX:
       L_INDEX:
         sp--;
