@@ -656,6 +656,10 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         if (likely(r >= 0)) {                                                       \
           *sp++ = baton_expr_bool(r);                                               \
           ip++;                                                                     \
+          /* An AND_SHORT/OR_SHORT next (a && b), done here: a bool it   */        \
+          /* would keep and jump on, or pass over.                       */        \
+          if (ip->op == OP_AND_SHORT || ip->op == OP_OR_SHORT)                      \
+            ip = r == (ip->op == OP_OR_SHORT) ? code + ip->a : ip + 1;              \
         } else {                                                                    \
           *sp++ = e->val;                                                           \
         }                                                                           \
