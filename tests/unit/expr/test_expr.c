@@ -520,6 +520,56 @@ static void test_threads_share_a_program(void **state) {
   baton_expr_env_free(env);
 }
 
+/* Threads whose maps hold the same keys in different orders share one
+ * program: its field-position hints keep changing under them, and every
+ * result must still be right. */
+static void *hint_thread_main(void *ap) {
+  struct thread_arg *t = ap;
+  struct expr_ctx *ctx = baton_expr_ctx_new();
+  t->ok = 1;
+  for (int i = 0; i < 20000; i++) {
+    struct expr_value v;
+    if (baton_expr_eval(t->p, ctx, t->vars, NULL, NULL, &v) || v.kind != EXPR_BOOL || !v.v.b)
+      t->ok = 0;
+  }
+  baton_expr_ctx_free(ctx);
+  return NULL;
+}
+
+static void test_threads_share_hints(void **state) {
+  (void)state;
+  struct expr_env *env = baton_expr_env_new();
+  assert_int_equal(baton_expr_env_declare(env, "m", -1), 0);
+  struct expr_arena *a = baton_expr_arena_new(0);
+  static const char *const maps[4] = {
+      "{\"a\": 1, \"bb\": 2.5, \"ccc\": \"xyz\", \"d\": [1, 2]}",
+      "{\"d\": [1, 2], \"ccc\": \"xyz\", \"bb\": 2.5, \"a\": 1}",
+      ("{\"k1\": 0, \"k2\": 0, \"k3\": 0, \"k4\": 0, \"k5\": 0, \"k6\": 0, \"ccc\": \"xyz\","
+       " \"a\": 1, \"d\": [1, 2], \"bb\": 2.5}"),
+      "{\"bb\": 2.5, \"a\": 1, \"d\": [1, 2], \"ccc\": \"xyz\"}",
+  };
+  struct expr_value vars[4];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(baton_expr_value_parse_json(a, maps[i], strlen(maps[i]), &vars[i], NULL), 0);
+  struct expr_program *p;
+  const char *src = "m.a == 1 && m.bb > 2.0 && m.ccc.startsWith('xy') && m.ccc in ['abc', 'xyz'] "
+                    "&& m.d.exists(x, x == 2)";
+  assert_int_equal(baton_expr_compile(env, src, strlen(src), 0, &p, NULL), 0);
+  pthread_t th[4];
+  struct thread_arg args[4];
+  for (int i = 0; i < 4; i++) {
+    args[i] = (struct thread_arg){p, &vars[i], 0};
+    pthread_create(&th[i], NULL, hint_thread_main, &args[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(args[i].ok, 1);
+  }
+  baton_expr_program_free(p);
+  baton_expr_arena_free(a);
+  baton_expr_env_free(env);
+}
+
 static void test_env_and_limits(void **state) {
   (void)state;
   struct expr_env *env = baton_expr_env_new();
@@ -730,6 +780,7 @@ int main(void) {
       cmocka_unit_test(test_threads_share_a_program),
       cmocka_unit_test(test_env_and_limits),
       cmocka_unit_test(test_superinstructions),
+      cmocka_unit_test(test_threads_share_hints),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
