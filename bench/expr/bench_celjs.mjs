@@ -1,14 +1,16 @@
 // The cel-js side of bench/expr: the same cases and data, the same count()
 // scan as the C host, compiled once with env.parse() and evaluated in a loop
-// for a fixed time. Prints one JSON object per case, like bench_expr.
-// Usage: node bench_celjs.mjs CASES.json DATA.json [SECONDS_PER_CASE]
+// for a fixed time. Prints one JSON object per case, like bench_expr: the
+// best, median and worst of the rounds.
+// Usage: node bench_celjs.mjs CASES.json DATA.json [SECONDS_PER_CASE [ROUNDS]]
 import {readFileSync} from 'node:fs'
 import {Environment} from '@marcbachmann/cel-js'
 
-const [casesPath, dataPath, secsArg] = process.argv.slice(2)
+const [casesPath, dataPath, secsArg, roundsArg] = process.argv.slice(2)
 const cases = JSON.parse(readFileSync(casesPath, 'utf8'))
 const data = JSON.parse(readFileSync(dataPath, 'utf8'))
 const secs = Number(secsArg ?? 0.5)
+const rounds = Math.min(99, Math.max(1, Number(roundsArg ?? 5)))
 
 // cel-js represents CEL ints as BigInt. baton reads a number written without
 // a fraction as an int; JSON.parse forgets how a number was written, so the
@@ -38,19 +40,21 @@ const env = new Environment({unlistedVariablesAreDyn: true}).registerFunction(
 for (const c of cases) {
   const f = env.parse(c.expr)
   let result = f(vars)
-  // Best of 5 rounds, as bench_expr does.
-  let best = 0
-  for (let round = 0; round < 5; round++) {
+  // The same rounds as bench_expr: best, median and worst.
+  const rate = []
+  for (let round = 0; round < rounds; round++) {
     let n = 0
     const t0 = process.hrtime.bigint()
-    const limit = BigInt(Math.round((secs * 1e9) / 5))
+    const limit = BigInt(Math.round((secs * 1e9) / rounds))
     let t
     do {
       for (let k = 0; k < 256; k++) result = f(vars)
       n += 256
       t = process.hrtime.bigint() - t0
     } while (t < limit)
-    best = Math.max(best, (n * 1e9) / Number(t))
+    rate.push((n * 1e9) / Number(t))
   }
-  console.log(JSON.stringify({name: c.name, evals_per_sec: Math.round(best), result: String(result)}))
+  rate.sort((a, b) => b - a)
+  console.log(JSON.stringify({name: c.name, evals_per_sec: Math.round(rate[0]),
+    median: Math.round(rate[rounds >> 1]), worst: Math.round(rate[rounds - 1]), result: String(result)}))
 }

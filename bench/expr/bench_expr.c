@@ -2,9 +2,13 @@
  * Benchmark of the condition language: for each case in cases.json, compile
  * once and evaluate repeatedly on one thread for a fixed time over the data
  * in data.json (profile, event, context; profile.events feed count()).
- * Prints one JSON object per case: {"name", "evals_per_sec" (best of 5 rounds),
- * "result", "heap_allocs" (heap allocations during the timed loop: 0)}.
- * Usage: bench_expr CASES.json DATA.json [SECONDS_PER_CASE]
+ * Prints one JSON object per case: {"name", "evals_per_sec" (best of the
+ * rounds), "median" and "worst" (of the rounds: the spread), "result",
+ * "heap_allocs" (heap allocations during the timed loop: 0)}.
+ * Usage: bench_expr CASES.json DATA.json [SECONDS_PER_CASE [ROUNDS]]
+ * With BENCH_EXPR_ITERS=N in the environment it instead runs exactly N
+ * evaluations of each case (of BENCH_EXPR_CASE only, if set) untimed, for
+ * instruction counts under `valgrind --tool=callgrind` (bench/expr/callgrind.sh).
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -56,10 +60,14 @@ static char *slurp(const char *path) {
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_expr CASES.json DATA.json [SECONDS_PER_CASE]\n");
+    fprintf(stderr, "usage: bench_expr CASES.json DATA.json [SECONDS_PER_CASE [ROUNDS]]\n");
     return 2;
   }
   double secs = argc > 3 ? atof(argv[3]) : 0.5;
+  int rounds = argc > 4 ? atoi(argv[4]) : 5;
+  if (rounds < 1 || rounds > 99) rounds = 5;
+  const char *iters_env = getenv("BENCH_EXPR_ITERS"), *only = getenv("BENCH_EXPR_CASE");
+  long iters = iters_env ? atol(iters_env) : 0;
   char *ct = slurp(argv[1]), *dt = slurp(argv[2]);
   cJSON *cases = ct ? cJSON_Parse(ct) : NULL, *data = dt ? cJSON_Parse(dt) : NULL;
   if (!cases || !data) {
@@ -92,6 +100,7 @@ int main(int argc, char **argv) {
   cJSON_ArrayForEach(c, cases) {
     const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
     const char *src = cJSON_GetObjectItem(c, "expr")->valuestring;
+    if (only && strcmp(only, name)) continue;
     struct expr_program *p;
     struct expr_diag d;
     if (baton_expr_compile(env, src, strlen(src), 0, &p, &d)) {
@@ -104,25 +113,39 @@ int main(int argc, char **argv) {
       return 1;
     }
     size_t heap0 = baton_expr_ctx_heap_allocs(ctx);
-    /* Best of 5 rounds: the machine is shared, and the best round is the one
-     * least disturbed by other processes. */
-    double best = 0;
-    for (int round = 0; round < 5; round++) {
+    if (iters > 0) {
+      for (long k = 0; k < iters; k++) baton_expr_eval(p, ctx, vars, &host, &hd, &v);
+      printf("{\"name\": \"%s\", \"iterations\": %ld}\n", name, iters);
+      baton_expr_program_free(p);
+      continue;
+    }
+    /* The best of the rounds is the one least disturbed by the other
+     * processes on a shared machine; the median and worst show the spread. */
+    double rate[99];
+    for (int round = 0; round < rounds; round++) {
       uint64_t n = 0;
-      int64_t t0 = clock_mono_ns(), limit = (int64_t)(secs * 1e9 / 5), t;
+      int64_t t0 = clock_mono_ns(), limit = (int64_t)(secs * 1e9 / rounds), t;
       do {
         for (int k = 0; k < 4096; k++) baton_expr_eval(p, ctx, vars, &host, &hd, &v);
         n += 4096;
         t = clock_mono_ns() - t0;
       } while (t < limit);
-      if ((double)n * 1e9 / (double)t > best) best = (double)n * 1e9 / (double)t;
+      rate[round] = (double)n * 1e9 / (double)t;
     }
+    for (int i = 1; i < rounds; i++) /* insertion sort, descending */
+      for (int j = i; j > 0 && rate[j] > rate[j - 1]; j--) {
+        double x = rate[j];
+        rate[j] = rate[j - 1];
+        rate[j - 1] = x;
+      }
     struct buf b;
     buf_init(&b, 0);
     baton_expr_value_format(&b, v);
     printf(
-        "{\"name\": \"%s\", \"evals_per_sec\": %.0f, \"result\": \"%s\", \"heap_allocs\": %zu}\n",
-        name, best, b.ptr, baton_expr_ctx_heap_allocs(ctx) - heap0);
+        "{\"name\": \"%s\", \"evals_per_sec\": %.0f, \"median\": %.0f, \"worst\": %.0f, "
+        "\"result\": \"%s\", \"heap_allocs\": %zu}\n",
+        name, rate[0], rate[rounds / 2], rate[rounds - 1], b.ptr,
+        baton_expr_ctx_heap_allocs(ctx) - heap0);
     buf_release(&b);
     baton_expr_program_free(p);
   }

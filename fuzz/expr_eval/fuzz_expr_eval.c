@@ -63,7 +63,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct expr_program *p = NULL;
   if (!baton_expr_compile(env, (const char *)data, elen, 0, &p, NULL)) {
     struct expr_value v;
-    if (!baton_expr_eval(p, ctx, vars, &host, NULL, &v)) {
+    /* A second run, with the field-position hints the first one left, must
+     * give the same outcome: its text is kept for the comparison below. */
+    struct buf first;
+    buf_init(&first, 1 << 20);
+    int rc = baton_expr_eval(p, ctx, vars, &host, NULL, &v);
+    if (rc)
+      buf_puts(&first, baton_expr_error_message(v.v.err));
+    else
+      baton_expr_value_format(&first, v);
+    if (!rc) {
       struct buf b;
       buf_init(&b, 1 << 20);
       if (!baton_expr_value_format(&b, v) && b.ptr && !strstr(b.ptr, "NaN")) {
@@ -77,6 +86,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
       buf_release(&b);
     }
+    struct buf again;
+    buf_init(&again, 1 << 20);
+    if (baton_expr_eval(p, ctx, vars, &host, NULL, &v) != rc) __builtin_trap();
+    if (rc)
+      buf_puts(&again, baton_expr_error_message(v.v.err));
+    else
+      baton_expr_value_format(&again, v);
+    if (first.len != again.len || (first.len && memcmp(first.ptr, again.ptr, first.len)))
+      __builtin_trap(); /* the hints changed an outcome */
+    buf_release(&first);
+    buf_release(&again);
     baton_expr_program_free(p);
   }
   baton_expr_arena_free(a);

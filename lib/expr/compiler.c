@@ -143,6 +143,25 @@ static void patch(struct compiler *c, uint32_t at, bool field_b) {
     c->code[at].a = (uint32_t)c->n;
 }
 
+/*
+ * When every item of a constant `in` list is a string of at most 7 bytes
+ * and there are at most 64 of them, emits IN_SHORT over an array of their
+ * short_word()s (a BYTES constant), which answers a string operand with a
+ * few word compares instead of hashing it. IN_CONST follows for the rest.
+ */
+static void emit_in_short(struct compiler *c, const struct expr_list *l, uint32_t pos) {
+  if (l->len > 64) return;
+  for (uint32_t i = 0; i < l->len; i++)
+    if (l->items[i].kind != EXPR_STRING || l->items[i].aux > SHORT_WORD_MAX) return;
+  uint64_t *w = arena_alloc(&c->p->arena, (l->len ? l->len : 1) * sizeof(*w));
+  if (!w) {
+    c->rc = BATON_ETOOBIG;
+    return;
+  }
+  for (uint32_t i = 0; i < l->len; i++) w[i] = short_word(l->items[i].v.s, l->items[i].aux);
+  emit(c, OP_IN_SHORT, add_const(c, baton_expr_bytes(w, l->len * sizeof(*w))), 0, pos);
+}
+
 static void gen_in_const(struct compiler *c, const struct ast *n) {
   gen(c, n->a);
   struct expr_value list = const_value(c, n->b);
@@ -175,6 +194,7 @@ static void gen_in_const(struct compiler *c, const struct ast *n) {
   } else {
     k = add_const(c, list);
   }
+  emit_in_short(c, list.v.list, n->pos);
   emit(c, OP_IN_CONST, k, 0, n->pos);
 }
 
@@ -287,6 +307,19 @@ static void gen(struct compiler *c, const struct ast *n) {
       return;
     case AST_CALL: {
       if (fold_call(c, n)) return;
+      if ((n->fn == FN_STARTS_WITH || n->fn == FN_ENDS_WITH) && n->n_args == 2 &&
+          n->args[1]->kind == AST_LIT && n->args[1]->lit.kind == EXPR_STRING) {
+        /* x.startsWith("vip."): the guarded STARTS_WITH_K, then the call it
+         * stands in for (reached with the constant pushed when x is not a
+         * string). */
+        gen(c, n->args[0]);
+        emit(c, n->fn == FN_STARTS_WITH ? OP_STARTS_WITH_K : OP_ENDS_WITH_K,
+             add_const(c, own(c, n->args[1]->lit)), 0, n->pos);
+        push(c, 1);
+        emit(c, OP_CALL, (uint32_t)n->fn, 2, n->pos);
+        push(c, -1);
+        return;
+      }
       for (uint32_t i = 0; i < n->n_args; i++) gen(c, n->args[i]);
       if (n->fn == FN_MATCHES && n->args[1]->kind == AST_LIT &&
           n->args[1]->lit.kind == EXPR_STRING) {
@@ -337,9 +370,14 @@ static void gen(struct compiler *c, const struct ast *n) {
                   {TOK_LE, OP_LE_K}, {TOK_GT, OP_GT_K}, {TOK_GE, OP_GE_K}};
       gen(c, n->a);
       if (n->b->kind == AST_LIT) {
-        /* Comparing with a constant, the usual shape of a condition. */
+        /* Comparing with a constant, the usual shape of a condition. A field
+         * read just before it (profile.age > 30) becomes the guarded
+         * superinstruction that does both when it can. */
         for (size_t i = 0; i < ARRAY_SIZE(kops); i++)
           if (kops[i].tok == n->op) {
+            struct insn *last = &c->code[c->n - 1];
+            if (last->op == OP_SELECT_VAR) last->op = OP_SELECT_VAR_CMP;
+            if (last->op == OP_SELECT_LOCAL) last->op = OP_SELECT_LOCAL_CMP;
             emit(c, kops[i].op, add_const(c, own(c, n->b->lit)), 0, n->pos);
             return;
           }
@@ -402,5 +440,6 @@ int compile_ast(struct expr_program *p, struct ast *root, unsigned flags, struct
   for (size_t i = 0; i < c.nk; i++)
     if (c.consts[i].kind == EXPR_STRING) p->khash[i] = key_hash(c.consts[i].v.s, c.consts[i].aux);
   p->max_stack = (uint32_t)c.max_depth + 1;
+  p->frame = (size_t)p->max_stack + p->n_locals + 1;
   return 0;
 }

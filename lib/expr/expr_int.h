@@ -92,33 +92,95 @@ const struct expr_map_entry *map_lookup_str(const struct expr_map *m, const char
 /* The hash string keys are indexed by. */
 static inline uint32_t key_hash(const char *s, size_t n) { return (uint32_t)baton_hash64(s, n, 0); }
 
+static inline uint64_t load64(const char *p) {
+  uint64_t x;
+  memcpy(&x, p, 8);
+  return x;
+}
+static inline uint32_t load32(const char *p) {
+  uint32_t x;
+  memcpy(&x, p, 4);
+  return x;
+}
+
+/* a[0..n) == b[0..n) for the short strings field names are: whole words,
+ * the last one overlapping the one before, so a 5-byte key is two loads a
+ * side rather than a loop of five; never reads outside either string. */
+static inline bool key_eq(const char *a, const char *b, uint32_t n) {
+  if (n >= 8) {
+    for (uint32_t i = 0; i + 8 < n; i += 8)
+      if (load64(a + i) != load64(b + i)) return false;
+    return load64(a + n - 8) == load64(b + n - 8);
+  }
+  if (n >= 4)
+    return ((load32(a) ^ load32(b)) | (load32(a + n - 4) ^ load32(b + n - 4))) == 0;
+  if (n == 0) return true;
+  return a[0] == b[0] && a[n >> 1] == b[n >> 1] && a[n - 1] == b[n - 1];
+}
+
+/* A string of at most 7 bytes as one word: its bytes, zero padded, and its
+ * length in the top byte, so equal words mean equal strings. Constant `in`
+ * sets of short strings (country codes, tiers) are arrays of these. */
+#define SHORT_WORD_MAX 7
+static inline uint64_t short_word(const char *s, uint32_t n) {
+  uint64_t w;
+  if (n >= 4) {
+    w = load32(s) | ((uint64_t)load32(s + n - 4) >> (8 * (8 - n))) << 32;
+  } else if (n) {
+    const unsigned char *u = (const unsigned char *)s;
+    w = u[0] | (uint64_t)u[n >> 1] << (8 * (n >> 1)) | (uint64_t)u[n - 1] << (8 * (n - 1));
+  } else {
+    w = 0;
+  }
+  return w | (uint64_t)n << 56;
+}
+
 /*
  * map_lookup_str for the VM's hot paths, with the key's hash h already known
  * (field names are constants: their hashes are computed at compile time).
  * Small maps are scanned inline.
  */
-static inline const struct expr_map_entry *map_find_h(const struct expr_map *m, const char *s,
-                                                      uint32_t n, uint32_t h) {
+static inline __attribute__((always_inline)) const struct expr_map_entry *map_find_h(
+    const struct expr_map *m, const char *s, uint32_t n, uint32_t h) {
   if (m->index) {
     uint32_t mask = m->index_cap - 1;
     for (uint32_t i = h & mask; m->index[i].entry; i = (i + 1) & mask) {
       if (m->index[i].hash != h) continue;
       const struct expr_map_entry *en = &m->entries[m->index[i].entry - 1];
-      if (en->key.aux != n) continue;
-      uint32_t k = 0;
-      while (k < n && en->key.v.s[k] == s[k]) k++;
-      if (k == n) return en;
+      if (en->key.aux == n && key_eq(en->key.v.s, s, n)) return en;
     }
     return NULL;
   }
   for (uint32_t i = 0; i < m->len; i++) {
     const struct expr_map_entry *e = &m->entries[i];
-    if (e->key.aux != n || e->key.kind != EXPR_STRING) continue;
-    uint32_t k = 0;
-    while (k < n && e->key.v.s[k] == s[k]) k++;
-    if (k == n) return e;
+    if (e->key.aux == n && e->key.kind == EXPR_STRING && key_eq(e->key.v.s, s, n)) return e;
   }
   return NULL;
+}
+
+/* map_find_hinted's slow path, out of line so that the VM loop's hot paths
+ * keep their registers: map_find_h, then the hint updated. */
+const struct expr_map_entry *map_find_miss(const struct expr_map *m, const char *s, uint32_t n,
+                                           uint32_t h, uint16_t *hint);
+
+/*
+ * map_find_h first trying entry *hint, the index at which this instruction
+ * last found its field: maps made by the same code (profiles parsed from
+ * the same producer's JSON) hold their keys in the same order, so this is
+ * usually one key compare instead of a probe of the index (V8's inline
+ * caches on hidden classes do the same for cel-js). The hint is only ever a
+ * guess, checked against the key; it is shared by the threads running the
+ * program, hence the relaxed atomics, and rewritten only when it missed.
+ */
+static inline __attribute__((always_inline)) const struct expr_map_entry *map_find_hinted(
+    const struct expr_map *m, const char *s, uint32_t n, uint32_t h, uint16_t *hint) {
+  uint32_t i = __atomic_load_n(hint, __ATOMIC_RELAXED);
+  if (likely(i < m->len)) {
+    const struct expr_map_entry *e = &m->entries[i];
+    if (likely(e->key.aux == n && e->key.kind == EXPR_STRING && key_eq(e->key.v.s, s, n)))
+      return e;
+  }
+  return map_find_miss(m, s, n, h, hint);
 }
 
 static inline const struct expr_map_entry *map_find(const struct expr_map *m, const char *s,
@@ -336,6 +398,7 @@ enum opcode {
 
 struct insn {
   uint8_t op;
+  uint16_t hint; /* SELECT_VAR and friends: map_find_hinted's guess (shared, atomic) */
   uint32_t a, b;
   uint32_t pos;
 };
@@ -355,6 +418,7 @@ struct expr_program {
   size_t n_consts;
   uint32_t n_locals;
   uint32_t max_stack;
+  size_t frame; /* max_stack + n_locals + 1: the context stack slots an evaluation needs */
   struct expr_arena arena; /* constants, hash indexes, and the source copy */
   char *src;
   size_t src_len;
@@ -390,7 +454,6 @@ struct vm {
   struct expr_arena *arena;
   int64_t now_ms;
   bool have_now;
-  uint64_t iterations_left;
 };
 
 /* The time "now" for this evaluation, asked of the host once. */

@@ -4,6 +4,13 @@
  * source offset its errors report. The VM is a stack machine: "pop x" and
  * "push x" refer to its value stack; "local[n]" to the frame's local slots
  * (comprehension variables and accumulators).
+ *
+ * The "guarded" superinstructions at the end each stand just before the
+ * general instruction they shortcut (the compiler emits both): when their
+ * fast path applies they do the work of both and skip the next instruction;
+ * otherwise they do only their own part and let the next one run, so every
+ * unusual case (a missing field, a type mismatch, an error value) keeps the
+ * general instruction's behaviour and error position.
  */
 OP(CONST, 1, "push constant a")
 OP(NULL, 0, "push null")
@@ -52,9 +59,9 @@ OP(UNKNOWN_CALL, 1, "pop b arguments; push error: unknown function <constant a> 
 OP(ITER_INIT, 2, "pop range; local[a] = range, local[a+1] = 0, local[a+3] = null; not list/map: push error, jump b")
 OP(ITER_NEXT, 2, "if local[a+1] < len: local[a+2] = element, ++; else jump b")
 OP(SET_LOCAL, 1, "pop x; local[a] = x")
-OP(ALL_STEP, 2, "pop p; false: jump b; error or non-bool: local[a] = first error")
+OP(ALL_STEP, 2, "pop p; false: jump b; error or non-bool: local[a] = first error; else on to the ITER_NEXT the JUMP after it targets")
 OP(ALL_END, 1, "push the error in local[a] if there is one, else true")
-OP(EXISTS_STEP, 2, "pop p; true: jump b; error or non-bool: local[a] = first error")
+OP(EXISTS_STEP, 2, "pop p; true: jump b; error or non-bool: local[a] = first error; else on to the ITER_NEXT the JUMP after it targets")
 OP(EXISTS_END, 1, "push the error in local[a] if there is one, else false")
 OP(ONE_STEP, 2, "pop p; true: ++local[a]; error or non-bool: push error, jump b")
 OP(ONE_END, 1, "push local[a] == 1")
@@ -63,3 +70,8 @@ OP(LIST_RESERVE, 1, "push an empty list with room for len(local[a]) items")
 OP(SKIP_UNLESS, 2, "pop p; false: jump a; error or non-bool: push error, jump b")
 OP(FILTER_STEP, 2, "pop p; true: append local[a+2] to list local[a+3]; error or non-bool: push error, jump b")
 OP(RETURN, 0, "stop; the top of the stack is the result")
+OP(SELECT_VAR_CMP, 2, "SELECT_VAR before a *_K compare: the field's int/double/string compare result, skipping it")
+OP(SELECT_LOCAL_CMP, 2, "SELECT_LOCAL before a *_K compare, likewise")
+OP(IN_SHORT, 1, "before IN_CONST: a string top of <= 7 bytes becomes x in packed set constant a, skipping it")
+OP(STARTS_WITH_K, 1, "before CALL startsWith: a string top becomes top.startsWith(constant a), skipping it; else push constant a")
+OP(ENDS_WITH_K, 1, "before CALL endsWith: likewise for endsWith")

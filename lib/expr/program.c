@@ -130,16 +130,21 @@ int baton_expr_program_dump(struct buf *b, const struct expr_program *p) {
       case OP_GT_K:
       case OP_GE_K:
       case OP_IN_CONST:
+      case OP_STARTS_WITH_K:
+      case OP_ENDS_WITH_K:
         kidx = (int)in->a;
         break;
       case OP_SELECT_VAR:
       case OP_SELECT_LOCAL:
+      case OP_SELECT_VAR_CMP:
+      case OP_SELECT_LOCAL_CMP:
         kidx = (int)in->b;
         break;
     }
     if (!rc && kidx >= 0) {
       rc = buf_puts(b, "  ; ");
-      if (!rc && in->op == OP_SELECT_VAR) rc = buf_printf(b, "%s.", p->env->names[in->a]);
+      if (!rc && (in->op == OP_SELECT_VAR || in->op == OP_SELECT_VAR_CMP))
+        rc = buf_printf(b, "%s.", p->env->names[in->a]);
       if (!rc) rc = baton_expr_value_format(b, p->consts[kidx]);
     }
     if (!rc && in->op == OP_CALL) rc = buf_printf(b, "  ; %s", builtins[in->a].name);

@@ -163,6 +163,14 @@ const struct expr_map_entry *map_lookup_str(const struct expr_map *m, const char
   return map_find_h(m, s, (uint32_t)n, m->index ? key_hash(s, n) : 0);
 }
 
+const struct expr_map_entry *map_find_miss(const struct expr_map *m, const char *s, uint32_t n,
+                                           uint32_t h, uint16_t *hint) {
+  const struct expr_map_entry *e = map_find_h(m, s, n, h);
+  if (e && e - m->entries <= UINT16_MAX)
+    __atomic_store_n(hint, (uint16_t)(e - m->entries), __ATOMIC_RELAXED);
+  return e;
+}
+
 const struct expr_map_entry *map_lookup(const struct expr_map *m, struct expr_value key) {
   if (key.kind == EXPR_STRING) return map_lookup_str(m, key.v.s, key.aux);
   for (uint32_t i = 0; i < m->len; i++)

@@ -392,26 +392,62 @@ static struct expr_value not_bool(struct vm *vm, const char *fn, struct expr_val
   return expr_error_overload(vm->arena, pos, fn, &a, 1);
 }
 
+/* key_eq out of line: inlined into the VM loop it costs the other hot paths
+ * registers (callgrind: field_compare 179 instructions inlined, 167 not). */
+static __attribute__((noinline)) bool str_eq(const char *a, const char *b, uint32_t n) {
+  return key_eq(a, b, n);
+}
+
+/*
+ * x <rel> k for a compare with a constant (rel: 0..5 for EQ_K..GE_K) on
+ * the fast paths: int with int, double with double (neither NaN), and string
+ * equality. Returns 0 or 1, or -1 to leave it to vm_binary (other kinds,
+ * NaN, errors), which decides every case the same way, only slower.
+ */
+static inline int cmp_k(struct expr_value x, struct expr_value k, unsigned rel) {
+  /* Bit (c + 1) of rel_mask[rel] is the result for an ordering c in -1..1. */
+  static const uint8_t rel_mask[6] = {2, 5, 1, 3, 4, 6};
+  int c;
+  if (x.kind != k.kind) return -1;
+  if (x.kind == EXPR_INT) {
+    c = (x.v.i > k.v.i) - (x.v.i < k.v.i);
+  } else if (x.kind == EXPR_DOUBLE) {
+    if (x.v.d != x.v.d || k.v.d != k.v.d) return -1;
+    c = (x.v.d > k.v.d) - (x.v.d < k.v.d);
+  } else if (x.kind == EXPR_STRING && rel < 2) {
+    c = x.aux != k.aux || !str_eq(x.v.s, k.v.s, x.aux);
+  } else {
+    return -1;
+  }
+  return (rel_mask[rel] >> (c + 1)) & 1;
+}
+
+/* Whether string x starts (ends false) or ends with k. */
+static inline bool affix(struct expr_value x, struct expr_value k, bool start) {
+  if (k.aux > x.aux) return false;
+  return key_eq(x.v.s + (start ? 0 : x.aux - k.aux), k.v.s, k.aux);
+}
+
 int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
                     const struct expr_value *vars, const struct expr_host *host, void *hctx,
                     struct expr_value *out) {
   static const struct expr_value no_vars[EXPR_MAX_VARS]; /* all null (kind 0) */
   struct vm vm = {.ctx = ctx, .prog = p, .host = host, .hctx = hctx, .arena = &ctx->arena};
   if (!vars) vars = no_vars;
-  vm.iterations_left = ctx->max_iterations;
-  /* Reset the scratch only if the last run used it: most conditions do not. */
-  if (ctx->arena.head != ctx->arena.first || (ctx->arena.first && ctx->arena.first->used))
+  uint64_t iterations_left = ctx->max_iterations; /* a local: kept in a register */
+  /* Reset the scratch only if the last run used it: most conditions do not.
+   * (A context's arena always has its first block: CTX_ARENA_FIRST.) */
+  if (unlikely(ctx->arena.head != ctx->arena.first || ctx->arena.first->used))
     baton_expr_arena_reset(&ctx->arena);
-  if (unlikely((size_t)p->max_stack + p->n_locals + 1 > ctx->stack_cap))
-    ensure_stack(ctx, (size_t)p->max_stack + p->n_locals + 1);
+  if (unlikely(p->frame > ctx->stack_cap)) ensure_stack(ctx, p->frame);
   struct expr_value *sp = ctx->stack; /* next free slot */
   struct expr_value *loc = ctx->stack + p->max_stack + 1;
   const struct insn *code = p->code, *ip = code;
   const struct expr_value *k = p->consts;
   /*
-   * Threaded dispatch: the hot instructions jump straight to the next one's
+   * Threaded dispatch: every instruction jumps straight to the next one's
    * code (one indirect branch per site predicts far better than the single
-   * one of a switch); the rest go round the loop.
+   * one of a switch).
    */
   static const void *const labels[OP_N] = {
 #define OP(name, n, doc) &&L_##name,
@@ -423,7 +459,10 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
     in = ip++;            \
     goto *labels[in->op]; \
   } while (0)
+  /* The one field of a program evaluation writes (see map_find_hinted). */
+#define HINT(in) ((uint16_t *)&(in)->hint)
   const struct insn *in;
+  DISPATCH(); /* every instruction ends in DISPATCH: the switch is for the compiler's checks */
   for (;;) {
     in = ip++;
     switch ((enum opcode)in->op) {
@@ -434,19 +473,19 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
       case OP_NULL:
       L_NULL:
         *sp++ = baton_expr_null();
-        break;
+        DISPATCH();
       case OP_TRUE:
       L_TRUE:
         *sp++ = baton_expr_bool(true);
-        break;
+        DISPATCH();
       case OP_FALSE:
       L_FALSE:
         *sp++ = baton_expr_bool(false);
-        break;
+        DISPATCH();
       case OP_VAR:
       L_VAR:
         *sp++ = vars[in->a];
-        break;
+        DISPATCH();
       case OP_LOCAL:
       L_LOCAL:
         *sp++ = loc[in->a];
@@ -454,39 +493,43 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
       case OP_POP:
       L_POP:
         sp--;
-        break;
+        DISPATCH();
       case OP_UNKNOWN_VAR:
       L_UNKNOWN_VAR:
         *sp++ = expr_error_new(vm.arena, in->pos, "undeclared reference to '%.*s'",
                                (int)k[in->a].aux, k[in->a].v.s);
-        break;
+        DISPATCH();
       case OP_SELECT:
       L_SELECT:
       case OP_HAS:
       L_HAS:
         vm_select(&vm, sp[-1], k[in->a], p->khash[in->a], in->op == OP_HAS, in->pos, &sp[-1]);
-        break;
+        DISPATCH();
+#define SELECT(x)                                                                   \
+  do {                                                                              \
+    if (likely((x).kind == EXPR_MAP)) {                                             \
+      const struct expr_map_entry *e = map_find_hinted(                             \
+          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], HINT(in));        \
+      if (likely(e != NULL)) {                                                      \
+        *sp++ = e->val;                                                             \
+        DISPATCH();                                                                 \
+      }                                                                             \
+    }                                                                               \
+    vm_select(&vm, (x), k[in->b], p->khash[in->b], false, in->pos, sp++);           \
+    DISPATCH();                                                                     \
+  } while (0)
+      case OP_SELECT_VAR:
+      L_SELECT_VAR:
+        SELECT(vars[in->a]);
       case OP_SELECT_LOCAL:
       L_SELECT_LOCAL:
-      case OP_SELECT_VAR:
-      L_SELECT_VAR : {
-        struct expr_value x = in->op == OP_SELECT_VAR ? vars[in->a] : loc[in->a];
-        if (likely(x.kind == EXPR_MAP)) {
-          const struct expr_map_entry *e =
-              map_find_h(x.v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b]);
-          if (likely(e != NULL)) {
-            *sp++ = e->val;
-            DISPATCH();
-          }
-        }
-        vm_select(&vm, x, k[in->b], p->khash[in->b], false, in->pos, sp++);
-        break;
-      }
+        SELECT(loc[in->a]);
+#undef SELECT
       case OP_INDEX:
       L_INDEX:
         sp--;
         vm_index(&vm, sp[-1], sp[0], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_LIST:
       L_LIST : {
         sp -= in->a;
@@ -506,57 +549,57 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         }
       list_done:
         *sp++ = v;
-        break;
+        DISPATCH();
       }
       case OP_MAP:
       L_MAP:
         sp -= 2 * in->a;
         *sp = make_map(&vm, sp, in->a, in->pos);
         sp++;
-        break;
+        DISPATCH();
       case OP_NEG:
       L_NEG:
         vm_unary(&vm, TOK_MINUS, sp[-1], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_NOT:
       L_NOT:
         vm_unary(&vm, TOK_BANG, sp[-1], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_ADD:
       L_ADD:
         sp--;
         vm_binary(&vm, TOK_PLUS, sp[-1], sp[0], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_SUB:
       L_SUB:
         sp--;
         vm_binary(&vm, TOK_MINUS, sp[-1], sp[0], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_MUL:
       L_MUL:
         sp--;
         vm_binary(&vm, TOK_STAR, sp[-1], sp[0], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_DIV:
       L_DIV:
         sp--;
         vm_binary(&vm, TOK_SLASH, sp[-1], sp[0], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_MOD:
       L_MOD:
         sp--;
         vm_binary(&vm, TOK_PERCENT, sp[-1], sp[0], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_EQ:
       L_EQ:
         sp--;
         vm_binary(&vm, TOK_EQ, sp[-1], sp[0], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_NE:
       L_NE:
         sp--;
         vm_binary(&vm, TOK_NE, sp[-1], sp[0], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_LT:
       L_LT:
       case OP_LE:
@@ -574,11 +617,11 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
                    : in->op == OP_GT ? a.v.i > b.v.i
                                      : a.v.i >= b.v.i;
           sp[-1] = baton_expr_bool(v);
-          break;
+          DISPATCH();
         }
         static const enum tok_kind rel[] = {TOK_LT, TOK_LE, TOK_GT, TOK_GE};
         vm_binary(&vm, rel[in->op - OP_LT], a, b, in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       }
       case OP_EQ_K:
       L_EQ_K:
@@ -593,55 +636,85 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
       case OP_GE_K:
       L_GE_K : {
         struct expr_value a = sp[-1], b = k[in->a];
-        int c = 2; /* 2: not decided by a fast path */
-        if (a.kind == b.kind) {
-          if (a.kind == EXPR_INT)
-            c = (a.v.i > b.v.i) - (a.v.i < b.v.i);
-          else if (a.kind == EXPR_DOUBLE && a.v.d == a.v.d)
-            c = (a.v.d > b.v.d) -
-                (a.v.d < b.v.d); /* a constant NaN never gets here: it is not == itself below */
-          else if (a.kind == EXPR_STRING && (in->op == OP_EQ_K || in->op == OP_NE_K))
-            c = a.aux != b.aux || memcmp(a.v.s, b.v.s, a.aux) ? 1 : 0;
-          if (b.kind == EXPR_DOUBLE && b.v.d != b.v.d) c = 2;
-        }
-        if (c != 2) {
-          bool v;
-          switch (in->op) {
-            case OP_EQ_K:
-              v = c == 0;
-              break;
-            case OP_NE_K:
-              v = c != 0;
-              break;
-            case OP_LT_K:
-              v = c < 0;
-              break;
-            case OP_LE_K:
-              v = c <= 0;
-              break;
-            case OP_GT_K:
-              v = c > 0;
-              break;
-            default:
-              v = c >= 0;
-              break;
-          }
-          sp[-1] = baton_expr_bool(v);
+        int r = cmp_k(a, b, in->op - OP_EQ_K);
+        if (likely(r >= 0)) {
+          sp[-1] = baton_expr_bool(r);
           DISPATCH();
         }
         static const enum tok_kind relk[] = {TOK_EQ, TOK_NE, TOK_LT, TOK_LE, TOK_GT, TOK_GE};
         vm_binary(&vm, relk[in->op - OP_EQ_K], a, b, in->pos, &sp[-1]);
-        break;
+        DISPATCH();
+      }
+      /* The next instruction is the *_K compare these can do too. */
+#define SELECT_CMP(x)                                                               \
+  do {                                                                              \
+    if (likely((x).kind == EXPR_MAP)) {                                             \
+      const struct expr_map_entry *e = map_find_hinted(                             \
+          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], HINT(in));        \
+      if (likely(e != NULL)) {                                                      \
+        int r = cmp_k(e->val, k[ip->a], ip->op - OP_EQ_K);                          \
+        if (likely(r >= 0)) {                                                       \
+          *sp++ = baton_expr_bool(r);                                               \
+          ip++;                                                                     \
+          /* An AND_SHORT/OR_SHORT next (a && b), done here: a bool it   */        \
+          /* would keep and jump on, or pass over.                       */        \
+          if (ip->op == OP_AND_SHORT || ip->op == OP_OR_SHORT)                      \
+            ip = r == (ip->op == OP_OR_SHORT) ? code + ip->a : ip + 1;              \
+        } else {                                                                    \
+          *sp++ = e->val;                                                           \
+        }                                                                           \
+        DISPATCH();                                                                 \
+      }                                                                             \
+    }                                                                               \
+    vm_select(&vm, (x), k[in->b], p->khash[in->b], false, in->pos, sp++);           \
+    DISPATCH();                                                                     \
+  } while (0)
+      case OP_SELECT_VAR_CMP:
+      L_SELECT_VAR_CMP:
+        SELECT_CMP(vars[in->a]);
+      case OP_SELECT_LOCAL_CMP:
+      L_SELECT_LOCAL_CMP:
+        SELECT_CMP(loc[in->a]);
+#undef SELECT_CMP
+      case OP_IN_SHORT:
+      L_IN_SHORT : {
+        /* The next instruction is the IN_CONST of the same (all short
+         * string) list: a string longer than those is in it no more. */
+        struct expr_value x = sp[-1];
+        if (likely(x.kind == EXPR_STRING)) {
+          bool found = false;
+          if (x.aux <= SHORT_WORD_MAX) {
+            uint64_t w = short_word(x.v.s, x.aux);
+            const uint64_t *set = (const uint64_t *)k[in->a].v.s;
+            for (uint32_t i = 0, n = k[in->a].aux / 8; i < n; i++) found |= set[i] == w;
+          }
+          sp[-1] = baton_expr_bool(found);
+          ip++;
+        }
+        DISPATCH();
+      }
+      case OP_STARTS_WITH_K:
+      L_STARTS_WITH_K:
+      case OP_ENDS_WITH_K:
+      L_ENDS_WITH_K : {
+        /* The next instruction is the CALL, for when top is not a string. */
+        if (likely(sp[-1].kind == EXPR_STRING)) {
+          sp[-1] = baton_expr_bool(affix(sp[-1], k[in->a], in->op == OP_STARTS_WITH_K));
+          ip++;
+        } else {
+          *sp++ = k[in->a];
+        }
+        DISPATCH();
       }
       case OP_IN:
       L_IN:
         sp--;
         vm_binary(&vm, TOK_IN, sp[-1], sp[0], in->pos, &sp[-1]);
-        break;
+        DISPATCH();
       case OP_IN_CONST:
       L_IN_CONST : {
         struct expr_value x = sp[-1], c = k[in->a];
-        if (x.kind == EXPR_ERROR) break;
+        if (x.kind == EXPR_ERROR) DISPATCH();
         if (x.kind == EXPR_STRING && c.kind == EXPR_MAP) {
           sp[-1] = baton_expr_bool(map_find(c.v.map, x.v.s, x.aux) != NULL);
           DISPATCH();
@@ -651,10 +724,10 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
           bool found = false;
           for (uint32_t i = 0; i < l->len && !found; i++) found = value_equal(x, l->items[i]);
           sp[-1] = baton_expr_bool(found);
-          break;
+          DISPATCH();
         }
         sp[-1] = contains(&vm, x, c, in->pos);
-        break;
+        DISPATCH();
       }
       case OP_JUMP:
       L_JUMP:
@@ -691,7 +764,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
           sp[-1] = b.kind == EXPR_BOOL ? b : not_bool(&vm, "_||_", b, in->pos);
         else
           sp[-1] = not_bool(&vm, "_||_", a, in->pos);
-        break;
+        DISPATCH();
       }
       case OP_COND:
       L_COND : {
@@ -702,7 +775,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
           *sp++ = not_bool(&vm, "_?_:_", c, in->pos);
           ip = code + in->b;
         }
-        break;
+        DISPATCH();
       }
       case OP_CALL:
       L_CALL : {
@@ -729,14 +802,14 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
           builtin_call(&vm, (int)in->a, sp, n, in->pos, &r);
       call_done:
         *sp++ = r;
-        break;
+        DISPATCH();
       }
       case OP_UNKNOWN_CALL:
       L_UNKNOWN_CALL : {
         sp -= in->b;
         *sp++ = expr_error_new(vm.arena, in->pos, "no such function: '%.*s'", (int)k[in->a].aux,
                                k[in->a].v.s);
-        break;
+        DISPATCH();
       }
       case OP_ITER_INIT:
       L_ITER_INIT : {
@@ -747,42 +820,44 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
                                                         "cannot iterate over a value of type '%s'",
                                                         baton_expr_kind_name(r.kind));
           ip = code + in->b;
-          break;
+          DISPATCH();
         }
         loc[in->a] = r;
         loc[in->a + 1] = baton_expr_int(0);
         loc[in->a + 3] = baton_expr_null();
-        break;
+        DISPATCH();
       }
       case OP_ITER_NEXT:
       L_ITER_NEXT : {
-        struct expr_value r = loc[in->a];
-        int64_t i = loc[in->a + 1].v.i;
-        if (unlikely(vm.iterations_left-- == 0)) {
+        struct expr_value *it = &loc[in->a]; /* range, index, variable */
+        int64_t i = it[1].v.i;
+        if (unlikely(iterations_left-- == 0)) {
           *out = expr_error_new(vm.arena, in->pos, "evaluation exceeded %llu macro iterations",
                                 (unsigned long long)ctx->max_iterations);
           return BATON_EINVAL;
         }
-        if (r.kind == EXPR_LIST) {
-          if (i >= (int64_t)r.v.list->len) {
+        if (likely(it[0].kind == EXPR_LIST)) {
+          const struct expr_list *l = it[0].v.list;
+          if (i >= (int64_t)l->len) {
             ip = code + in->b;
-            break;
+            DISPATCH();
           }
-          loc[in->a + 2] = r.v.list->items[i];
+          it[2] = l->items[i];
         } else {
-          if (i >= (int64_t)r.v.map->len) {
+          const struct expr_map *m = it[0].v.map;
+          if (i >= (int64_t)m->len) {
             ip = code + in->b;
-            break;
+            DISPATCH();
           }
-          loc[in->a + 2] = r.v.map->entries[i].key;
+          it[2] = m->entries[i].key;
         }
-        loc[in->a + 1].v.i = i + 1;
+        it[1].v.i = i + 1;
         DISPATCH();
       }
       case OP_SET_LOCAL:
       L_SET_LOCAL:
         loc[in->a] = *--sp;
-        break;
+        DISPATCH();
       case OP_ALL_STEP:
       L_ALL_STEP:
       case OP_EXISTS_STEP:
@@ -790,18 +865,25 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         struct expr_value c = *--sp;
         bool stop = in->op == OP_ALL_STEP ? false : true;
         if (c.kind == EXPR_BOOL) {
-          if (c.v.b == stop) ip = code + in->b;
+          if (c.v.b == stop) {
+            ip = code + in->b;
+            DISPATCH();
+          }
         } else if (loc[in->a].kind != EXPR_ERROR) {
           loc[in->a] = not_bool(&vm, in->op == OP_ALL_STEP ? "all" : "exists", c, in->pos);
         }
-        DISPATCH();
+        /* On to the ITER_NEXT the following JUMP goes to, without
+         * dispatching either: a direct jump into its code. */
+        in = code + ip->a;
+        ip = in + 1;
+        goto L_ITER_NEXT;
       }
       case OP_ALL_END:
       L_ALL_END:
       case OP_EXISTS_END:
       L_EXISTS_END:
         *sp++ = loc[in->a].kind == EXPR_ERROR ? loc[in->a] : baton_expr_bool(in->op == OP_ALL_END);
-        break;
+        DISPATCH();
       case OP_ONE_STEP:
       L_ONE_STEP : {
         struct expr_value c = *--sp;
@@ -814,12 +896,12 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
           *sp++ = not_bool(&vm, "exists_one", c, in->pos);
           ip = code + in->b;
         }
-        break;
+        DISPATCH();
       }
       case OP_ONE_END:
       L_ONE_END:
         *sp++ = baton_expr_bool(loc[in->a].kind == EXPR_INT && loc[in->a].v.i == 1);
-        break;
+        DISPATCH();
       case OP_LIST_RESERVE:
       L_LIST_RESERVE : {
         struct expr_value r = loc[in->a];
@@ -827,11 +909,11 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         struct expr_list *l = list_alloc(vm.arena, n);
         if (!l) {
           *sp++ = expr_error_oom(in->pos);
-          break;
+          DISPATCH();
         }
         struct expr_value v = {.kind = EXPR_LIST, .v.list = l};
         *sp++ = v;
-        break;
+        DISPATCH();
       }
       case OP_APPEND:
       L_APPEND : {
@@ -839,11 +921,11 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         if (x.kind == EXPR_ERROR) {
           *sp++ = x;
           ip = code + in->b;
-          break;
+          DISPATCH();
         }
         struct expr_list *l = (struct expr_list *)loc[in->a].v.list;
         l->items[l->len++] = x;
-        break;
+        DISPATCH();
       }
       case OP_SKIP_UNLESS:
       L_SKIP_UNLESS : {
@@ -854,7 +936,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
           *sp++ = not_bool(&vm, "map", c, in->pos);
           ip = code + in->b;
         }
-        break;
+        DISPATCH();
       }
       case OP_FILTER_STEP:
       L_FILTER_STEP : {
@@ -868,7 +950,7 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
           *sp++ = not_bool(&vm, "filter", c, in->pos);
           ip = code + in->b;
         }
-        break;
+        DISPATCH();
       }
       case OP_RETURN:
       L_RETURN : {

@@ -520,6 +520,56 @@ static void test_threads_share_a_program(void **state) {
   baton_expr_env_free(env);
 }
 
+/* Threads whose maps hold the same keys in different orders share one
+ * program: its field-position hints keep changing under them, and every
+ * result must still be right. */
+static void *hint_thread_main(void *ap) {
+  struct thread_arg *t = ap;
+  struct expr_ctx *ctx = baton_expr_ctx_new();
+  t->ok = 1;
+  for (int i = 0; i < 20000; i++) {
+    struct expr_value v;
+    if (baton_expr_eval(t->p, ctx, t->vars, NULL, NULL, &v) || v.kind != EXPR_BOOL || !v.v.b)
+      t->ok = 0;
+  }
+  baton_expr_ctx_free(ctx);
+  return NULL;
+}
+
+static void test_threads_share_hints(void **state) {
+  (void)state;
+  struct expr_env *env = baton_expr_env_new();
+  assert_int_equal(baton_expr_env_declare(env, "m", -1), 0);
+  struct expr_arena *a = baton_expr_arena_new(0);
+  static const char *const maps[4] = {
+      "{\"a\": 1, \"bb\": 2.5, \"ccc\": \"xyz\", \"d\": [1, 2]}",
+      "{\"d\": [1, 2], \"ccc\": \"xyz\", \"bb\": 2.5, \"a\": 1}",
+      ("{\"k1\": 0, \"k2\": 0, \"k3\": 0, \"k4\": 0, \"k5\": 0, \"k6\": 0, \"ccc\": \"xyz\","
+       " \"a\": 1, \"d\": [1, 2], \"bb\": 2.5}"),
+      "{\"bb\": 2.5, \"a\": 1, \"d\": [1, 2], \"ccc\": \"xyz\"}",
+  };
+  struct expr_value vars[4];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(baton_expr_value_parse_json(a, maps[i], strlen(maps[i]), &vars[i], NULL), 0);
+  struct expr_program *p;
+  const char *src = "m.a == 1 && m.bb > 2.0 && m.ccc.startsWith('xy') && m.ccc in ['abc', 'xyz'] "
+                    "&& m.d.exists(x, x == 2)";
+  assert_int_equal(baton_expr_compile(env, src, strlen(src), 0, &p, NULL), 0);
+  pthread_t th[4];
+  struct thread_arg args[4];
+  for (int i = 0; i < 4; i++) {
+    args[i] = (struct thread_arg){p, &vars[i], 0};
+    pthread_create(&th[i], NULL, hint_thread_main, &args[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(args[i].ok, 1);
+  }
+  baton_expr_program_free(p);
+  baton_expr_arena_free(a);
+  baton_expr_env_free(env);
+}
+
 static void test_env_and_limits(void **state) {
   (void)state;
   struct expr_env *env = baton_expr_env_new();
@@ -545,6 +595,176 @@ static void test_env_and_limits(void **state) {
   baton_expr_env_free(env);
 }
 
+/* Evaluates src with vars through ctx (kept across calls, as the engine
+ * does); returns the formatted result, or "ERROR@pos: msg". */
+static char *eval_ctx(const struct expr_program *p, struct expr_ctx *ctx,
+                      const struct expr_value *vars) {
+  struct expr_value v;
+  struct buf b;
+  buf_init(&b, 0);
+  if (baton_expr_eval(p, ctx, vars, NULL, NULL, &v))
+    buf_printf(&b, "ERROR@%u: %s", baton_expr_error_pos(v.v.err), baton_expr_error_message(v.v.err));
+  else
+    baton_expr_value_format(&b, v);
+  return buf_steal(&b, NULL);
+}
+
+/*
+ * The guarded superinstructions (SELECT_VAR_CMP, SELECT_LOCAL_CMP, IN_SHORT,
+ * STARTS_WITH_K, ENDS_WITH_K) and the field-position hints: each expression
+ * must compile to its superinstruction and agree, result and error message,
+ * with a reference that the compiler cannot fuse (dyn() in the way), over
+ * profiles whose fields have other positions, other types, or are missing,
+ * evaluated in turn through one context so the hints keep missing and
+ * hitting. A few results and error positions are also checked outright.
+ */
+static void test_superinstructions(void **state) {
+  (void)state;
+  static const char *const profiles[] = {
+      "{\"age\": 42, \"tier\": \"gold\", \"country\": \"NL\", \"email\": \"vip.a@x.com\","
+      " \"score\": 0.5, \"items\": [{\"sku\": \"SKU-1\", \"price\": 95.5, \"qty\": 1},"
+      " {\"qty\": 0, \"price\": 10.0, \"sku\": \"X\"}]}",
+      /* Large (hashed) and in another order. */
+      "{\"k1\": 1, \"k2\": 2, \"k3\": 3, \"k4\": 4, \"k5\": 5, \"k6\": 6, \"k7\": 7, \"k8\": 8,"
+      " \"email\": \"a@vip.\", \"country\": \"abcdefg\", \"score\": -1.5, \"tier\": \"\","
+      " \"age\": 7, \"items\": [{\"price\": 90.0, \"qty\": 2, \"sku\": \"SKU-\"}]}",
+      /* Other types. */
+      "{\"tier\": 1, \"age\": 42.0, \"country\": 7, \"email\": null, \"score\": 1,"
+      " \"items\": [{\"sku\": 3, \"price\": \"90\", \"qty\": true}, 5]}",
+      /* Strings that share short_word's loads but differ. */
+      "{\"country\": \"aaaa`\", \"tier\": \"gold \", \"email\": \"vip\", \"age\": -42,"
+      " \"items\": [], \"score\": 0.0}",
+      "{}",
+      "[1, 2]",
+  };
+  static const char *const cases[][3] = {
+      /* {expression, reference, the opcode it must compile to} */
+      {"profile.age > 30", "dyn(profile.age) > 30", "SELECT_VAR_CMP"},
+      {"profile.age == 42", "dyn(profile.age) == 42", "SELECT_VAR_CMP"},
+      {"profile.age != 42.0", "dyn(profile.age) != 42.0", "SELECT_VAR_CMP"},
+      {"profile.age <= 7", "dyn(profile.age) <= 7", "SELECT_VAR_CMP"},
+      {"profile.age < 15.0", "dyn(profile.age) < 15.0", "SELECT_VAR_CMP"},
+      {"profile.score >= 0.5", "dyn(profile.score) >= 0.5", "SELECT_VAR_CMP"},
+      {"profile.score >= 0.0/0.0", "dyn(profile.score) >= 0.0/0.0", "SELECT_VAR"},
+      {"profile.tier == 'gold'", "dyn(profile.tier) == 'gold'", "SELECT_VAR_CMP"},
+      {"profile.tier != ''", "dyn(profile.tier) != ''", "SELECT_VAR_CMP"},
+      {"profile.tier < 'h'", "dyn(profile.tier) < 'h'", "SELECT_VAR_CMP"},
+      {"profile.tier == null", "dyn(profile.tier) == null", "SELECT_VAR_CMP"},
+      /* The && / || short circuit done by the fused compare. */
+      {"profile.age > 30 && profile.tier == 'gold'", "dyn(profile.age) > 30 && dyn(profile.tier) == 'gold'",
+       "SELECT_VAR_CMP"},
+      {"profile.age > 30 || profile.tier == 'gold'", "dyn(profile.age) > 30 || dyn(profile.tier) == 'gold'",
+       "SELECT_VAR_CMP"},
+      {"profile.tier == 'gold' || profile.age < 0 && profile.score > 0.1",
+       "dyn(profile.tier) == 'gold' || dyn(profile.age) < 0 && dyn(profile.score) > 0.1",
+       "SELECT_VAR_CMP"},
+      {"(profile.age > 30 && profile.tier == 'gold') ? 1 : 2",
+       "(dyn(profile.age) > 30 && dyn(profile.tier) == 'gold') ? 1 : 2", "SELECT_VAR_CMP"},
+      {"profile.country in ['FR', 'DE', 'ES', 'IT', 'NL', 'BE', 'PT', 'AT']",
+       "profile.country in dyn(['FR', 'DE', 'ES', 'IT', 'NL', 'BE', 'PT', 'AT'])", "IN_SHORT"},
+      {"profile.country in ['', 'a', 'ab', 'abc', 'aaaa', 'abcdefg', 'ab', 'aaaa_']",
+       "profile.country in dyn(['', 'a', 'ab', 'abc', 'aaaa', 'abcdefg', 'ab', 'aaaa_'])",
+       "IN_SHORT"},
+      {"profile.country in ['abcdefgh', 'NL']", "profile.country in dyn(['abcdefgh', 'NL'])",
+       "IN_CONST"},
+      {"profile.email.startsWith('vip.')", "profile.email.startsWith(dyn('vip.'))",
+       "STARTS_WITH_K"},
+      {"profile.email.startsWith('')", "profile.email.startsWith(dyn(''))", "STARTS_WITH_K"},
+      {"profile.email.endsWith('vip.')", "profile.email.endsWith(dyn('vip.'))", "ENDS_WITH_K"},
+      {"profile.email.endsWith('a@vip.x')", "profile.email.endsWith(dyn('a@vip.x'))",
+       "ENDS_WITH_K"},
+      {"profile.items.exists(i, i.price > 90.0)", "profile.items.exists(i, dyn(i).price > 90.0)",
+       "SELECT_LOCAL_CMP"},
+      {"profile.items.all(i, i.qty >= 1 && i.sku.startsWith('SKU-'))",
+       "profile.items.all(i, dyn(i).qty >= 1 && dyn(i).sku.startsWith(dyn('SKU-')))",
+       "SELECT_LOCAL_CMP"},
+      {"profile.items.exists_one(i, i.sku == 'X')", "profile.items.exists_one(i, dyn(i).sku == 'X')",
+       "SELECT_LOCAL_CMP"},
+      {"profile.items.filter(i, i.qty < 2)", "profile.items.filter(i, dyn(i).qty < 2)",
+       "SELECT_LOCAL_CMP"},
+  };
+  struct expr_env *env = baton_expr_env_new_default();
+  struct expr_arena *a = baton_expr_arena_new(0);
+  struct expr_value vars[ARRAY_SIZE(profiles)][3];
+  for (size_t i = 0; i < ARRAY_SIZE(profiles); i++) {
+    vars[i][0] = vars[i][1] = vars[i][2] = baton_expr_null();
+    assert_int_equal(
+        baton_expr_value_parse_json(a, profiles[i], strlen(profiles[i]), &vars[i][0], NULL), 0);
+  }
+  struct expr_ctx *ctx = baton_expr_ctx_new(), *ref_ctx = baton_expr_ctx_new();
+  for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+    struct expr_program *p, *ref;
+    struct expr_diag d;
+    assert_int_equal(baton_expr_compile(env, cases[c][0], strlen(cases[c][0]), 0, &p, &d), 0);
+    assert_int_equal(baton_expr_compile(env, cases[c][1], strlen(cases[c][1]), 0, &ref, &d), 0);
+    struct buf dump;
+    buf_init(&dump, 0);
+    baton_expr_program_dump(&dump, p);
+    char want_op[40];
+    snprintf(want_op, sizeof(want_op), "  %s ", cases[c][2]);
+    if (!strstr(dump.ptr, want_op)) {
+      print_error("%s: no %s in\n%s", cases[c][0], cases[c][2], dump.ptr);
+      fail();
+    }
+    buf_release(&dump);
+    /* Each profile three times, in an order that changes the one before. */
+    for (size_t round = 0; round < 3 * ARRAY_SIZE(profiles); round++) {
+      size_t i = (round * (round % 2 ? 5 : 1)) % ARRAY_SIZE(profiles);
+      char *got = eval_ctx(p, ctx, vars[i]), *want = eval_ctx(ref, ref_ctx, vars[i]);
+      /* Messages must agree; positions differ by the dyn( ) of the reference. */
+      const char *g = strchr(got, ':'), *w = strchr(want, ':');
+      if (strncmp(got, "ERROR@", 6) || strncmp(want, "ERROR@", 6)) g = got, w = want;
+      if (strcmp(g, w)) {
+        print_error("%s on profile %zu\n  want: %s\n  got:  %s\n", cases[c][0], i, want, got);
+        fail();
+      }
+      free(got);
+      free(want);
+    }
+    baton_expr_program_free(p);
+    baton_expr_program_free(ref);
+  }
+  /* Outright results and error positions (the select's, or the compare's). */
+  static const struct {
+    const char *src;
+    size_t profile;
+    const char *want;
+  } exact[] = {
+      {"profile.age > 30", 0, "true"},
+      {"profile.age > 30", 1, "false"},
+      {"profile.age > 30", 2, "true"},
+      {"profile.age > 30", 4, "ERROR@8: no such key: 'age'"},
+      {"profile.age > 30", 5, "ERROR@8: type 'list' does not support field selection"},
+      {"profile.tier > 30", 0, "ERROR@13: no matching overload for '_>_' applied to '(string, int)'"},
+      {"profile.country in ['FR', 'DE', 'ES', 'IT', 'NL']", 0, "true"},
+      {"profile.country in ['FR', 'DE', 'ES', 'IT', 'NL']", 3, "false"},
+      {"profile.country in ['', 'a', 'ab', 'abc', 'aaaa']", 3, "false"},
+      {"profile.country in ['abcd', 'abcdefg', 'x', 'y']", 1, "true"},
+      {"profile.email.startsWith('vip.')", 0, "true"},
+      {"profile.email.startsWith('vip.')", 3, "false"},
+      {"profile.email.endsWith('vip.')", 1, "true"},
+      {"profile.items.exists(i, i.price > 90.0)", 0, "true"},
+      {"profile.items.exists(i, i.price > 90.0)", 1, "false"},
+  };
+  for (size_t i = 0; i < ARRAY_SIZE(exact); i++) {
+    struct expr_program *p;
+    struct expr_diag d;
+    assert_int_equal(baton_expr_compile(env, exact[i].src, strlen(exact[i].src), 0, &p, &d), 0);
+    char *got = eval_ctx(p, ctx, vars[exact[i].profile]);
+    if (strcmp(got, exact[i].want)) {
+      print_error("%s on profile %zu\n  want: %s\n  got:  %s\n", exact[i].src, exact[i].profile,
+                  exact[i].want, got);
+      fail();
+    }
+    free(got);
+    baton_expr_program_free(p);
+  }
+  baton_expr_ctx_free(ctx);
+  baton_expr_ctx_free(ref_ctx);
+  baton_expr_arena_free(a);
+  baton_expr_env_free(env);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_literals_and_operators),
@@ -559,6 +779,8 @@ int main(void) {
       cmocka_unit_test(test_no_heap_in_steady_state),
       cmocka_unit_test(test_threads_share_a_program),
       cmocka_unit_test(test_env_and_limits),
+      cmocka_unit_test(test_superinstructions),
+      cmocka_unit_test(test_threads_share_hints),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
