@@ -371,6 +371,11 @@ int engine_checkpoint_locked(struct engine *e) {
   if (!rc) rc = store_put_u64(txn, st, "applied_lsn", e->applied_lsn);
   if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)e->clock_ms);
   if (!rc) rc = store_put_u64(txn, st, "messages", e->n_messages);
+  /* Lifetime counters, like engine.events: a restart does not reset them. */
+  if (!rc) rc = store_put_u64(txn, st, "merges", e->n_merges);
+  if (!rc) rc = store_put_u64(txn, st, "duplicates", e->n_duplicates);
+  if (!rc) rc = store_put_u64(txn, st, "suppressed", e->n_suppressed);
+  if (!rc) rc = store_put_u64(txn, st, "deleted", e->n_deleted);
   if (!rc && e->opt.n_aggregates) {
     /* The definitions this state was kept for (see backfill_aggregates). */
     struct buf fp;
@@ -623,6 +628,10 @@ int engine_load(struct engine *e) {
   if (store_get_u64(txn, st, "applied_lsn", &v) == 0) e->applied_lsn = v;
   if (store_get_u64(txn, st, "clock_ms", &v) == 0) e->clock_ms = (int64_t)v;
   if (store_get_u64(txn, st, "messages", &v) == 0) e->n_messages = v;
+  if (store_get_u64(txn, st, "merges", &v) == 0) e->n_merges = v;
+  if (store_get_u64(txn, st, "duplicates", &v) == 0) e->n_duplicates = v;
+  if (store_get_u64(txn, st, "suppressed", &v) == 0) e->n_suppressed = v;
+  if (store_get_u64(txn, st, "deleted", &v) == 0) e->n_deleted = v;
   e->checkpoint_lsn = e->applied_lsn;
   atomic_store(&e->checkpoint_pub, e->applied_lsn);
   int rc = load_journeys(e, txn);

@@ -29,7 +29,15 @@ int inflate_capped(const char *in, size_t len, size_t max_out, struct buf *out) 
       break;
     }
     if (z == Z_STREAM_END) {
-      rc = zs.avail_in == 0 ? 0 : BATON_EPARSE; /* trailing garbage */
+      if (zs.avail_in == 0) {
+        rc = 0;
+        break;
+      }
+      /* Another gzip member follows (RFC 1952 allows several): go on with it. */
+      if (zs.avail_in >= 2 && zs.next_in[0] == 0x1f && zs.next_in[1] == 0x8b &&
+          inflateReset(&zs) == Z_OK)
+        continue;
+      rc = BATON_EPARSE; /* trailing garbage */
       break;
     }
     if (z != Z_OK || (zs.avail_in == 0 && zs.avail_out != 0)) break; /* corrupt or truncated */

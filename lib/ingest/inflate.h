@@ -12,7 +12,8 @@
 
 /*
  * Inflates a gzip or zlib stream (detected from its header) into out, which
- * is cleared first. Returns 0, BATON_ETOOBIG if the output would exceed
+ * is cleared first; several gzip members one after the other are inflated in
+ * turn, as RFC 1952 allows. Returns 0, BATON_ETOOBIG if the output would exceed
  * max_out bytes, or BATON_EPARSE if the input is not a complete valid stream.
  */
 int inflate_capped(const char *in, size_t len, size_t max_out, struct buf *out);

@@ -147,6 +147,28 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
     snprintf(field, sizeof(field), "batch[%zu]", index);
     return fail(err, "invalid_event", field, "%s must be an object", field);
   }
+  /* A field Baton reads given twice is ambiguous (cJSON would read the first,
+     a JavaScript reader of the stored event the last): refuse it. */
+  static const char *const watched[] = {"type",      "userId",     "anonymousId", "event",
+                                        "messageId", "timestamp",  "sentAt",      "originalTimestamp",
+                                        "writeKey",  "properties", "traits",      "context",
+                                        "previousId", "groupId",   "name",        "integrations"};
+  unsigned seen = 0;
+  for (const cJSON *f = ev->child; f; f = f->next) {
+    for (unsigned w = 0; w < ARRAY_SIZE(watched); w++) {
+      if (strcmp(f->string, watched[w])) continue;
+      if (seen & (1u << w)) {
+        char field[64];
+        if (in_batch)
+          snprintf(field, sizeof(field), "batch[%zu].%s", index, watched[w]);
+        else
+          snprintf(field, sizeof(field), "%s", watched[w]);
+        return fail(err, "invalid_field", field, "%s is given more than once", field);
+      }
+      seen |= 1u << w;
+      break;
+    }
+  }
   if (in_batch) {
     cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "type");
     char field[48];

@@ -80,11 +80,30 @@ static void test_garbage(void **state) {
   buf_release(&out);
 }
 
+static void test_multi_member(void **state) {
+  (void)state;
+  size_t n1, n2;
+  unsigned char *a = compress_it("{\"userId\":", 10, 1, &n1);
+  unsigned char *b = compress_it("\"u\"}", 4, 1, &n2);
+  unsigned char *both = malloc(n1 + n2);
+  memcpy(both, a, n1);
+  memcpy(both + n1, b, n2);
+  struct buf out;
+  buf_init(&out, 0);
+  assert_int_equal(inflate_capped((char *)both, n1 + n2, 1024, &out), 0);
+  assert_string_equal(out.ptr, "{\"userId\":\"u\"}");
+  buf_release(&out);
+  free(a);
+  free(b);
+  free(both);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip),
       cmocka_unit_test(test_bomb),
       cmocka_unit_test(test_garbage),
+      cmocka_unit_test(test_multi_member),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

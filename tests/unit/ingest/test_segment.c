@@ -136,6 +136,9 @@ static void test_bad_inputs(void **state) {
        "\"event\":\"y\"}]}",
        SEG_BATCH, "missing_identity", "batch[1].userId"},
       {"{\"batch\":[{},{},{},{},{},{}]}", SEG_BATCH, "batch_too_large", "batch"},
+      {"{\"userId\":\"a\",\"event\":\"x\",\"userId\":\"b\"}", SEG_TRACK, "invalid_field", "userId"},
+      {"{\"batch\":[{\"type\":\"track\",\"type\":\"identify\",\"userId\":\"a\",\"event\":\"x\"}]}",
+       SEG_BATCH, "invalid_field", "batch[0].type"},
       /* Regressions: values cJSON would have changed silently instead of refusing. */
       {"{\"userId\":\"a\",\"event\":\"x\",\"properties\":{\"n\":1e400}}", SEG_TRACK,
        "invalid_field", "properties.n"},
