@@ -433,18 +433,6 @@ int engine_checkpoint(struct engine *e) {
   return engine_checkpoint_locked(e);
 }
 
-/* The CLOCK_MONOTONIC time timeout_ms from now (the condvars use that clock). */
-static struct timespec deadline_after(int timeout_ms) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  t.tv_sec += timeout_ms / 1000;
-  t.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (t.tv_nsec >= 1000000000L) {
-    t.tv_sec++;
-    t.tv_nsec -= 1000000000L;
-  }
-  return t;
-}
 
 void engine_request_checkpoint(struct engine *e) {
   atomic_store(&e->checkpoint_asked, 1);
@@ -452,7 +440,7 @@ void engine_request_checkpoint(struct engine *e) {
 }
 
 int engine_wait_checkpoint(struct engine *e, uint64_t lsn, int timeout_ms) {
-  struct timespec until = deadline_after(timeout_ms);
+  struct timespec until = clock_deadline_after_ms(timeout_ms);
   int rc = 0;
   pthread_mutex_lock(&e->applied_mu);
   while (atomic_load(&e->checkpoint_pub) < lsn && !e->fatal) {
@@ -467,7 +455,7 @@ int engine_wait_checkpoint(struct engine *e, uint64_t lsn, int timeout_ms) {
 }
 
 int engine_wait_applied(struct engine *e, uint64_t lsn, int timeout_ms) {
-  struct timespec until = deadline_after(timeout_ms);
+  struct timespec until = clock_deadline_after_ms(timeout_ms);
   int rc = 0;
   pthread_mutex_lock(&e->applied_mu);
   while (e->applied_lsn < lsn && !e->fatal) {

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "util/clock.h"
 #include "util/common.h"
 #include "util/jlog.h"
 
@@ -461,16 +462,7 @@ int evlog_append(struct evlog *log, const struct evlog_rec *recs, size_t n, uint
 uint64_t evlog_durable_lsn(struct evlog *log) { return atomic_load(&log->durable_lsn); }
 
 int evlog_wait(struct evlog *log, uint64_t lsn, int timeout_ms) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  if (timeout_ms > 0) {
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000L;
-    }
-  }
+  struct timespec deadline = clock_deadline_after_ms(timeout_ms);
   int rc;
   pthread_mutex_lock(&log->mu);
   log->n_waiters++;

@@ -7,8 +7,8 @@
 
 #include "util/common.h"
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+/* Howard Hinnant's days_from_civil. */
+int64_t clock_days_from_civil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
   const unsigned yoe = (unsigned)(y - era * 400);
@@ -17,8 +17,8 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + (int64_t)doe - 719468;
 }
 
-/* Inverse of days_from_civil (Howard Hinnant's civil_from_days). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
+/* Howard Hinnant's civil_from_days. */
+void clock_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
   z += 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
   const unsigned doe = (unsigned)(z - era * 146097);
@@ -44,7 +44,7 @@ char *clock_format_ms(int64_t ms, char *out) {
   unsigned sod = (unsigned)(secs - days * 86400);
   int64_t y;
   unsigned mo, d;
-  civil_from_days(days, &y, &mo, &d);
+  clock_civil_from_days(days, &y, &mo, &d);
   if (y >= 0 && y <= 9999) {
     put2(out, (unsigned)(y / 100));
     put2(out + 2, (unsigned)(y % 100));
@@ -128,7 +128,7 @@ int clock_parse_iso8601(const char *s, int64_t *out_ms) {
     }
   }
   if (*p) return BATON_EPARSE;
-  int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+  int64_t days = clock_days_from_civil(y, (unsigned)mo, (unsigned)d);
   *out_ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000 + ms;
   return 0;
 }

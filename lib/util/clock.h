@@ -19,6 +19,27 @@ static inline int64_t clock_mono_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Days from 1970-01-01 to y-m-d, proleptic Gregorian calendar (any year). */
+int64_t clock_days_from_civil(int64_t y, unsigned m, unsigned d);
+/* The inverse: the date of day z counted from 1970-01-01. */
+void clock_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+/* The CLOCK_MONOTONIC time timeout_ms from now (for pthread_cond_timedwait
+   on condvars using that clock); timeout_ms <= 0 means now. */
+static inline struct timespec clock_deadline_after_ms(int timeout_ms) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  if (timeout_ms > 0) {
+    t.tv_sec += timeout_ms / 1000;
+    t.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+      t.tv_sec++;
+      t.tv_nsec -= 1000000000L;
+    }
+  }
+  return t;
+}
+
 /*
  * Formats ms since the epoch as RFC 3339 UTC with milliseconds
  * ("2026-11-23T03:08:00.000Z") into out (at least 32 bytes). Returns out.

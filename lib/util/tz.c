@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/common.h"
 #include "util/smap.h"
 
@@ -153,37 +154,24 @@ static int parse_rule(const char *s, struct tz_rule *r) {
 
 static int is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = (unsigned)(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
 
 static int64_t year_of(int64_t t) {
-  int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-  days += 719468;
-  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const unsigned doe = (unsigned)(days - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  return (int64_t)yoe + era * 400 + (m <= 2);
+  int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400, y;
+  unsigned m, d;
+  clock_civil_from_days(days, &y, &m, &d);
+  return y;
 }
 
 /* Local seconds (as if UTC) at which the rule date fires in year y. */
 static int64_t rule_local(const struct tz_rule_date *d, int64_t y) {
   int64_t day;
   if (d->kind == 'J') {
-    day = days_from_civil(y, 1, 1) + d->a - 1;
+    day = clock_days_from_civil(y, 1, 1) + d->a - 1;
     if (is_leap(y) && d->a >= 60) day++;
   } else if (d->kind == 'D') {
-    day = days_from_civil(y, 1, 1) + d->a;
+    day = clock_days_from_civil(y, 1, 1) + d->a;
   } else {
-    int64_t first = days_from_civil(y, (unsigned)d->a, 1);
+    int64_t first = clock_days_from_civil(y, (unsigned)d->a, 1);
     int wday = (int)(((first % 7) + 11) % 7); /* 1970-01-01 was a Thursday (4) */
     int64_t dd = first + ((d->c - wday + 7) % 7) + (int64_t)(d->b - 1) * 7;
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

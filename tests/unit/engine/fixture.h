@@ -100,6 +100,13 @@ static inline void add_event(struct recs *r, int kind, const char *uid, const ch
   add_event_ids(r, kind, uid, "", name, t, json);
 }
 
+/* Removes a test's temporary directory. */
+static inline void rm_rf(const char *dir) {
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 static inline void add_profile_op(struct recs *r, int op, const char *id, const char *item,
                                   int64_t t, const char *json) {
   struct buf *b = &r->data[r->n++];

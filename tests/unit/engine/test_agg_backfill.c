@@ -54,9 +54,7 @@ static void test_backfill(void **state) {
   store_close(st);
   recs_release(r);
   free(r);
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-  assert_int_equal(system(cmd), 0);
+  rm_rf(dir);
 }
 
 int main(void) {

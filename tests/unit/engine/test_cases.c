@@ -62,9 +62,7 @@ static void test_cases_lifecycle(void **state) {
   store_close(st);
   recs_release(r);
   free(r);
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-  assert_int_equal(system(cmd), 0);
+  rm_rf(dir);
 }
 
 static void test_case_limit_and_merge(void **state) {

@@ -81,9 +81,7 @@ static void test_engine_dedup_and_replay(void **state) {
     assert_int_equal(event_count(e), want);
     engine_close(e);
     store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    rm_rf(dir);
   }
   o.store = NULL;
   sink_clear(&s);

@@ -114,11 +114,6 @@ static void test_deterministic(void **state) {
   recs_release(&r);
 }
 
-static void rm_rf(const char *dir) {
-  char cmd[512];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-}
 
 /*
  * For every split point k: checkpoint after k records, apply the rest, "crash"

@@ -200,11 +200,6 @@ static void test_moved_run_gets_fresh_entry(void **state) {
   recs_release(&r);
 }
 
-static void rm_rf(const char *dir) {
-  char cmd[512];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-}
 
 /* Checkpoint at every split point of a scenario with merges; reload and replay. */
 static void test_checkpoint_replay_with_merges(void **state) {
