@@ -395,6 +395,15 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
     goto done;
   }
   take_write_key(root, out);
+  if (!source) {
+    source = lim->source_for_key ? lim->source_for_key(lim->source_arg, out->write_key) : NULL;
+    if (!source) {
+      rc = fail(err, "invalid_write_key", "writeKey",
+                "a valid write key is required (Basic auth user name or writeKey)");
+      err->status = 401;
+      goto done;
+    }
+  }
   if (ep == SEG_BATCH) {
     cJSON *batch = cJSON_GetObjectItemCaseSensitive(root, "batch");
     if (!cJSON_IsArray(batch)) {

@@ -30,6 +30,13 @@ enum segment_endpoint {
 struct segment_limits {
   size_t max_event_bytes;  /* one event, as normalised JSON */
   size_t max_batch_events;
+  /*
+   * Optional, used when segment_parse is given no source: names the source
+   * of the body's writeKey ("" when there is none), or returns NULL for an
+   * unknown key, which fails the parse with status 401 "invalid_write_key".
+   */
+  const char *(*source_for_key)(void *arg, const char *write_key);
+  void *source_arg;
 };
 
 /* A request-level error: HTTP status, a stable code, a message and the field. */
@@ -53,7 +60,8 @@ void segment_out_release(struct segment_out *o);
 
 /*
  * Parses body (len bytes) sent to endpoint ep and appends one REC_EVENT
- * record per event to out. source names the source (for the record).
+ * record per event to out. source names the source (for the record); NULL
+ * means "from the body's writeKey", through lim->source_for_key.
  * message_id_seed makes generated messageIds unique (e.g. random bytes).
  * Returns 0, or BATON_EINVAL with *err filled (status 400); on error out is
  * left empty: nothing from a bad request is stored.

@@ -113,6 +113,11 @@ static const struct baton_source *source_by_key(const struct baton_config *cfg, 
   return found;
 }
 
+static const char *source_name_for_key(void *arg, const char *key) {
+  const struct baton_source *src = *key ? source_by_key(arg, key) : NULL;
+  return src ? src->name : NULL;
+}
+
 /* Decodes "Basic base64(user:pass)" and returns the user part in out. */
 static int basic_user(const char *auth, char *out, size_t cap) {
   if (strncasecmp(auth, "Basic ", 6)) return -1;
@@ -222,20 +227,18 @@ static enum MHD_Result handle_ingest(struct req *r) {
   struct segment_error err;
   segment_out_init(&out);
   uint64_t seed = s->seed ^ baton_hash64("", 0, atomic_fetch_add(&s->seq, 1));
-  const char *source = r->src ? r->src->name : "";
-  int rc = segment_parse(r->body.ptr ? r->body.ptr : "", r->body.len, r->ep, &s->lim,
-                         clock_now_ms(), source, seed, &out, &err);
+  /* Without a Basic auth key, the parse itself resolves the body's writeKey. */
+  struct segment_limits lim = s->lim;
+  lim.source_for_key = source_name_for_key;
+  lim.source_arg = (void *)s->deps.cfg;
+  int rc = segment_parse(r->body.ptr ? r->body.ptr : "", r->body.len, r->ep, &lim,
+                         clock_now_ms(), r->src ? r->src->name : NULL, seed, &out, &err);
   if (!r->src) {
-    /* No Basic auth header: the write key may be in the body (browser library). */
     r->src = out.write_key[0] ? source_by_key(s->deps.cfg, out.write_key) : NULL;
-    if (!r->src) {
+    if (!r->src) { /* no valid key anywhere: that is the first thing to say */
       segment_out_release(&out);
       return send_error(conn, 401, "invalid_write_key", "writeKey",
                         "a valid write key is required (Basic auth user name or writeKey)", 1);
-    }
-    if (!rc) { /* re-parse so the records carry the source name */
-      rc = segment_parse(r->body.ptr, r->body.len, r->ep, &s->lim, clock_now_ms(), r->src->name,
-                         seed, &out, &err);
     }
   }
   if (rc) {

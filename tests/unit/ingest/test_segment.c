@@ -202,6 +202,33 @@ static void test_limits(void **state) {
   segment_out_release(&out);
 }
 
+static const char *resolve(void *arg, const char *key) {
+  (void)arg;
+  return !strcmp(key, "wk_browser") ? "browser" : NULL;
+}
+
+/* Without a source, the body's writeKey names it, in the same single parse. */
+static void test_write_key_in_body(void **state) {
+  (void)state;
+  struct segment_limits l = lim;
+  l.source_for_key = resolve;
+  struct segment_out out;
+  struct segment_error err;
+  segment_out_init(&out);
+  const char *ok = "{\"userId\":\"a\",\"event\":\"x\",\"writeKey\":\"wk_browser\"}";
+  assert_int_equal(segment_parse(ok, strlen(ok), SEG_TRACK, &l, RECEIVED, NULL, 1, &out, &err), 0);
+  struct rec r;
+  decode(&out, 0, &r);
+  assert_memory_equal(r.u.ev.source.ptr, "browser", 7);
+  const char *bad = "{\"userId\":\"a\",\"event\":\"x\",\"writeKey\":\"wk_other\"}";
+  assert_int_equal(segment_parse(bad, strlen(bad), SEG_TRACK, &l, RECEIVED, NULL, 1, &out, &err),
+                   BATON_EINVAL);
+  assert_int_equal(err.status, 401);
+  assert_string_equal(err.code, "invalid_write_key");
+  assert_int_equal(out.n, 0);
+  segment_out_release(&out);
+}
+
 static void test_endpoints(void **state) {
   (void)state;
   assert_int_equal(segment_endpoint_for_path("/v1/track"), SEG_TRACK);
@@ -217,6 +244,7 @@ int main(void) {
       cmocka_unit_test(test_bad_inputs),
       cmocka_unit_test(test_limits),
       cmocka_unit_test(test_endpoints),
+      cmocka_unit_test(test_write_key_in_body),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
