@@ -853,9 +853,12 @@ int server_start(const struct server_deps *deps, struct baton_server **out) {
     free(s);
     return BATON_EINVAL;
   }
+  /* Admin writes wait (for an fsync, the engine, a checkpoint) on their worker,
+     so there are at least 4 workers even on small machines: ingest on the others
+     goes on. Ingest itself never blocks a worker (connections are suspended). */
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
   unsigned threads = deps->cfg->http_threads > 0 ? (unsigned)deps->cfg->http_threads
-                                                 : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-  if (threads < 1) threads = 1;
+                                                 : (unsigned)MAX(4, 2 * (cores > 0 ? cores : 1));
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                    MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
