@@ -370,12 +370,15 @@ struct conn {
   size_t body_len; /* Content-Length of the response being read */
   size_t body_got; /* body bytes read so far (only the first ones are kept) */
   int64_t t0; /* scheduled (open loop) or actual (closed loop) send time */
+  int status;      /* of the last response */
+  int retry_after; /* its Retry-After, in seconds (0: none) */
 };
 
 struct stats {
   uint64_t ok_req, ok_events, sent_req;
   uint64_t ok_customers, ok_merges; /* populate */
   uint64_t wrong_profile;           /* lookup: a 200 with another customer's profile */
+  uint64_t resent;                  /* populate: refused with 429 or 503 and sent again */
   uint64_t by_status[600];
   uint64_t io_errors;
   uint32_t *lat_us;
@@ -518,6 +521,9 @@ static int conn_read(int i, struct stats *s, int64_t t) {
   add_lat(s, t - c->t0);
   c->rbuf[c->hlen] = '\0';
   int close_after = strcasestr(c->rbuf, "\r\nConnection: close") != NULL;
+  const char *ra = strcasestr(c->rbuf, "\r\nRetry-After:");
+  c->status = status;
+  c->retry_after = ra ? atoi(ra + 14) : 0;
   c->rlen = c->hlen = c->body_len = c->body_got = 0;
   c->st = C_IDLE;
   if (close_after) {
@@ -649,17 +655,30 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
   int in_flight = 0;
   uint64_t backlog_max = 0;
   int64_t t_stop = 0; /* when sending stopped */
+  /* once: requests refused with 429 or 503 (nothing stored) are sent again
+     after their Retry-After, as an SDK does: a FIFO of pool indexes, due in
+     order since Retry-After does not change. */
+  size_t *retry = once ? malloc(n_pool * sizeof(*retry)) : NULL, r_head = 0, r_tail = 0;
+  int64_t *retry_due = once ? malloc(n_pool * sizeof(*retry_due)) : NULL;
   struct epoll_event evs[256];
   for (;;) {
     int64_t t = now_ns();
-    int sending = t < t_end && (!once || pool_i < n_pool);
-    if (!sending && !t_stop) t_stop = t;
+    int sending = once ? pool_i < n_pool || r_head < r_tail : t < t_end;
     if (!sending && in_flight == 0) break;
+    if (sending) t_stop = 0;
+    else if (!t_stop) t_stop = t;
     if (!sending && t > t_stop + 10 * (int64_t)1000000000) break; /* answers lost: give up */
     /* Hand work to idle connections. */
-    for (int i = 0; i < opt.conns && sending && (!once || pool_i < n_pool); i++) {
+    for (int i = 0; i < opt.conns && sending; i++) {
       if (conns[i].st != C_IDLE) continue;
-      if (open_rate > 0) {
+      if (once) {
+        if (r_head < r_tail && retry_due[r_head % n_pool] <= t)
+          conn_send(i, &pool[retry[r_head++ % n_pool]], t, &s);
+        else if (pool_i < n_pool)
+          conn_send(i, &pool[pool_i++], t, &s);
+        else
+          break;
+      } else if (open_rate > 0) {
         int64_t due = t_start + (int64_t)((double)next_req * 1e9 / open_rate);
         if (due > t) break;
         conn_send(i, &pool[pool_i++ % n_pool], due, &s);
@@ -683,9 +702,18 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
       if (evs[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
         int r = conn_read(i, &s, tr);
         if (r != 0) in_flight--;
+        if (r == 1 && once && (conns[i].status == 429 || conns[i].status == 503)) {
+          s.by_status[conns[i].status]--;
+          s.resent++;
+          retry[r_tail % n_pool] = (size_t)(conns[i].req - pool);
+          retry_due[r_tail++ % n_pool] =
+              tr + (int64_t)(conns[i].retry_after ? conns[i].retry_after : 1) * 1000000000;
+        }
       }
     }
   }
+  free(retry);
+  free(retry_due);
   double wall = (double)(now_ns() - t_start) / 1e9;
   int unanswered = in_flight;
   double srv_cpu = server_cpu_s() - srv0, cli_cpu = self_cpu_s() - cli0;
@@ -719,6 +747,10 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
   if (s.ok_customers)
     printf("  customers acknowledged: %llu (%llu merges expected)\n",
            (unsigned long long)s.ok_customers, (unsigned long long)s.ok_merges);
+  if (s.resent)
+    printf("  refused with 429 or 503 (busy; nothing stored) and sent again after Retry-After:"
+           " %llu requests\n",
+           (unsigned long long)s.resent);
   printf("  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  (%zu samples)\n", pct(&s, 0.5),
          pct(&s, 0.9), pct(&s, 0.99), s.n_lat ? s.lat_us[s.n_lat - 1] / 1000.0 : 0.0, s.n_lat);
   printf("  errors:");
@@ -763,11 +795,11 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
            wr_mb, s.ok_events ? wr_mb * 1e6 / (double)s.ok_events : 0.0);
   /* one line for scripts (run.sh issue3) */
   printf("summary %s rate=%.0f p50=%.2f p90=%.2f p99=%.2f max=%.2f errors=%llu unanswered=%d"
-         " behind=%llu cpu_us=%.1f cpu_pct=%.0f\n",
+         " behind=%llu cpu_us=%.1f cpu_pct=%.0f resent=%llu\n",
          label, (double)units / wall, pct(&s, 0.5), pct(&s, 0.9), pct(&s, 0.99),
          s.n_lat ? s.lat_us[s.n_lat - 1] / 1000.0 : 0.0, (unsigned long long)n_err, unanswered,
          (unsigned long long)backlog_max, units ? srv_cpu * 1e6 / (double)units : 0.0,
-         100.0 * srv_cpu / wall);
+         100.0 * srv_cpu / wall, (unsigned long long)s.resent);
   fflush(stdout);
   free(s.lat_us);
   opt.conns = saved_conns;
