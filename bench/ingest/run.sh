@@ -11,6 +11,8 @@
 #   BATON_NO_FSYNC=1 bench/ingest/run.sh       # engine.unsafe_no_fsync: NOT durable, for comparison
 #   BATON_PERF=out.data bench/ingest/run.sh -m batch   # perf record the server meanwhile
 #   BATON_BIN=/path/to/baton bench/ingest/run.sh      # another build of the server (A/B)
+#   BATON_LOG_LEVEL=debug BATON_LOG_KEEP=s.log bench/ingest/run.sh   # server log level; keep the log
+#     (debug logs every checkpoint with its duration, and every merge)
 #
 #   bench/ingest/run.sh issue3   # issue 3's targets, about 2-3 minutes:
 #     1. populate: 1,000,000 customers through /v1/batch with identity resolution
@@ -35,6 +37,7 @@ fi
 tmp=$(mktemp -d "${BATON_DATA:-${TMPDIR:-/tmp}}/baton-bench-ingest.XXXXXX")
 server=
 cleanup() {
+  [ -n "${BATON_LOG_KEEP:-}" ] && cp "$tmp/server.log" "$BATON_LOG_KEEP"
   [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null
   rm -rf "$tmp"
 }
@@ -48,7 +51,7 @@ trap cleanup EXIT
   echo "admin_keys:"
   echo "  - key: ak_bench"
   echo "    scopes: [admin]"
-  echo "log_level: info"
+  echo "log_level: ${BATON_LOG_LEVEL:-info}"
   if [ -n "${BATON_CHECKPOINT:-}${BATON_NO_FSYNC:-}" ]; then
     echo "engine:"
     [ -n "${BATON_CHECKPOINT:-}" ] && echo "  checkpoint_interval: $BATON_CHECKPOINT"
