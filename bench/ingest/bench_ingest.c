@@ -53,8 +53,8 @@
  *
  * Events are realistic Segment events of about -s bytes: an event name,
  * properties and a context as analytics.js sends. Request bodies are built
- * before timing starts (a pool of 512 per mode; every request for populate,
- * 65,536 lookups).
+ * before timing starts (a pool of 512 per mode, or with -E 65,536 single
+ * events or 2,048 batches; every request for populate; 65,536 lookups).
  *
  *   bench_ingest -p PORT -k WRITE_KEY -a ADMIN_KEY [-m batch,lat-track,lat-batch]
  *                [-c conns (32)] [-C conns for lat-track (256)] [-L conns for
@@ -820,17 +820,22 @@ static void free_pool(struct req *pool, size_t n) {
   free(pool);
 }
 
-/* Runs a mode over a pool of POOL requests built by make_req. */
+/*
+ * Runs a mode over a pool of requests built by make_req: POOL of them, or with
+ * -E (customers populated before) enough to spread over many customers as real
+ * traffic does (65,536 single events; 2,048 batches, 204,800 events).
+ */
 static void run_pool(const char *label, int batch_events, double open_rate, int n_conns) {
-  struct req *pool = malloc(POOL * sizeof(*pool));
-  for (int i = 0; i < POOL; i++) pool[i] = make_req(batch_events);
+  size_t n = !opt.existing ? POOL : batch_events ? 2048 : 65536;
+  struct req *pool = malloc(n * sizeof(*pool));
+  for (size_t i = 0; i < n; i++) pool[i] = make_req(batch_events);
   char what[64];
   if (batch_events)
     snprintf(what, sizeof(what), "POST /v1/batch of %d events", batch_events);
   else
     snprintf(what, sizeof(what), "POST /v1/track");
-  run_mode(label, what, pool, POOL, 0, open_rate, n_conns);
-  free_pool(pool, POOL);
+  run_mode(label, what, pool, n, 0, open_rate, n_conns);
+  free_pool(pool, n);
 }
 
 int main(int argc, char **argv) {
