@@ -22,7 +22,8 @@
 #     4. lookup at 5,000/s again while a second bench_ingest runs a closed-loop
 #        batch load of the same customers (as much as the server takes) -> p99
 #     5. the same beside an open-loop load of 20,000 events/s (lat-batch) -> p99
-#   then one summary with each figure next to its target.
+#   then one summary with each figure next to its target. Before phases 2 to 5
+#   it waits until the engine has applied and checkpointed everything.
 #   BATON_ISSUE3_USERS=200000 bench/ingest/run.sh issue3   # fewer customers (quicker)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -95,6 +96,20 @@ fig() { awk -v m="$2" -v k="$3" '$1 == "summary" && $2 == m { for (i = 3; i <= N
 # "met" or "MISSED": fig <= target (le) or >= target (ge)
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = op == "ge" ? v + 0 >= t : v + 0 <= t;
   print (v == "" ? "NOT MEASURED" : ok ? "met" : "MISSED") }'; }
+# Waits (at most 60 s) until the engine has applied and checkpointed everything
+# durable, so that a phase does not pay for the previous one's checkpoint.
+settle() {
+  local st a c d
+  for _ in $(seq 1 600); do
+    st=$(curl -s -H 'Authorization: Bearer ak_bench' "http://127.0.0.1:$port/v1/stats")
+    d=$(sed -n 's/.*"durable_lsn":\([0-9]*\).*/\1/p' <<<"$st")
+    a=$(sed -n 's/.*"applied_lsn":\([0-9]*\).*/\1/p' <<<"$st")
+    c=$(sed -n 's/.*"checkpoint_lsn":\([0-9]*\).*/\1/p' <<<"$st")
+    [ -n "$d" ] && [ "$a" = "$d" ] && [ "$c" = "$d" ] && return 0
+    sleep 0.1
+  done
+  echo "   (the engine had not checkpointed everything after 60 s)"
+}
 if [ -z "$issue3" ]; then
   "${bench[@]}" "$@"
   rc=$?
@@ -106,12 +121,15 @@ else
   "${bench[@]}" -m populate -u "$users" -c 32 -b 100 "$@" | tee "$tmp/populate.out" || rc=$?
   rss1=$(rss)
   echo "   server RSS after populate: $rss1"
+  t=$SECONDS; settle; echo "   last checkpoint done $((SECONDS - t)) s later"
   l1=$(load)
   echo "-- 2. lat-track: single-event POST /v1/track at 20,000/s, 8 s (load $l1)"
   "${bench[@]}" -m lat-track -E -u "$users" -r 20000 -C 256 -d 8 "$@" | tee "$tmp/track.out" || rc=$?
+  settle
   l2=$(load)
   echo "-- 3. lookup: GET /v1/profiles/{id} at 5,000/s on the idle server, 8 s (load $l2)"
   "${bench[@]}" -m lookup -u "$users" -r 5000 -L 64 -d 8 "$@" | tee "$tmp/lookup.out" || rc=$?
+  settle
   l3=$(load)
   echo "-- 4. lookup at 5,000/s, 8 s, while another bench_ingest runs batch (closed loop, 32 conns) (load $l3)"
   "${bench[@]}" -m batch -E -u "$users" -c 32 -b 100 -d 12 "$@" >"$tmp/bg.out" 2>&1 &
@@ -121,6 +139,7 @@ else
   wait "$bg" || rc=$?
   echo "   the background batch load:"
   sed 's/^/   | /' "$tmp/bg.out"
+  settle
   l4=$(load)
   echo "-- 5. lookup at 5,000/s, 8 s, while another bench_ingest sends 20,000 events/s (lat-batch, open loop) (load $l4)"
   "${bench[@]}" -m lat-batch -E -u "$users" -c 32 -b 100 -r 20000 -d 12 "$@" >"$tmp/bg2.out" 2>&1 &
