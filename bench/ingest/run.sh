@@ -169,7 +169,7 @@ else
   lkl2=$(fig "$tmp/lookup-load2.out" lookup p99)
   printf '%-58s %-16s %-14s %s\n' "GET /v1/profiles/{id} at 5,000/s, 20,000 events/s beside: p99" "$lkl2" "<= 2" "$(verdict "$lkl2" 2 le)"
   printf '%-58s %-16s %-14s %s\n' "  p50 / p90 / max ms; errors; background events/s, p99" "$(fig "$tmp/lookup-load2.out" lookup p50) / $(fig "$tmp/lookup-load2.out" lookup p90) / $(fig "$tmp/lookup-load2.out" lookup max)" "" "errors $(fig "$tmp/lookup-load2.out" lookup errors); lat-batch $(fig "$tmp/bg2.out" lat-batch rate) events/s, p99 $(fig "$tmp/bg2.out" lat-batch p99) ms"
-  grep -h -E 'UNANSWERED|MISMATCH' "$tmp"/*.out | sed 's/^/   ATTENTION: /'
+  grep -h -E 'UNANSWERED|LATE|MISMATCH' "$tmp"/*.out | sed 's/^/   ATTENTION: /'
 fi
 if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf"; fi
 kill -TERM "$server"
