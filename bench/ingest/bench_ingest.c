@@ -20,7 +20,10 @@
  *   populate   closed loop like batch, but a fixed amount of work: every one of
  *              the -u customers once, whole customers per batch of at most -b
  *              events, in order; creates -u profiles with identity resolution
- *              (see "Customers" below); prints events/s acknowledged.
+ *              (see "Customers" below); a request refused with 429 or 503
+ *              (nothing stored) is sent again after its Retry-After, as an
+ *              SDK does. Prints events/s acknowledged, from the first request
+ *              to the last 200, and when the engine had applied them all.
  *   lookup     open loop: GET /v1/profiles/{id} at -r requests/s over -L
  *              connections for customers that populate created: by userId,
  *              ?by=anonymousId and ?by=email in turn; checks that each answer
