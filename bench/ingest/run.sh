@@ -11,14 +11,34 @@
 #   BATON_NO_FSYNC=1 bench/ingest/run.sh       # engine.unsafe_no_fsync: NOT durable, for comparison
 #   BATON_PERF=out.data bench/ingest/run.sh -m batch   # perf record the server meanwhile
 #   BATON_BIN=/path/to/baton bench/ingest/run.sh      # another build of the server (A/B)
+#   BATON_LOG_LEVEL=debug BATON_LOG_KEEP=s.log bench/ingest/run.sh   # server log level; keep the log
+#     (debug logs every checkpoint with its duration, and every merge)
+#
+#   bench/ingest/run.sh issue3   # issue 3's targets, about 2-3 minutes:
+#     1. populate: 1,000,000 customers through /v1/batch with identity resolution
+#        (promotions, merges; profiles and merges checked) -> events/s durable
+#     2. lat-track: single-event /v1/track at 20,000/s, open loop -> p99
+#     3. lookup: GET /v1/profiles/{id} at 5,000/s on the idle server -> p99
+#     4. lookup at 5,000/s again while a second bench_ingest runs a closed-loop
+#        batch load of the same customers (as much as the server takes) -> p99
+#     5. the same beside an open-loop load of 20,000 events/s (lat-batch) -> p99
+#   then one summary with each figure next to its target. Before phases 2 to 5
+#   it waits until the engine has applied and checkpointed everything.
+#   BATON_ISSUE3_USERS=200000 bench/ingest/run.sh issue3   # fewer customers (quicker)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+issue3=
+if [ "${1:-}" = issue3 ]; then
+  issue3=1
+  shift
+fi
 if [ ! -x build/src/baton ] || [ ! -x build/bench/ingest/bench_ingest ]; then
   scripts/build.sh build >/dev/null || { echo "build failed" >&2; exit 1; }
 fi
 tmp=$(mktemp -d "${BATON_DATA:-${TMPDIR:-/tmp}}/baton-bench-ingest.XXXXXX")
 server=
 cleanup() {
+  [ -n "${BATON_LOG_KEEP:-}" ] && cp "$tmp/server.log" "$BATON_LOG_KEEP"
   [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null
   rm -rf "$tmp"
 }
@@ -32,7 +52,7 @@ trap cleanup EXIT
   echo "admin_keys:"
   echo "  - key: ak_bench"
   echo "    scopes: [admin]"
-  echo "log_level: info"
+  echo "log_level: ${BATON_LOG_LEVEL:-info}"
   if [ -n "${BATON_CHECKPOINT:-}${BATON_NO_FSYNC:-}" ]; then
     echo "engine:"
     [ -n "${BATON_CHECKPOINT:-}" ] && echo "  checkpoint_interval: $BATON_CHECKPOINT"
@@ -67,8 +87,90 @@ if [ -n "${BATON_PERF:-}" ]; then
   perf=$!
   sleep 0.5
 fi
-build/bench/ingest/bench_ingest -p "$port" -k wk_bench -a ak_bench -P "$server" "$@"
-rc=$?
+bench=(build/bench/ingest/bench_ingest -p "$port" -k wk_bench -a ak_bench -P "$server")
+rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server/status" 2>/dev/null | awk '{printf "%.0f MB", $1/1024}'; }
+load() { cut -d' ' -f1 /proc/loadavg; }
+# field NAME of the "summary MODE ..." line in file F
+fig() { awk -v m="$2" -v k="$3" '$1 == "summary" && $2 == m { for (i = 3; i <= NF; i++) {
+  split($i, a, "="); if (a[1] == k) v = a[2] } } END { print v }' "$1"; }
+# "met" or "MISSED": fig <= target (le) or >= target (ge)
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = op == "ge" ? v + 0 >= t : v + 0 <= t;
+  print (v == "" ? "NOT MEASURED" : ok ? "met" : "MISSED") }'; }
+# Waits (at most 60 s) until the engine has applied and checkpointed everything
+# durable, so that a phase does not pay for the previous one's checkpoint.
+settle() {
+  local st a c d
+  for _ in $(seq 1 600); do
+    st=$(curl -s -H 'Authorization: Bearer ak_bench' "http://127.0.0.1:$port/v1/stats")
+    d=$(sed -n 's/.*"durable_lsn":\([0-9]*\).*/\1/p' <<<"$st")
+    a=$(sed -n 's/.*"applied_lsn":\([0-9]*\).*/\1/p' <<<"$st")
+    c=$(sed -n 's/.*"checkpoint_lsn":\([0-9]*\).*/\1/p' <<<"$st")
+    [ -n "$d" ] && [ "$a" = "$d" ] && [ "$c" = "$d" ] && return 0
+    sleep 0.1
+  done
+  echo "   (the engine had not checkpointed everything after 60 s)"
+}
+if [ -z "$issue3" ]; then
+  "${bench[@]}" "$@"
+  rc=$?
+else
+  users=${BATON_ISSUE3_USERS:-1000000}
+  rc=0
+  l0=$(load)
+  echo "-- 1. populate: $users customers through POST /v1/batch (load $l0)"
+  "${bench[@]}" -m populate -u "$users" -c 32 -b 100 "$@" | tee "$tmp/populate.out" || rc=$?
+  rss1=$(rss)
+  echo "   server RSS after populate: $rss1"
+  t=$SECONDS; settle; echo "   last checkpoint done $((SECONDS - t)) s later"
+  l1=$(load)
+  echo "-- 2. lat-track: single-event POST /v1/track at 20,000/s, 8 s (load $l1)"
+  "${bench[@]}" -m lat-track -E -u "$users" -r 20000 -C 256 -d 8 "$@" | tee "$tmp/track.out" || rc=$?
+  settle
+  l2=$(load)
+  echo "-- 3. lookup: GET /v1/profiles/{id} at 5,000/s on the idle server, 8 s (load $l2)"
+  "${bench[@]}" -m lookup -u "$users" -r 5000 -L 64 -d 8 "$@" | tee "$tmp/lookup.out" || rc=$?
+  settle
+  l3=$(load)
+  echo "-- 4. lookup at 5,000/s, 8 s, while another bench_ingest runs batch (closed loop, 32 conns) (load $l3)"
+  "${bench[@]}" -m batch -E -u "$users" -c 32 -b 100 -d 12 "$@" >"$tmp/bg.out" 2>&1 &
+  bg=$!
+  sleep 2
+  "${bench[@]}" -m lookup -u "$users" -r 5000 -L 64 -d 8 "$@" | tee "$tmp/lookup-load.out" || rc=$?
+  wait "$bg" || rc=$?
+  echo "   the background batch load:"
+  sed 's/^/   | /' "$tmp/bg.out"
+  settle
+  l4=$(load)
+  echo "-- 5. lookup at 5,000/s, 8 s, while another bench_ingest sends 20,000 events/s (lat-batch, open loop) (load $l4)"
+  "${bench[@]}" -m lat-batch -E -u "$users" -c 32 -b 100 -r 20000 -d 12 "$@" >"$tmp/bg2.out" 2>&1 &
+  bg=$!
+  sleep 2
+  "${bench[@]}" -m lookup -u "$users" -r 5000 -L 64 -d 8 "$@" | tee "$tmp/lookup-load2.out" || rc=$?
+  wait "$bg" || rc=$?
+  echo "   the background load:"
+  sed 's/^/   | /' "$tmp/bg2.out"
+  l5=$(load)
+  pop=$(fig "$tmp/populate.out" populate rate)
+  trk=$(fig "$tmp/track.out" lat-track p99)
+  lk=$(fig "$tmp/lookup.out" lookup p99)
+  lkl=$(fig "$tmp/lookup-load.out" lookup p99)
+  echo
+  echo "== issue 3 targets: $users customers, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $l0 / $l1 / $l2 / $l3 / $l4 / $l5 at the start of each phase and the end"
+  printf '%-58s %-16s %-14s %s\n' "figure" "measured" "target" "verdict"
+  printf '%-58s %-16s %-14s %s\n' "/v1/batch with identity resolution, events/s durable" "$pop" ">= 150000" "$(verdict "$pop" 150000 ge)"
+  printf '%-58s %-16s %-14s %s\n' "  server CPU per event (us), share of one core" "$(fig "$tmp/populate.out" populate cpu_us) us" "$(fig "$tmp/populate.out" populate cpu_pct)%" ""
+  printf '%-58s %-16s %-14s %s\n' "  profiles and merges as sent" "$(grep -c 'customers acknowledged.*: match' "$tmp/populate.out" | sed 's/1/match/;s/^0$/MISMATCH/')" "" "server RSS $rss1"
+  printf '%-58s %-16s %-14s %s\n' "/v1/track single events at 20,000/s: p99 ms" "$trk" "<= 10" "$(verdict "$trk" 10 le)"
+  printf '%-58s %-16s %-14s %s\n' "  achieved requests/s; p50 / p90 / max ms" "$(fig "$tmp/track.out" lat-track rate)" "" "$(fig "$tmp/track.out" lat-track p50) / $(fig "$tmp/track.out" lat-track p90) / $(fig "$tmp/track.out" lat-track max); behind by up to $(fig "$tmp/track.out" lat-track behind) requests; $(fig "$tmp/track.out" lat-track cpu_us) us CPU/request"
+  printf '%-58s %-16s %-14s %s\n' "GET /v1/profiles/{id} at 5,000/s, idle: p99 ms" "$lk" "<= 2" "$(verdict "$lk" 2 le)"
+  printf '%-58s %-16s %-14s %s\n' "  p50 / p90 / max ms; errors; CPU per lookup" "$(fig "$tmp/lookup.out" lookup p50) / $(fig "$tmp/lookup.out" lookup p90) / $(fig "$tmp/lookup.out" lookup max)" "" "errors $(fig "$tmp/lookup.out" lookup errors); $(fig "$tmp/lookup.out" lookup cpu_us) us"
+  printf '%-58s %-16s %-14s %s\n' "GET /v1/profiles/{id} at 5,000/s, under batch load: p99 ms" "$lkl" "<= 2" "$(verdict "$lkl" 2 le)"
+  printf '%-58s %-16s %-14s %s\n' "  p50 / p90 / max ms; errors; background events/s" "$(fig "$tmp/lookup-load.out" lookup p50) / $(fig "$tmp/lookup-load.out" lookup p90) / $(fig "$tmp/lookup-load.out" lookup max)" "" "errors $(fig "$tmp/lookup-load.out" lookup errors); batch $(fig "$tmp/bg.out" batch rate) events/s"
+  lkl2=$(fig "$tmp/lookup-load2.out" lookup p99)
+  printf '%-58s %-16s %-14s %s\n' "GET /v1/profiles/{id} at 5,000/s, 20,000 events/s beside: p99" "$lkl2" "<= 2" "$(verdict "$lkl2" 2 le)"
+  printf '%-58s %-16s %-14s %s\n' "  p50 / p90 / max ms; errors; background events/s, p99" "$(fig "$tmp/lookup-load2.out" lookup p50) / $(fig "$tmp/lookup-load2.out" lookup p90) / $(fig "$tmp/lookup-load2.out" lookup max)" "" "errors $(fig "$tmp/lookup-load2.out" lookup errors); lat-batch $(fig "$tmp/bg2.out" lat-batch rate) events/s, p99 $(fig "$tmp/bg2.out" lat-batch p99) ms"
+  grep -h -E 'UNANSWERED|LATE|MISMATCH' "$tmp"/*.out | sed 's/^/   ATTENTION: /'
+fi
 if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf"; fi
 kill -TERM "$server"
 wait "$server"
