@@ -5,7 +5,7 @@
 #
 #   bench/ingest/run.sh                  # batch, lat-track, lat-batch; 8 s each
 #   bench/ingest/run.sh -m batch -c 64   # extra options go to bench_ingest
-#   BATON_HTTP_THREADS=1 bench/ingest/run.sh   # limits.http_threads (default: one per core)
+#   BATON_MAX_CONNECTIONS=2048 bench/ingest/run.sh   # limits.max_connections (default 1024)
 #   BATON_DATA=/path bench/ingest/run.sh       # data directory on another disk
 #   BATON_CHECKPOINT=1h bench/ingest/run.sh    # engine.checkpoint_interval (default 2s)
 #   BATON_NO_FSYNC=1 bench/ingest/run.sh       # engine.unsafe_no_fsync: NOT durable, for comparison
@@ -58,9 +58,9 @@ trap cleanup EXIT
     [ -n "${BATON_CHECKPOINT:-}" ] && echo "  checkpoint_interval: $BATON_CHECKPOINT"
     [ -n "${BATON_NO_FSYNC:-}" ] && echo "  unsafe_no_fsync: true"
   fi
-  if [ -n "${BATON_HTTP_THREADS:-}" ]; then
+  if [ -n "${BATON_MAX_CONNECTIONS:-}" ]; then
     echo "limits:"
-    echo "  http_threads: $BATON_HTTP_THREADS"
+    echo "  max_connections: $BATON_MAX_CONNECTIONS"
   fi
 } >"$tmp/baton.yaml"
 "${BATON_BIN:-build/src/baton}" serve --config "$tmp/baton.yaml" 2>"$tmp/server.log" &

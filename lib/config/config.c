@@ -25,6 +25,7 @@ void baton_config_defaults(struct baton_config *cfg) {
   cfg->max_event_bytes = 32 * 1024;
   cfg->max_batch_events = 2500;
   cfg->max_engine_lag = 1000000;
+  cfg->max_connections = 1024;
   cfg->checkpoint_interval_ms = 2000;
   cfg->recent_events = 20;
   cfg->dedup_max = 2000000;
@@ -308,7 +309,7 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
                                     "admin_keys", "log_level", "limits", "engine", "delivery",
                                     "identity", "aggregates", NULL};
   static const char *const limits[] = {"max_body_bytes", "max_event_bytes", "max_batch_events",
-                                       "http_threads", "max_engine_lag", NULL};
+                                       "max_connections", "max_engine_lag", NULL};
   static const char *const engine[] = {"checkpoint_interval", "recent_events", "unsafe_no_fsync",
                                        "dedup_window", "dedup_max", NULL};
   static const char *const delivery[] = {"max_attempts", "timeout", "backoff", "concurrency",
@@ -358,9 +359,9 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
         return BATON_EINVAL;
       cfg->max_engine_lag = v;
     }
-    if ((n = yaml_get(sec, "http_threads"))) {
-      if (get_size(n, file, "limits.http_threads", 1, 256, &v, err)) return BATON_EINVAL;
-      cfg->http_threads = (int)v;
+    if ((n = yaml_get(sec, "max_connections"))) {
+      if (get_size(n, file, "limits.max_connections", 16, 10000, &v, err)) return BATON_EINVAL;
+      cfg->max_connections = (int)v;
     }
   }
   if ((sec = yaml_get(root, "engine"))) {

@@ -35,12 +35,10 @@ struct baton_server {
   struct segment_limits lim;
 };
 
-enum req_state { REQ_NEW, REQ_WAITING, REQ_DURABLE };
 
 struct req {
   struct baton_server *srv;
   struct MHD_Connection *conn;
-  enum req_state state;
   int is_ingest;
   enum segment_endpoint ep;
   struct buf body;
@@ -156,14 +154,6 @@ static unsigned admin_scopes(struct baton_server *s, struct MHD_Connection *conn
 
 /* ---- ingest ---- */
 
-static void on_durable(void *arg, uint64_t first_lsn, int status) {
-  struct req *r = arg;
-  (void)first_lsn;
-  r->append_status = status;
-  r->state = REQ_DURABLE;
-  MHD_resume_connection(r->conn);
-}
-
 static enum MHD_Result finish_ingest(struct req *r) {
   struct MHD_Connection *conn = r->conn;
   if (r->append_status == 0) return send_json(conn, 200, "{\"success\":true}", 1);
@@ -274,17 +264,16 @@ static enum MHD_Result handle_ingest(struct req *r) {
     return send_json(conn, 200, "{\"success\":true}", 1);
   }
   r->n_events = n_recs;
-  r->state = REQ_WAITING;
-  MHD_suspend_connection(conn);
-  rc = evlog_append_async(s->deps.log, recs, n_recs, on_durable, r);
+  /* This connection's own thread waits for the group commit: every request
+     waiting at the time shares one fdatasync. (Suspending the connection and
+     resuming it from the log writer's thread lost answers in
+     libmicrohttpd 0.9.75 when the resume came before the suspension had taken
+     effect; bench/ingest reproduced it under load.) */
+  rc = evlog_append(s->deps.log, recs, n_recs, NULL);
   free(recs);
   segment_out_release(&out);
-  if (rc) {
-    r->append_status = rc;
-    r->state = REQ_DURABLE;
-    MHD_resume_connection(conn);
-  }
-  return MHD_YES;
+  r->append_status = rc;
+  return finish_ingest(r);
 }
 
 /* ---- admin ---- */
@@ -807,8 +796,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     *upload_data_size = 0;
     return MHD_YES;
   }
-  if (r->state == REQ_DURABLE) return finish_ingest(r);
-  if (r->state == REQ_WAITING) return MHD_YES; /* spurious call while suspended */
   if (r->is_ingest) return handle_ingest(r);
   return handle_admin(r, method, url);
 }
@@ -853,20 +840,19 @@ int server_start(const struct server_deps *deps, struct baton_server **out) {
     free(s);
     return BATON_EINVAL;
   }
-  /* Admin writes wait (for an fsync, the engine, a checkpoint) on their worker,
-     so there are at least 4 workers even on small machines: ingest on the others
-     goes on. Ingest itself never blocks a worker (connections are suspended). */
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  unsigned threads = deps->cfg->http_threads > 0 ? (unsigned)deps->cfg->http_threads
-                                                 : (unsigned)MAX(4, 2 * (cores > 0 ? cores : 1));
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                   MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  /* A thread per connection: a request waits for the event log's group
+     commit on its own thread, and an admin write waiting for the engine holds
+     only its own connection. */
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                   MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                   (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  unsigned threads = (unsigned)deps->cfg->max_connections;
   s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                            MHD_OPTION_THREAD_POOL_SIZE, threads,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
+                            MHD_OPTION_CONNECTION_LIMIT, threads,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
@@ -887,7 +873,7 @@ int server_start(const struct server_deps *deps, struct baton_server **out) {
   jlog_begin(&l, JLOG_INFO, "listening");
   jlog_str(&l, "host", deps->cfg->listen_host);
   jlog_i64(&l, "port", s->port);
-  jlog_i64(&l, "threads", threads);
+  jlog_i64(&l, "max_connections", threads);
   jlog_end(&l);
   *out = s;
   return 0;

@@ -47,7 +47,7 @@ static void test_all_sections(void **state) {
                "sources:\n  - {name: web, write_key: wk_12345678}\n  - {name: app, write_key: wk_abcdefgh}\n"
                "admin_keys:\n  - {key: ak_12345678, scopes: [profiles:read, journeys:write]}\n"
                "limits: {max_body_bytes: 2048, max_event_bytes: 1024, max_batch_events: 10,"
-               " http_threads: 3, max_engine_lag: 5000}\n"
+               " max_connections: 300, max_engine_lag: 5000}\n"
                "engine: {checkpoint_interval: 500ms, recent_events: 7, unsafe_no_fsync: true}\n"
                "identity: {external_ids: [email, crm_id]}\n"
                "delivery: {max_attempts: 3, timeout: 2s, backoff: 100ms, concurrency: 8}\n");
@@ -63,7 +63,7 @@ static void test_all_sections(void **state) {
                                                  BATON_SCOPE_JOURNEYS_READ);
   assert_int_equal(cfg.max_body_bytes, 2048);
   assert_int_equal(cfg.max_engine_lag, 5000);
-  assert_int_equal(cfg.http_threads, 3);
+  assert_int_equal(cfg.max_connections, 300);
   assert_int_equal(cfg.checkpoint_interval_ms, 500);
   assert_int_equal(cfg.recent_events, 7);
   assert_int_equal(cfg.unsafe_no_fsync, 1);
