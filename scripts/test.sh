@@ -32,7 +32,8 @@ for f in build-fuzz/fuzz/fuzz_*; do
   name=$(basename "$f"); name=${name#fuzz_}
   corpus=$(mktemp -d)
   cp -r fuzz/"$name"/corpus/. "$corpus"/ 2>/dev/null || true
-  ASAN_OPTIONS=detect_leaks=1 "$f" -max_total_time="${FUZZ_SECONDS:-20}" -max_len=65536 \
+  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$root/fuzz/lsan.supp \
+    "$f" -max_total_time="${FUZZ_SECONDS:-20}" -max_len=65536 \
     -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$logs/fuzz-$name-" "$corpus" \
     >"$logs/fuzz-$name.log" 2>&1
   st=$?
