@@ -538,9 +538,9 @@ static void load_ring(struct engine *e, MDB_cursor *cur, struct profile *p) {
   free(got);
 }
 
-/* Folds one stored timeline entry into the aggregates marked in todo. */
+/* Folds one stored timeline entry into the aggregates marked fresh (no stored state). */
 static void backfill_entry(struct engine *e, struct profile *p, const char *json, size_t len,
-                           const int *todo) {
+                           const int *fresh) {
   cJSON *ev = cJSON_ParseWithLength(json, len);
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(ev, "event");
@@ -550,7 +550,7 @@ static void backfill_entry(struct engine *e, struct profile *p, const char *json
       cJSON_IsString(ts) && clock_parse_iso8601(ts->valuestring, &t) == 0) {
     for (size_t i = 0; i < e->opt.n_aggregates; i++) {
       const struct agg_def *d = &e->opt.aggregates[i];
-      if (!todo[i] || (strcmp(d->event, "*") && strcmp(d->event, name->valuestring))) continue;
+      if (!fresh[i] || (strcmp(d->event, "*") && strcmp(d->event, name->valuestring))) continue;
       if (!p->aggs) {
         p->aggs = xcalloc(e->opt.n_aggregates, sizeof(*p->aggs));
         p->n_aggs = e->opt.n_aggregates;
@@ -576,8 +576,8 @@ static void backfill_aggregates(struct engine *e, MDB_txn *txn) {
     known = v.mv_data;
     n_known = v.mv_size / 8;
   }
-  int *todo = xcalloc(e->opt.n_aggregates, sizeof(*todo));
-  size_t n_todo = 0;
+  int *fresh = xcalloc(e->opt.n_aggregates, sizeof(*fresh));
+  size_t n_fresh = 0;
   for (size_t i = 0; i < e->opt.n_aggregates; i++) {
     uint64_t f = agg_fingerprint(&e->opt.aggregates[i]);
     int seen = 0;
@@ -586,11 +586,11 @@ static void backfill_aggregates(struct engine *e, MDB_txn *txn) {
       memcpy(&g, &known[j], 8);
       seen |= g == f;
     }
-    todo[i] = !seen;
-    n_todo += !seen;
+    fresh[i] = !seen;
+    n_fresh += !seen;
   }
-  if (!n_todo || !e->profiles.len) {
-    free(todo);
+  if (!n_fresh || !e->profiles.len) {
+    free(fresh);
     return;
   }
   MDB_cursor *cur;
@@ -605,7 +605,7 @@ static void backfill_aggregates(struct engine *e, MDB_txn *txn) {
       MDB_val key = {pn, (void *)pkey}, val;
       int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
       while (rc == 0 && key.mv_size == pn + 8 && !memcmp(key.mv_data, pkey, pn)) {
-        backfill_entry(e, p, val.mv_data, val.mv_size, todo);
+        backfill_entry(e, p, val.mv_data, val.mv_size, fresh);
         n_entries++;
         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
       }
@@ -615,10 +615,10 @@ static void backfill_aggregates(struct engine *e, MDB_txn *txn) {
   mdb_cursor_close(cur);
   struct jlog_line l;
   jlog_begin(&l, JLOG_INFO, "aggregates backfilled from stored timelines");
-  jlog_u64(&l, "aggregates", n_todo);
+  jlog_u64(&l, "aggregates", n_fresh);
   jlog_u64(&l, "entries", n_entries);
   jlog_end(&l);
-  free(todo);
+  free(fresh);
 }
 
 int engine_load(struct engine *e) {
