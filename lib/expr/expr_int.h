@@ -385,7 +385,6 @@ struct expr_value ts_diff(struct vm *vm, struct expr_value a, struct expr_value 
  * (tzname NULL: UTC). Returns 0 or BATON_EINVAL for an unknown zone. */
 int ts_local(struct vm *vm, struct expr_value t, const char *tzname, size_t tzlen,
              int64_t *local_sec);
-void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 
 /* ---- Bytecode and programs ----------------------------------------------- */
 

@@ -10,33 +10,13 @@
 #include <string.h>
 
 #include "expr/expr_int.h"
+#include "util/clock.h"
 #include "util/tz.h"
 
 #define NS 1000000000LL
 /* ts - ts must fit in a 64-bit count of nanoseconds (about 292 years), as in
  * the reference implementation; durations built otherwise use DUR_MAX_SEC. */
 #define TS_DIFF_MAX_SEC 9223372036LL
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = (unsigned)(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
-
-void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = (unsigned)(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
 
 static int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
@@ -93,7 +73,7 @@ int ts_parse(const char *s, size_t n, int64_t *sec, int32_t *nanos) {
     return BATON_EPARSE;
   }
   if (i != n) return BATON_EPARSE;
-  *sec = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 + se - off;
+  *sec = clock_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 + se - off;
   *nanos = (int32_t)ns;
   return 0;
 }
@@ -102,7 +82,7 @@ size_t ts_format(int64_t sec, int32_t nanos, char *out) {
   int64_t days = floor_div(sec, 86400), rem = sec - days * 86400;
   int64_t y;
   unsigned m, d;
-  civil_from_days(days, &y, &m, &d);
+  clock_civil_from_days(days, &y, &m, &d);
   int n = snprintf(out, 40, "%04lld-%02u-%02uT%02d:%02d:%02d", (long long)y, m, d,
                    (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
   if (nanos) {
@@ -344,7 +324,7 @@ void time_accessor(struct vm *vm, int fn, const struct expr_value *args, int n, 
   int64_t days = floor_div(ls, 86400), rem = ls - days * 86400;
   int64_t y;
   unsigned m, d;
-  civil_from_days(days, &y, &m, &d);
+  clock_civil_from_days(days, &y, &m, &d);
   int64_t r = 0;
   switch (fn) {
     case FN_GET_FULL_YEAR:
@@ -354,7 +334,7 @@ void time_accessor(struct vm *vm, int fn, const struct expr_value *args, int n, 
       r = m - 1;
       break;
     case FN_GET_DAY_OF_YEAR:
-      r = days - days_from_civil(y, 1, 1);
+      r = days - clock_days_from_civil(y, 1, 1);
       break;
     case FN_GET_DAY_OF_MONTH:
       r = d - 1;
