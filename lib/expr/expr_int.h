@@ -381,9 +381,9 @@ void time_accessor(struct vm *vm, int fn, const struct expr_value *args, int n, 
                    struct expr_value *out);
 /* a - b for timestamps: a duration, or an error if it does not fit in int64 nanoseconds. */
 struct expr_value ts_diff(struct vm *vm, struct expr_value a, struct expr_value b, uint32_t pos);
-/* Seconds since the epoch as if local time in zone tzname[0..tzlen) were UTC
- * (tzname NULL: UTC). Returns 0 or BATON_EINVAL for an unknown zone. */
-int ts_local(struct vm *vm, struct expr_value t, const char *tzname, size_t tzlen,
+/* Seconds since the epoch as if local time in zone zone[0..zone_len) were UTC
+ * (zone NULL: UTC). Returns 0 or BATON_EINVAL for an unknown zone. */
+int ts_local(struct vm *vm, struct expr_value t, const char *zone, size_t zone_len,
              int64_t *local_sec);
 
 /* ---- Bytecode and programs ----------------------------------------------- */

@@ -249,33 +249,33 @@ static void dur_trunc(struct expr_value d, int64_t *s, int64_t *ns) {
 }
 
 /*
- * Local calendar fields of timestamp t in zone tzname (UTC if NULL).
+ * Local calendar fields of timestamp t in zone zone (UTC if NULL).
  * Returns 0 or BATON_EINVAL for an unknown zone.
  */
-int ts_local(struct vm *vm, struct expr_value t, const char *tzname, size_t tzlen,
+int ts_local(struct vm *vm, struct expr_value t, const char *zone, size_t zone_len,
              int64_t *local_sec) {
   *local_sec = t.v.sec;
-  if (!tzname) return 0;
+  if (!zone) return 0;
   struct expr_ctx *c = vm->ctx;
   /* The context remembers the last zone it resolved: tz_get takes a
    * process-wide lock, and one customer's conditions ask for one zone. */
-  if (c && c->tz && c->tz_name_len == tzlen && !memcmp(c->tz_name, tzname, tzlen)) {
+  if (c && c->tz && c->tz_name_len == zone_len && !memcmp(c->tz_name, zone, zone_len)) {
     *local_sec = t.v.sec + tz_offset_at(c->tz, t.v.sec, NULL);
     return 0;
   }
   char name[128];
-  if (tzlen == 0 || tzlen >= sizeof(name)) return BATON_EINVAL;
+  if (zone_len == 0 || zone_len >= sizeof(name)) return BATON_EINVAL;
   /* CEL also accepts an offset without its sign ("02:00" means "+02:00"). */
   size_t o = 0;
-  if (tzname[0] >= '0' && tzname[0] <= '9') name[o++] = '+';
-  if (o + tzlen >= sizeof(name)) return BATON_EINVAL;
-  memcpy(name + o, tzname, tzlen);
-  name[o + tzlen] = 0;
+  if (zone[0] >= '0' && zone[0] <= '9') name[o++] = '+';
+  if (o + zone_len >= sizeof(name)) return BATON_EINVAL;
+  memcpy(name + o, zone, zone_len);
+  name[o + zone_len] = 0;
   const struct tz *z = tz_get(name);
   if (!z) return BATON_EINVAL;
-  if (c && tzlen <= sizeof(c->tz_name)) {
-    memcpy(c->tz_name, tzname, tzlen);
-    c->tz_name_len = tzlen;
+  if (c && zone_len <= sizeof(c->tz_name)) {
+    memcpy(c->tz_name, zone, zone_len);
+    c->tz_name_len = zone_len;
     c->tz = z;
   }
   *local_sec = t.v.sec + tz_offset_at(z, t.v.sec, NULL);
