@@ -162,6 +162,8 @@ test('analytics-next in headless Chromium, from another origin: calls arrive, id
   // (The browser must have had the preflight answered to send it at all: a refused preflight
   // makes fetch throw.)
   assert.deepEqual(pre, [200, '{"success":true}'])
+  // 200 means durable; the engine applies it right after, so wait for that before reading.
+  await node.settled()
   assert.equal((await node.profile('web-user-2')).eventCount, 1)
   // A wrong key from the browser: 401, readable by the page thanks to CORS.
   const bad = await page.evaluate(async (url) => {
@@ -170,6 +172,7 @@ test('analytics-next in headless Chromium, from another origin: calls arrive, id
     return [r.status, (await r.json()).code]
   }, node.url)
   assert.deepEqual(bad, [401, 'invalid_write_key'])
+  await node.settled()
   assert.equal(await node.profile('web-user-3'), null)
 
   assert.deepEqual(pageErrors, [])
