@@ -17,7 +17,6 @@
 #define APPLY_BATCH 1024     /* records applied per write-lock hold */
 #define TICK_RETRY_MS 50     /* re-send a tick if the last one has not applied */
 
-int engine_checkpoint_locked(struct engine *e); /* engine_checkpoint.c */
 
 /* ---- profiles ---- */
 
@@ -30,6 +29,29 @@ void profile_mark_dirty(struct engine *e, struct profile *p) {
   p->dirty = 1;
   p->next_dirty = e->dirty_head;
   e->dirty_head = p;
+}
+
+void profile_drop_unstored(struct engine *e, struct profile *p) {
+  for (struct evcopy *c = p->unstored, *n; c; c = n) {
+    n = c->next_unstored;
+    evcopy_unref(c);
+  }
+  e->n_unstored -= MIN(e->n_unstored, p->n_unstored);
+  p->unstored = p->unstored_last = NULL;
+  p->n_unstored = 0;
+}
+
+void profile_add_msg(struct profile *p, const char *id) {
+  if (!p->msgs) p->msgs = xmalloc(PROFILE_MAX_MSGS * sizeof(*p->msgs));
+  uint32_t slot = (p->msg_head + p->msg_n) % PROFILE_MAX_MSGS;
+  if (p->msg_n == PROFILE_MAX_MSGS) {
+    slot = p->msg_head;
+    p->msg_head = (p->msg_head + 1) % PROFILE_MAX_MSGS;
+  } else {
+    p->msg_n++;
+  }
+  memcpy(p->msgs[slot], id, OUTMSG_ID_LEN);
+  p->msgs[slot][OUTMSG_ID_LEN] = '\0';
 }
 
 void profile_ring_push(struct engine *e, struct profile *p, struct evcopy *ev) {
@@ -138,18 +160,20 @@ void profile_record(struct engine *e, struct profile *p, const char *json, size_
   struct evcopy *c = xmalloc(sizeof(*c) + len + 1);
   c->ord = e->cur_lsn << 16 | (e->tl_in_rec < 0x7fff ? e->tl_in_rec++ : 0x7fff) |
            (in_ring ? 0 : EVCOPY_NOT_RECENT);
+  c->next_unstored = NULL;
+  c->ckpt_no = 0;
   c->refs = 0;
   c->len = (uint32_t)len;
   memcpy(c->data, json, len);
   c->data[len] = '\0';
   if (in_ring) profile_ring_push(e, p, c);
   if (e->opt.store) {
-    if (e->tl_len == e->tl_cap) {
-      e->tl_cap = e->tl_cap ? e->tl_cap * 2 : 1024;
-      e->tl = xrealloc(e->tl, e->tl_cap * sizeof(*e->tl));
-    }
     c->refs++;
-    e->tl[e->tl_len++] = (struct tl_pending){p, c};
+    if (p->unstored_last) p->unstored_last->next_unstored = c;
+    else p->unstored = c;
+    p->unstored_last = c;
+    p->n_unstored++;
+    e->n_unstored++;
   }
   if (!c->refs) free(c);
   profile_mark_dirty(e, p);
@@ -388,14 +412,24 @@ static void *engine_main(void *arg) {
     }
     if (n) publish_applied(e);
     int stopping = atomic_load(&e->stop);
-    int asked = atomic_exchange(&e->checkpoint_asked, 0);
-    if (e->opt.store && (stopping || asked || mono_ms() - e->last_checkpoint_mono_ms >=
-                                                  e->opt.checkpoint_interval_ms)) {
-      if (n == 0 || !stopping) {
-        engine_checkpoint_locked(e); /* a failure is logged; tried again next interval */
+    if (e->opt.store) {
+      /* Checkpoints are written by the writer thread while this one goes on applying; a
+         failure is logged and everything is written again by the next one. */
+      int finished = engine_ckpt_poll(e, 0);
+      if (atomic_exchange(&e->checkpoint_asked, 0) ||
+          mono_ms() - e->last_checkpoint_mono_ms >= e->opt.checkpoint_interval_ms)
+        e->ckpt_wanted = 1;
+      if (stopping) {
+        if (n == 0) { /* everything applied: the last checkpoint, written before exiting */
+          engine_checkpoint_locked(e);
+          finished = 1;
+        }
+      } else if (e->ckpt_wanted && !e->ckpt_in_flight) {
+        engine_checkpoint_async(e);
+        e->ckpt_wanted = 0;
         e->last_checkpoint_mono_ms = mono_ms();
-        publish_applied(e);          /* wakes engine_wait_checkpoint */
       }
+      if (finished) publish_applied(e); /* wakes engine_wait_checkpoint */
     }
     if (n) continue;
     if (stopping) break;
@@ -411,7 +445,9 @@ int engine_start(struct engine *e) {
   e->replay_target = evlog_durable_lsn(e->opt.log);
   e->replay_done = e->applied_lsn + 1 >= e->replay_target;
   if (!e->opt.checkpoint_interval_ms) e->opt.checkpoint_interval_ms = 2000;
+  if (e->opt.store) engine_ckpt_writer_start(e);
   pthread_create(&e->thread, NULL, engine_main, e);
+  if (pthread_getcpuclockid(e->thread, &e->cpu_clock)) e->cpu_clock = (clockid_t)-1;
   e->running = 1;
   pthread_mutex_lock(&e->applied_mu);
   while (!e->replay_done) pthread_cond_wait(&e->applied_cv, &e->applied_mu);
@@ -426,6 +462,7 @@ void engine_stop(struct engine *e) {
   evlog_wake(e->opt.log);
   pthread_join(e->thread, NULL);
   e->running = 0;
+  engine_ckpt_writer_stop(e);
 }
 
 int engine_checkpoint(struct engine *e) {
@@ -490,8 +527,6 @@ void engine_close(struct engine *e) {
   smap_release(&e->suppressed);
   it = 0;
   while (smap_next(&e->profiles, &it, &s)) profile_free(s->val);
-  for (size_t i = 0; i < e->tl_len; i++) evcopy_unref(e->tl[i].ev);
-  free(e->tl);
   engine_free_journeys(e);
   smap_release(&e->profiles);
   smap_release(&e->ids);
@@ -522,4 +557,9 @@ void engine_get_stats(struct engine *e, struct engine_stats *out) {
   out->deleted = e->n_deleted;
   out->merges = e->n_merges;
   pthread_rwlock_unlock(&e->lock);
+  out->cpu_ns = 0;
+  struct timespec ts;
+  if (e->running && e->cpu_clock != (clockid_t)-1 && !clock_gettime(e->cpu_clock, &ts))
+    out->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  out->checkpoint_ns = atomic_load(&e->checkpoint_ns);
 }

@@ -120,7 +120,6 @@ static struct profile *decode_profile(struct engine *e, const void *data, size_t
   r.p += 2;
   struct profile *p = xcalloc(1, sizeof(*p));
   p->ring = xcalloc(e->opt.recent_events ? e->opt.recent_events : 1, sizeof(*p->ring));
-  p->msgs = xcalloc(PROFILE_MAX_MSGS, sizeof(*p->msgs));
   p->key = get_str(&r, NULL);
   uint32_t n_idents = get_u32(&r);
   if (n_idents > PROFILE_MAX_IDENTS) r.bad = 1;
@@ -195,10 +194,8 @@ static struct profile *decode_profile(struct engine *e, const void *data, size_t
   }
   uint32_t n_msgs = get_u32(&r);
   for (uint32_t i = 0; i < n_msgs && i < PROFILE_MAX_MSGS && need(&r, OUTMSG_ID_LEN); i++) {
-    memcpy(p->msgs[i], r.p, OUTMSG_ID_LEN);
-    p->msgs[i][OUTMSG_ID_LEN] = '\0';
+    profile_add_msg(p, r.p);
     r.p += OUTMSG_ID_LEN;
-    p->msg_n++;
   }
   char *cases = get_str(&r, NULL);
   if (cases) {
@@ -257,80 +254,216 @@ static size_t journey_key(char *out, size_t cap, const char *id, uint32_t versio
   return n + 5;
 }
 
-int engine_checkpoint_locked(struct engine *e) {
-  struct store *st = e->opt.store;
-  if (e->applied_lsn == e->checkpoint_lsn && !e->dirty_head && !e->tl_len &&
-      !e->outbox_pending.len && !e->n_deletes)
-    return 0;
-  int64_t t0 = clock_mono_ns();
-  MDB_txn *txn = store_begin(st, 0);
+/*
+ * A checkpoint in three steps, so that the engine thread does not wait for
+ * the disk:
+ *   1. snapshot (engine thread): everything that changed is encoded into a
+ *      struct ckpt; timeline entries are referenced, not copied, and stay on
+ *      their profiles' queues (marked with the checkpoint's number) so that
+ *      queries keep seeing them until they are stored;
+ *   2. write (the checkpoint writer thread, or the caller for engine_checkpoint):
+ *      one LMDB write transaction, committed;
+ *   3. finish (engine thread, under the write lock): on success the stored
+ *      entries leave their queues and profiles merged away or deleted are
+ *      freed; on failure everything is marked to be written again.
+ * One checkpoint is in flight at a time; the engine goes on applying meanwhile.
+ */
+enum { OP_PUT, OP_DEL };
+
+struct ckpt_tl {
+  struct evcopy *ev; /* one reference held by the checkpoint */
+  uint32_t key_off, key_len; /* in ckpt.tl_keys */
+};
+
+struct ckpt {
+  uint32_t no;             /* evcopy.ckpt_no of the entries it stores */
+  uint64_t lsn;            /* applied_lsn it covers */
+  int64_t clock_ms;
+  uint64_t n_messages, n_merges, n_duplicates, n_suppressed, n_deleted;
+  struct buf ops;          /* {u8 db, u8 op, u32 klen, key, u32 vlen, value} */
+  struct ckpt_tl *tl;
+  size_t n_tl;
+  struct buf tl_keys;
+  struct buf outbox;       /* the engine's outbox_pending, taken over */
+  struct dedup_entry *dedup; /* new entries, sequence dedup_from.. */
+  size_t n_dedup;
+  uint64_t dedup_from, dedup_first, dedup_end;
+  struct pending_delete *deletes;
+  size_t n_deletes;
+  char (*supp_new)[65];
+  size_t n_supp_new;
+  struct buf agg_fp;       /* aggregate definition fingerprints (empty: none) */
+  struct profile **profiles; /* the dirty profiles it covers */
+  size_t n_profiles, n_profile_rows;
+  /* result */
+  int rc;
+  int64_t took_ns;
+};
+
+static void op_add(struct buf *b, int db, int op, const void *k, size_t kn, const void *v,
+                   size_t vn) {
+  buf_putc(b, (char)db);
+  buf_putc(b, (char)op);
+  put_u32(b, (uint32_t)kn);
+  buf_append(b, k, kn);
+  put_u32(b, (uint32_t)vn);
+  if (vn) buf_append(b, v, vn);
+}
+
+enum { DB_PROFILES, DB_JOURNEYS, DB_JSTATS };
+
+static MDB_dbi op_dbi(const struct store *st, int db) {
+  return db == DB_PROFILES ? st->profiles : db == DB_JOURNEYS ? st->journeys : st->jstats;
+}
+
+static int ckpt_pending(const struct engine *e) {
+  return e->applied_lsn != e->checkpoint_lsn || e->dirty_head || e->n_unstored ||
+         e->outbox_pending.len || e->n_deletes;
+}
+
+/* Step 1: encodes what changed since the last checkpoint. Engine thread; takes no lock, since
+   it only reads state the engine thread alone changes. */
+static struct ckpt *ckpt_snapshot(struct engine *e) {
+  struct ckpt *c = xcalloc(1, sizeof(*c));
+  c->no = ++e->ckpt_seq ? e->ckpt_seq : ++e->ckpt_seq; /* never 0: 0 means "not in flight" */
+  c->lsn = e->applied_lsn;
+  c->clock_ms = e->clock_ms;
+  c->n_messages = e->n_messages;
+  c->n_merges = e->n_merges;
+  c->n_duplicates = e->n_duplicates;
+  c->n_suppressed = e->n_suppressed;
+  c->n_deleted = e->n_deleted;
+  buf_init(&c->ops, 0);
+  buf_init(&c->tl_keys, 0);
+  buf_init(&c->agg_fp, 0);
   struct buf b;
   buf_init(&b, 0);
-  int rc = 0;
-  size_t n_profiles = 0;
   /* Journeys first: profiles refer to their versions. */
   size_t it = 0;
   const struct smap_slot *s;
-  while (!rc && smap_next(&e->journeys, &it, &s)) {
+  while (smap_next(&e->journeys, &it, &s)) {
     struct jentry *j = s->val;
-    for (struct jversion *v = j->latest; v && !rc; v = v->older) {
-      if (v->persisted) continue;
+    for (struct jversion *v = j->latest; v; v = v->older) {
       char key[128];
       size_t kn = journey_key(key, sizeof(key), j->id, v->version);
-      buf_clear(&b);
-      put_u64(&b, (uint64_t)v->published_ms);
-      put_u64(&b, v->lsn);
-      buf_append(&b, v->def->source, v->def->source_len);
-      MDB_val k = {kn, key}, val = {b.len, b.ptr};
-      rc = mdb_put(txn, st->journeys, &k, &val, 0);
-      if (rc) rc = store_fail("put journey", rc);
+      if (!v->persisted) {
+        buf_clear(&b);
+        put_u64(&b, (uint64_t)v->published_ms);
+        put_u64(&b, v->lsn);
+        buf_append(&b, v->def->source, v->def->source_len);
+        op_add(&c->ops, DB_JOURNEYS, OP_PUT, key, kn, b.ptr, b.len);
+        v->persisted = 1; /* undone if the checkpoint fails */
+      }
+      if (v->stats_dirty) { /* journey figures, for the versions whose figures moved */
+        buf_clear(&b);
+        put_u64(&b, v->entered);
+        put_u64(&b, v->completed);
+        put_u32(&b, (uint32_t)v->def->n_steps);
+        for (size_t i = 0; i < v->def->n_steps; i++) put_u64(&b, v->step_passed[i]);
+        op_add(&c->ops, DB_JSTATS, OP_PUT, key, kn, b.ptr, b.len);
+        v->stats_dirty = 0;
+      }
     }
   }
-  /* Journey figures, for the versions whose figures moved. */
-  it = 0;
-  while (!rc && smap_next(&e->journeys, &it, &s)) {
-    struct jentry *j = s->val;
-    for (struct jversion *v = j->latest; v && !rc; v = v->older) {
-      if (!v->stats_dirty) continue;
-      char key[128];
-      size_t kn = journey_key(key, sizeof(key), j->id, v->version);
-      buf_clear(&b);
-      put_u64(&b, v->entered);
-      put_u64(&b, v->completed);
-      put_u32(&b, (uint32_t)v->def->n_steps);
-      for (size_t i = 0; i < v->def->n_steps; i++) put_u64(&b, v->step_passed[i]);
-      MDB_val k = {kn, key}, val = {b.len, b.ptr};
-      rc = mdb_put(txn, st->jstats, &k, &val, 0);
-      if (rc) rc = store_fail("put jstats", rc);
-    }
-  }
-  for (struct profile *p = e->dirty_head; p && !rc; p = p->next_dirty) {
-    MDB_val k = {strlen(p->key), p->key};
-    if (p->deleted) continue; /* engine_checkpoint_deletes removes its rows */
+  size_t n = 0;
+  for (struct profile *p = e->dirty_head; p; p = p->next_dirty) n++;
+  c->profiles = xmalloc((n ? n : 1) * sizeof(*c->profiles));
+  c->n_tl = 0;
+  size_t tl_cap = 0;
+  for (struct profile *p = e->dirty_head, *next; p; p = next) {
+    next = p->next_dirty;
+    c->profiles[c->n_profiles++] = p;
+    p->dirty = 0;
+    p->next_dirty = NULL;
+    if (p->deleted) continue; /* its rows go with its pending deletion */
+    size_t kn = strlen(p->key);
     if (p->merged_into) { /* merged away: its row goes; its timeline rows stay, now the survivor's */
-      rc = mdb_del(txn, st->profiles, &k, NULL);
-      if (rc == MDB_NOTFOUND) rc = 0;
-      if (rc) rc = store_fail("del profile", rc);
+      op_add(&c->ops, DB_PROFILES, OP_DEL, p->key, kn, NULL, 0);
       continue;
     }
     buf_clear(&b);
     encode_profile(e, p, &b);
-    MDB_val val = {b.len, b.ptr};
-    rc = mdb_put(txn, st->profiles, &k, &val, 0);
-    if (rc) rc = store_fail("put profile", rc);
-    n_profiles++;
+    op_add(&c->ops, DB_PROFILES, OP_PUT, p->key, kn, b.ptr, b.len);
+    c->n_profile_rows++;
+    for (struct evcopy *ev = p->unstored; ev; ev = ev->next_unstored) {
+      if (ev->ckpt_no) continue; /* in an earlier checkpoint still being written */
+      if (c->n_tl == tl_cap) {
+        tl_cap = tl_cap ? tl_cap * 2 : 1024;
+        c->tl = xrealloc(c->tl, tl_cap * sizeof(*c->tl));
+      }
+      char key[1200];
+      size_t tk = timeline_key(key, sizeof(key), p->key, ev->ord);
+      ev->ckpt_no = c->no;
+      ev->refs++;
+      c->tl[c->n_tl++] = (struct ckpt_tl){ev, (uint32_t)c->tl_keys.len, (uint32_t)tk};
+      buf_append(&c->tl_keys, key, tk);
+    }
   }
-  for (size_t i = 0; i < e->tl_len && !rc; i++) {
-    char key[1200];
-    size_t kn = timeline_key(key, sizeof(key), e->tl[i].p->key, e->tl[i].ev->ord);
-    MDB_val k = {kn, key}, val = {e->tl[i].ev->len, e->tl[i].ev->data};
+  e->dirty_head = NULL;
+  buf_release(&b);
+  /* Outgoing messages: the buffer is taken over. */
+  c->outbox = e->outbox_pending;
+  buf_init(&e->outbox_pending, 0);
+  /* De-duplication window: new entries to append, evicted ones to delete. */
+  c->dedup_first = e->dedup.first_seq;
+  c->dedup_end = dedup_end(&e->dedup);
+  c->dedup_from = MAX(e->dedup_stored_end, c->dedup_first);
+  if (c->dedup_end > c->dedup_from) {
+    c->n_dedup = (size_t)(c->dedup_end - c->dedup_from);
+    c->dedup = xmalloc(c->n_dedup * sizeof(*c->dedup));
+    for (size_t i = 0; i < c->n_dedup; i++) c->dedup[i] = *dedup_at(&e->dedup, c->dedup_from + i);
+  }
+  /* Deletions and suppressions: taken over. */
+  c->deletes = e->deletes;
+  c->n_deletes = e->n_deletes;
+  e->deletes = NULL;
+  e->n_deletes = 0;
+  c->supp_new = e->supp_new;
+  c->n_supp_new = e->n_supp_new;
+  e->supp_new = NULL;
+  e->n_supp_new = 0;
+  for (size_t i = 0; i < e->opt.n_aggregates; i++) {
+    /* The definitions this state was kept for (see backfill_aggregates). */
+    uint64_t f = agg_fingerprint(&e->opt.aggregates[i]);
+    buf_append(&c->agg_fp, &f, 8);
+  }
+  return c;
+}
+
+/* Step 2: one write transaction with everything in c. Any thread; touches no engine state. */
+static int ckpt_write(struct store *st, struct ckpt *c) {
+  int64_t t0 = clock_mono_ns();
+  MDB_txn *txn = store_begin(st, 0);
+  int rc = 0;
+  for (size_t off = 0; off < c->ops.len && !rc;) {
+    const char *o = c->ops.ptr + off;
+    int db = o[0], op = o[1];
+    uint32_t kn, vn;
+    memcpy(&kn, o + 2, 4);
+    const char *k = o + 6;
+    memcpy(&vn, k + kn, 4);
+    const char *v = k + kn + 4;
+    off += 10 + kn + vn;
+    MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
+    if (op == OP_DEL) {
+      rc = mdb_del(txn, op_dbi(st, db), &key, NULL);
+      if (rc == MDB_NOTFOUND) rc = 0;
+      if (rc) rc = store_fail("del profile", rc);
+    } else {
+      rc = mdb_put(txn, op_dbi(st, db), &key, &val, 0);
+      if (rc) rc = store_fail(db == DB_PROFILES ? "put profile" : "put journey", rc);
+    }
+  }
+  for (size_t i = 0; i < c->n_tl && !rc; i++) {
+    MDB_val k = {c->tl[i].key_len, c->tl_keys.ptr + c->tl[i].key_off},
+            val = {c->tl[i].ev->len, c->tl[i].ev->data};
     rc = mdb_put(txn, st->timeline, &k, &val, 0);
     if (rc) rc = store_fail("put timeline", rc);
   }
-  for (size_t off = 0; off + 4 <= e->outbox_pending.len && !rc;) {
+  for (size_t off = 0; off + 4 <= c->outbox.len && !rc;) {
     uint32_t len;
-    memcpy(&len, e->outbox_pending.ptr + off, 4);
-    const char *m = e->outbox_pending.ptr + off + 4;
+    memcpy(&len, c->outbox.ptr + off, 4);
+    const char *m = c->outbox.ptr + off + 4;
     /* the id sits right after the 3-byte tag */
     MDB_val k = {OUTMSG_ID_LEN, (void *)(m + 3)}, val = {len, (void *)m}, seen;
     /* Delivery may already have settled it: then there is nothing to keep. */
@@ -340,19 +473,18 @@ int engine_checkpoint_locked(struct engine *e) {
     }
     off += 4 + len;
   }
-  /* De-duplication window: append new entries, delete evicted ones. */
-  uint64_t dfirst = e->dedup.first_seq, dend = dedup_end(&e->dedup);
-  for (uint64_t seq = MAX(e->dedup_stored_end, dfirst); seq < dend && !rc; seq++) {
-    const struct dedup_entry *de = dedup_at(&e->dedup, seq);
+  for (size_t i = 0; i < c->n_dedup && !rc; i++) {
+    uint64_t seq = c->dedup_from + i;
     uint8_t kb[8], vb[16];
-    for (int i = 0; i < 8; i++) kb[i] = (uint8_t)(seq >> (56 - 8 * i));
-    memcpy(vb, &de->hash, 8);
-    memcpy(vb + 8, &de->time_ms, 8);
+    for (int j = 0; j < 8; j++) kb[j] = (uint8_t)(seq >> (56 - 8 * j));
+    memcpy(vb, &c->dedup[i].hash, 8);
+    memcpy(vb + 8, &c->dedup[i].time_ms, 8);
     MDB_val k = {8, kb}, val = {16, vb};
     rc = mdb_put(txn, st->dedup, &k, &val, MDB_APPEND);
     if (rc) rc = store_fail("put dedup", rc);
   }
-  if (!rc && e->dedup_stored_first < dfirst) {
+  if (!rc) {
+    /* Evicted de-duplication entries: every stored one below the window's first. */
     MDB_cursor *cur;
     mdb_cursor_open(txn, st->dedup, &cur);
     MDB_val k, val;
@@ -360,76 +492,227 @@ int engine_checkpoint_locked(struct engine *e) {
     while (r2 == 0 && k.mv_size == 8) {
       uint64_t seq = 0;
       for (int i = 0; i < 8; i++) seq = seq << 8 | ((const uint8_t *)k.mv_data)[i];
-      if (seq >= dfirst) break;
+      if (seq >= c->dedup_first) break;
       mdb_cursor_del(cur, 0);
       r2 = mdb_cursor_get(cur, &k, &val, MDB_GET_CURRENT);
       if (r2) r2 = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
     }
     mdb_cursor_close(cur);
   }
-  if (!rc) rc = engine_checkpoint_deletes(e, txn);
-  if (!rc) rc = store_put_u64(txn, st, "applied_lsn", e->applied_lsn);
-  if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)e->clock_ms);
-  if (!rc) rc = store_put_u64(txn, st, "messages", e->n_messages);
+  if (!rc)
+    rc = engine_checkpoint_deletes(st, txn, c->deletes, c->n_deletes, c->supp_new, c->n_supp_new,
+                                   c->clock_ms);
+  if (!rc) rc = store_put_u64(txn, st, "applied_lsn", c->lsn);
+  if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)c->clock_ms);
+  if (!rc) rc = store_put_u64(txn, st, "messages", c->n_messages);
   /* Lifetime counters, like engine.events: a restart does not reset them. */
-  if (!rc) rc = store_put_u64(txn, st, "merges", e->n_merges);
-  if (!rc) rc = store_put_u64(txn, st, "duplicates", e->n_duplicates);
-  if (!rc) rc = store_put_u64(txn, st, "suppressed", e->n_suppressed);
-  if (!rc) rc = store_put_u64(txn, st, "deleted", e->n_deleted);
-  if (!rc && e->opt.n_aggregates) {
-    /* The definitions this state was kept for (see backfill_aggregates). */
-    struct buf fp;
-    buf_init(&fp, 0);
-    for (size_t i = 0; i < e->opt.n_aggregates; i++) {
-      uint64_t f = agg_fingerprint(&e->opt.aggregates[i]);
-      buf_append(&fp, &f, 8);
-    }
-    MDB_val k = {10, (void *)"aggregates"}, val = {fp.len, fp.ptr};
+  if (!rc) rc = store_put_u64(txn, st, "merges", c->n_merges);
+  if (!rc) rc = store_put_u64(txn, st, "duplicates", c->n_duplicates);
+  if (!rc) rc = store_put_u64(txn, st, "suppressed", c->n_suppressed);
+  if (!rc) rc = store_put_u64(txn, st, "deleted", c->n_deleted);
+  if (!rc && c->agg_fp.len) {
+    MDB_val k = {10, (void *)"aggregates"}, val = {c->agg_fp.len, c->agg_fp.ptr};
     rc = mdb_put(txn, st->meta, &k, &val, 0);
     if (rc) rc = store_fail("put aggregates", rc);
-    buf_release(&fp);
   }
-  buf_release(&b);
-  if (rc) {
+  if (rc)
     mdb_txn_abort(txn);
-    return rc;
-  }
-  rc = store_commit(txn);
-  if (rc) return rc;
-  /* Durable: now the in-memory bookkeeping can be cleared, under the write
-     lock because queries read the timeline queue. */
+  else
+    rc = store_commit(txn);
+  c->rc = rc;
+  c->took_ns = clock_mono_ns() - t0;
+  return rc;
+}
+
+static struct profile *survivor(struct profile *p) {
+  while (p->merged_into) p = p->merged_into;
+  return p;
+}
+
+static void ckpt_free(struct ckpt *c) {
+  for (size_t i = 0; i < c->n_tl; i++) evcopy_unref(c->tl[i].ev);
+  free(c->tl);
+  buf_release(&c->ops);
+  buf_release(&c->tl_keys);
+  buf_release(&c->outbox);
+  buf_release(&c->agg_fp);
+  free(c->dedup);
+  free(c->profiles);
+  free(c);
+}
+
+/* Step 3, engine thread. */
+static void ckpt_finish(struct engine *e, struct ckpt *c) {
   pthread_rwlock_wrlock(&e->lock);
-  it = 0;
-  while (smap_next(&e->journeys, &it, &s))
-    for (struct jversion *v = ((struct jentry *)s->val)->latest; v; v = v->older)
-      v->persisted = 1, v->stats_dirty = 0;
-  for (struct profile *p = e->dirty_head, *n; p; p = n) {
-    n = p->next_dirty;
-    p->dirty = 0;
-    p->next_dirty = NULL;
-    if (p->merged_into || p->deleted) profile_free(p);
+  if (c->rc) {
+    /* Nothing was stored: all of it is written again by the next checkpoint. */
+    size_t it = 0;
+    const struct smap_slot *s;
+    while (smap_next(&e->journeys, &it, &s))
+      for (struct jversion *v = ((struct jentry *)s->val)->latest; v; v = v->older)
+        v->persisted = 0, v->stats_dirty = 1;
+    for (size_t i = 0; i < c->n_profiles; i++) {
+      struct profile *p = c->profiles[i];
+      profile_mark_dirty(e, p); /* merged away or deleted: its rows still have to go */
+      for (struct evcopy *ev = survivor(p)->unstored; ev; ev = ev->next_unstored)
+        if (ev->ckpt_no == c->no) ev->ckpt_no = 0;
+    }
+    /* Messages, deletions and suppressions go back in front of what came since. */
+    buf_append(&c->outbox, e->outbox_pending.ptr, e->outbox_pending.len);
+    buf_release(&e->outbox_pending);
+    e->outbox_pending = c->outbox;
+    buf_init(&c->outbox, 0);
+    if (c->n_deletes) {
+      c->deletes = xrealloc(c->deletes, (c->n_deletes + e->n_deletes) * sizeof(*c->deletes));
+      if (e->n_deletes) memcpy(c->deletes + c->n_deletes, e->deletes, e->n_deletes * sizeof(*e->deletes));
+      free(e->deletes);
+      e->deletes = c->deletes;
+      e->n_deletes += c->n_deletes;
+      c->deletes = NULL;
+    }
+    if (c->n_supp_new) {
+      c->supp_new = xrealloc(c->supp_new, (c->n_supp_new + e->n_supp_new) * sizeof(*c->supp_new));
+      if (e->n_supp_new) memcpy(c->supp_new + c->n_supp_new, e->supp_new, e->n_supp_new * sizeof(*e->supp_new));
+      free(e->supp_new);
+      e->supp_new = c->supp_new;
+      e->n_supp_new += c->n_supp_new;
+      c->supp_new = NULL;
+    }
+    pthread_rwlock_unlock(&e->lock);
+    ckpt_free(c);
+    return;
   }
-  e->dirty_head = NULL;
-  size_t n_events = e->tl_len;
-  for (size_t i = 0; i < e->tl_len; i++) evcopy_unref(e->tl[i].ev);
-  e->tl_len = 0;
-  buf_clear(&e->outbox_pending);
-  e->checkpoint_lsn = e->applied_lsn;
-  atomic_store(&e->checkpoint_pub, e->applied_lsn);
+  /* Stored: the entries leave their queues (now on the survivor's, if merged meanwhile). */
+  for (size_t i = 0; i < c->n_profiles; i++) {
+    struct profile *p = survivor(c->profiles[i]);
+    if (p->deleted) continue; /* its queue went with it */
+    struct evcopy **link = &p->unstored, *last = NULL;
+    for (struct evcopy *ev = *link; ev; ev = *link) {
+      if (ev->ckpt_no != c->no) {
+        last = ev;
+        link = &ev->next_unstored;
+        continue;
+      }
+      *link = ev->next_unstored;
+      p->n_unstored--;
+      e->n_unstored -= MIN(e->n_unstored, 1);
+      evcopy_unref(ev);
+    }
+    p->unstored_last = last;
+  }
+  /* Profiles merged away or deleted before the snapshot: nothing refers to them now. Their
+     pending deletions were carried by this checkpoint, too. */
+  for (size_t i = 0; i < c->n_profiles; i++) {
+    struct profile *p = c->profiles[i];
+    if ((p->merged_into || p->deleted) && !p->dirty) profile_free(p);
+  }
+  for (size_t i = 0; i < c->n_deletes; i++) engine_pending_delete_free(&c->deletes[i]);
+  free(c->deletes);
+  free(c->supp_new);
+  e->checkpoint_lsn = c->lsn;
+  atomic_store(&e->checkpoint_pub, c->lsn);
   e->n_checkpoints++;
-  e->dedup_stored_first = dfirst;
-  e->dedup_stored_end = dend;
-  engine_deletes_done(e);
+  e->dedup_stored_first = c->dedup_first;
+  e->dedup_stored_end = c->dedup_end;
   pthread_rwlock_unlock(&e->lock);
-  if (e->opt.log) evlog_checkpoint(e->opt.log, e->applied_lsn + 1);
+  if (e->opt.log) evlog_checkpoint(e->opt.log, c->lsn + 1);
+  atomic_fetch_add(&e->checkpoint_ns, (unsigned long long)c->took_ns);
   struct jlog_line l;
   jlog_begin(&l, JLOG_DEBUG, "checkpoint written");
-  jlog_u64(&l, "applied_lsn", e->applied_lsn);
-  jlog_u64(&l, "profiles", n_profiles);
-  jlog_u64(&l, "events", n_events);
-  jlog_f64(&l, "ms", (double)(clock_mono_ns() - t0) / 1e6);
+  jlog_u64(&l, "applied_lsn", c->lsn);
+  jlog_u64(&l, "profiles", c->n_profile_rows);
+  jlog_u64(&l, "events", c->n_tl);
+  jlog_f64(&l, "ms", (double)c->took_ns / 1e6);
   jlog_end(&l);
-  return 0;
+  ckpt_free(c);
+}
+
+static void log_failure(const struct ckpt *c) {
+  struct jlog_line l;
+  jlog_begin(&l, JLOG_ERROR, "checkpoint failed; it is tried again");
+  jlog_u64(&l, "applied_lsn", c->lsn);
+  jlog_str(&l, "error", baton_strerror(c->rc));
+  jlog_end(&l);
+}
+
+/* ---- the writer thread ---- */
+
+static void *ckpt_writer_main(void *arg) {
+  struct engine *e = arg;
+  pthread_mutex_lock(&e->ckpt_mu);
+  for (;;) {
+    while (!e->ckpt_todo && !e->ckpt_quit) pthread_cond_wait(&e->ckpt_cv, &e->ckpt_mu);
+    if (!e->ckpt_todo) break;
+    struct ckpt *c = e->ckpt_todo;
+    e->ckpt_todo = NULL;
+    pthread_mutex_unlock(&e->ckpt_mu);
+    ckpt_write(e->opt.store, c);
+    pthread_mutex_lock(&e->ckpt_mu);
+    e->ckpt_done = c;
+    pthread_cond_broadcast(&e->ckpt_cv);
+    if (e->opt.log) evlog_wake(e->opt.log); /* the engine thread may be waiting for records */
+  }
+  pthread_mutex_unlock(&e->ckpt_mu);
+  return NULL;
+}
+
+void engine_ckpt_writer_start(struct engine *e) {
+  pthread_mutex_init(&e->ckpt_mu, NULL);
+  pthread_cond_init(&e->ckpt_cv, NULL);
+  e->ckpt_quit = 0;
+  pthread_create(&e->ckpt_thread, NULL, ckpt_writer_main, e);
+  e->ckpt_running = 1;
+}
+
+/* Finishes the checkpoint in flight, if it is written (or, with wait, once it is). Engine
+   thread. Returns 1 if one was finished. */
+int engine_ckpt_poll(struct engine *e, int wait) {
+  if (!e->ckpt_in_flight) return 0;
+  pthread_mutex_lock(&e->ckpt_mu);
+  while (wait && !e->ckpt_done) pthread_cond_wait(&e->ckpt_cv, &e->ckpt_mu);
+  struct ckpt *c = e->ckpt_done;
+  e->ckpt_done = NULL;
+  pthread_mutex_unlock(&e->ckpt_mu);
+  if (!c) return 0;
+  e->ckpt_in_flight = 0;
+  if (c->rc) log_failure(c);
+  ckpt_finish(e, c);
+  return 1;
+}
+
+void engine_ckpt_writer_stop(struct engine *e) {
+  if (!e->ckpt_running) return;
+  engine_ckpt_poll(e, 1);
+  pthread_mutex_lock(&e->ckpt_mu);
+  e->ckpt_quit = 1;
+  pthread_cond_broadcast(&e->ckpt_cv);
+  pthread_mutex_unlock(&e->ckpt_mu);
+  pthread_join(e->ckpt_thread, NULL);
+  pthread_mutex_destroy(&e->ckpt_mu);
+  pthread_cond_destroy(&e->ckpt_cv);
+  e->ckpt_running = 0;
+}
+
+/* Starts a checkpoint on the writer thread unless one is in flight or nothing changed. */
+void engine_checkpoint_async(struct engine *e) {
+  if (e->ckpt_in_flight || !ckpt_pending(e)) return;
+  struct ckpt *c = ckpt_snapshot(e);
+  e->ckpt_in_flight = 1;
+  pthread_mutex_lock(&e->ckpt_mu);
+  e->ckpt_todo = c;
+  pthread_cond_broadcast(&e->ckpt_cv);
+  pthread_mutex_unlock(&e->ckpt_mu);
+}
+
+/* A checkpoint written before returning (after the one in flight, if any). */
+int engine_checkpoint_locked(struct engine *e) {
+  engine_ckpt_poll(e, 1);
+  if (!ckpt_pending(e)) return 0;
+  struct ckpt *c = ckpt_snapshot(e);
+  int rc = ckpt_write(e->opt.store, c);
+  if (rc) log_failure(c);
+  ckpt_finish(e, c);
+  return rc;
 }
 
 /* ---- loading ---- */

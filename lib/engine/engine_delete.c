@@ -92,16 +92,9 @@ void engine_apply_delete(struct engine *e, const struct rec_profile *pr) {
     add_msg(d, p->msgs[(p->msg_head + i) % PROFILE_MAX_MSGS], OUTMSG_ID_LEN);
 
   /* Timeline entries not yet stored: never written now. */
-  size_t w = 0;
-  for (size_t i = 0; i < e->tl_len; i++) {
-    if (e->tl[i].p == p) {
-      scan_message_id(d, e->tl[i].ev->data, e->tl[i].ev->len);
-      evcopy_unref(e->tl[i].ev);
-    } else {
-      e->tl[w++] = e->tl[i];
-    }
-  }
-  e->tl_len = w;
+  for (struct evcopy *c = p->unstored; c; c = c->next_unstored)
+    scan_message_id(d, c->data, c->len);
+  profile_drop_unstored(e, p);
   /* Journeys: runs end, timers go. */
   for (struct jmember *m = p->members; m; m = m->next) {
     struct run *r = m->run;
@@ -142,10 +135,11 @@ void engine_apply_delete(struct engine *e, const struct rec_profile *pr) {
   jlog_end(&l);
 }
 
-int engine_checkpoint_deletes(struct engine *e, MDB_txn *txn) {
-  struct store *st = e->opt.store;
-  for (size_t i = 0; i < e->n_deletes; i++) {
-    struct pending_delete *d = &e->deletes[i];
+int engine_checkpoint_deletes(struct store *st, MDB_txn *txn, struct pending_delete *deletes,
+                              size_t n_deletes, char (*supp_new)[65], size_t n_supp_new,
+                              int64_t clock_ms) {
+  for (size_t i = 0; i < n_deletes; i++) {
+    struct pending_delete *d = &deletes[i];
     MDB_cursor *cur;
     mdb_cursor_open(txn, st->timeline, &cur);
     for (size_t k = 0; k < d->n_keys; k++) {
@@ -171,27 +165,28 @@ int engine_checkpoint_deletes(struct engine *e, MDB_txn *txn) {
       mdb_del(txn, st->outbox, &mk, NULL);
     }
   }
-  if (e->n_deletes) {
+  if (n_deletes) {
     /* LMDB keeps freed pages' bytes: the store is rewritten at the next stop or start. */
     int rc = store_put_u64(txn, st, "compact_pending", 1);
     if (rc) return rc;
   }
-  for (size_t i = 0; i < e->n_supp_new; i++) {
-    MDB_val k = {64, e->supp_new[i]}, v = {8, &e->clock_ms};
+  for (size_t i = 0; i < n_supp_new; i++) {
+    MDB_val k = {64, supp_new[i]}, v = {8, &clock_ms};
     int rc = mdb_put(txn, st->suppressed, &k, &v, 0);
     if (rc) return store_fail("put suppressed", rc);
   }
   return 0;
 }
 
+void engine_pending_delete_free(struct pending_delete *d) {
+  for (size_t k = 0; k < d->n_keys; k++) free(d->keys[k]);
+  free(d->keys);
+  for (size_t m = 0; m < d->n_msgs; m++) free(d->msg_ids[m]);
+  free(d->msg_ids);
+}
+
 void engine_deletes_done(struct engine *e) {
-  for (size_t i = 0; i < e->n_deletes; i++) {
-    struct pending_delete *d = &e->deletes[i];
-    for (size_t k = 0; k < d->n_keys; k++) free(d->keys[k]);
-    free(d->keys);
-    for (size_t m = 0; m < d->n_msgs; m++) free(d->msg_ids[m]);
-    free(d->msg_ids);
-  }
+  for (size_t i = 0; i < e->n_deletes; i++) engine_pending_delete_free(&e->deletes[i]);
   free(e->deletes);
   e->deletes = NULL;
   e->n_deletes = 0;

@@ -21,11 +21,13 @@
 #define PROFILE_MAX_CASES 100 /* cases kept per profile; the oldest closed go first */ /* message ids remembered per profile */
 
 /* An event as kept in memory: its timeline order and normalised JSON text.
-   Shared by a profile's ring and the timeline write queue, hence the
-   reference count. */
+   Shared by a profile's ring and its queue of entries the next checkpoint
+   stores, hence the reference count. */
 struct evcopy {
   uint64_t ord; /* LSN << 16 | index among the entries its record produced,
                    | EVCOPY_NOT_RECENT for entries kept out of the recent ring */
+  struct evcopy *next_unstored; /* in its profile's queue of entries to store */
+  uint32_t ckpt_no;             /* the checkpoint writing it, 0 if none yet */
   uint32_t refs;
   uint32_t len;
   char data[];
@@ -94,15 +96,16 @@ struct profile {
   struct evcopy **ring; /* newest events, capacity e->recent_cap */
   uint32_t ring_head, ring_n;
   struct jmember *members;
-  char (*msgs)[OUTMSG_ID_LEN + 1]; /* newest message ids, ring of PROFILE_MAX_MSGS */
+  /* Timeline entries not yet stored, oldest first (each holds a reference);
+     the next checkpoint writes them under this profile's key. A merge moves
+     the merged profile's queue here, a deletion drops it. */
+  struct evcopy *unstored, *unstored_last;
+  uint32_t n_unstored;
+  char (*msgs)[OUTMSG_ID_LEN + 1]; /* newest message ids, ring of PROFILE_MAX_MSGS;
+                                      NULL until the first message */
   uint32_t msg_head, msg_n;
   int dirty;
   struct profile *next_dirty;
-};
-
-struct tl_pending {
-  struct profile *p;
-  struct evcopy *ev;
 };
 
 struct engine {
@@ -141,13 +144,22 @@ struct engine {
   atomic_ullong checkpoint_pub; /* checkpoint_lsn as published to other threads */
   /* checkpoint bookkeeping */
   struct profile *dirty_head;
-  struct tl_pending *tl;
-  size_t tl_len, tl_cap;
+  size_t n_unstored;   /* timeline entries queued on profiles since the last checkpoint */
   struct buf outbox_pending; /* encoded messages since the last checkpoint: u32 len, bytes */
   uint64_t checkpoint_lsn, n_checkpoints;
+  uint32_t ckpt_seq;          /* numbers checkpoints (evcopy.ckpt_no) */
+  int ckpt_in_flight;         /* a snapshot is with the writer thread (engine thread's view) */
+  int ckpt_wanted;            /* a checkpoint is due; started once none is in flight */
+  pthread_t ckpt_thread;
+  int ckpt_running, ckpt_quit;
+  pthread_mutex_t ckpt_mu;
+  pthread_cond_t ckpt_cv;
+  struct ckpt *ckpt_todo, *ckpt_done; /* handed over under ckpt_mu */
   int64_t last_checkpoint_mono_ms;
   /* thread */
   pthread_t thread;
+  clockid_t cpu_clock;       /* the engine thread's CPU clock, once started */
+  atomic_ullong checkpoint_ns; /* time spent in checkpoints (for /v1/stats) */
   int running;
   atomic_int stop;
   atomic_int tick_in_flight;
@@ -174,6 +186,11 @@ struct trig {
 /* engine.c */
 void profile_mark_dirty(struct engine *e, struct profile *p);
 void evcopy_unref(struct evcopy *ev);
+/* Drops p's queue of unstored timeline entries (after a checkpoint stored them,
+   or when p is deleted or freed). */
+void profile_drop_unstored(struct engine *e, struct profile *p);
+/* Records message id (OUTMSG_ID_LEN chars) among p's newest messages. */
+void profile_add_msg(struct profile *p, const char *id);
 void profile_ring_push(struct engine *e, struct profile *p, struct evcopy *ev);
 /* Records an entry on p's timeline (stored at the next checkpoint); in_ring
    also keeps it among the profile's recent events. */
@@ -206,7 +223,11 @@ void engine_apply_delete(struct engine *e, const struct rec_profile *pr);
 /* Returns 1 if the event's userId or anonymousId belongs to a deleted, suppressed customer. */
 int engine_is_suppressed(struct engine *e, const struct rec_event *ev);
 /* Inside a checkpoint's write transaction: removes what deletions left in the store. */
-int engine_checkpoint_deletes(struct engine *e, MDB_txn *txn);
+int engine_checkpoint_deletes(struct store *st, MDB_txn *txn, struct pending_delete *deletes,
+                              size_t n_deletes, char (*supp_new)[65], size_t n_supp_new,
+                              int64_t clock_ms);
+void engine_pending_delete_free(struct pending_delete *d);
+/* Frees the deletions and suppressions no checkpoint has taken (at close). */
 void engine_deletes_done(struct engine *e);
 int engine_load_suppressed(struct engine *e, MDB_txn *txn);
 /* alias: merges the profile of previousId into p; returns p. */
@@ -226,5 +247,10 @@ void engine_free_journeys(struct engine *e);
 
 /* engine_checkpoint.c */
 int engine_load(struct engine *e);
+int engine_checkpoint_locked(struct engine *e); /* written before it returns */
+void engine_checkpoint_async(struct engine *e); /* handed to the writer thread */
+void engine_ckpt_writer_start(struct engine *e);
+void engine_ckpt_writer_stop(struct engine *e); /* finishes what is in flight first */
+int engine_ckpt_poll(struct engine *e, int wait);
 
 #endif

@@ -144,17 +144,6 @@ void run_free(struct engine *e, struct run *r) {
   free(r);
 }
 
-static void remember_msg(struct profile *p, const char *id) {
-  uint32_t slot = (p->msg_head + p->msg_n) % PROFILE_MAX_MSGS;
-  if (p->msg_n == PROFILE_MAX_MSGS) {
-    slot = p->msg_head;
-    p->msg_head = (p->msg_head + 1) % PROFILE_MAX_MSGS;
-  } else {
-    p->msg_n++;
-  }
-  memcpy(p->msgs[slot], id, OUTMSG_ID_LEN + 1);
-}
-
 /* Builds the webhook message for step s of run r at engine time now. */
 static void emit_webhook(struct engine *e, struct run *r, const struct journey_step *s,
                          int64_t now) {
@@ -203,7 +192,7 @@ static void emit_webhook(struct engine *e, struct run *r, const struct journey_s
   buf_append(&b, r->trigger, r->trigger_len);
   buf_putc(&b, '}');
   m->body = buf_steal(&b, &m->body_len);
-  remember_msg(p, m->id);
+  profile_add_msg(p, m->id);
   /* The timeline shows what was sent, when, by which step. */
   buf_init(&b, 0);
   buf_puts(&b, "{\"type\":\"baton.message\",\"messageId\":");

@@ -47,7 +47,6 @@ struct profile *profile_new(struct engine *e, const char *key, size_t len) {
   p->key = xstrndup(key, len);
   p->traits = cJSON_CreateObject();
   p->ring = xcalloc(e->opt.recent_events ? e->opt.recent_events : 1, sizeof(*p->ring));
-  p->msgs = xcalloc(PROFILE_MAX_MSGS, sizeof(*p->msgs));
   *smap_upsert(&e->profiles, p->key, len, NULL) = p;
   profile_add_ident(e, p, key, len);
   return p;
@@ -66,6 +65,10 @@ void profile_free(struct profile *p) {
   for (uint32_t i = 0; i < p->ring_n; i++) evcopy_unref(p->ring[i]);
   free(p->ring);
   free(p->msgs);
+  for (struct evcopy *c = p->unstored, *n; c; c = n) {
+    n = c->next_unstored;
+    evcopy_unref(c);
+  }
   for (struct jmember *m = p->members, *n; m; m = n) {
     n = m->next;
     free(m);
@@ -273,20 +276,18 @@ static void merge(struct engine *e, struct profile *into, struct profile *from, 
   if (from->last_seen > into->last_seen) into->last_seen = from->last_seen;
   into->n_events += from->n_events;
   merge_rings(e, into, from);
-  for (size_t i = 0; i < e->tl_len; i++)
-    if (e->tl[i].p == from) e->tl[i].p = into;
-  merge_members(e, into, from);
-  for (uint32_t i = 0; i < from->msg_n; i++) {
-    uint32_t slot = (into->msg_head + into->msg_n) % PROFILE_MAX_MSGS;
-    if (into->msg_n == PROFILE_MAX_MSGS) {
-      slot = into->msg_head;
-      into->msg_head = (into->msg_head + 1) % PROFILE_MAX_MSGS;
-    } else {
-      into->msg_n++;
-    }
-    memcpy(into->msgs[slot], from->msgs[(from->msg_head + i) % PROFILE_MAX_MSGS],
-           OUTMSG_ID_LEN + 1);
+  /* Entries not yet stored: now the survivor's, stored under its key. */
+  if (from->unstored) {
+    if (into->unstored_last) into->unstored_last->next_unstored = from->unstored;
+    else into->unstored = from->unstored;
+    into->unstored_last = from->unstored_last;
+    into->n_unstored += from->n_unstored;
+    from->unstored = from->unstored_last = NULL;
+    from->n_unstored = 0;
   }
+  merge_members(e, into, from);
+  for (uint32_t i = 0; i < from->msg_n; i++)
+    profile_add_msg(into, from->msgs[(from->msg_head + i) % PROFILE_MAX_MSGS]);
   into->merged_keys = xrealloc(into->merged_keys,
                                (into->n_merged + from->n_merged + 1) * sizeof(char *));
   into->merged_keys[into->n_merged++] = xstrdup(from->key);

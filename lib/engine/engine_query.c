@@ -298,14 +298,25 @@ int engine_profile_events_json(struct engine *e, const char *by, const char *id,
   for (size_t i = 0; i < p->n_merged; i++) keys[1 + i] = xstrdup(p->merged_keys[i]);
   size_t cap = limit * (n_keys + 1), n = 0;
   struct tl_item *items = xcalloc(cap, sizeof(*items));
-  size_t pending = 0;
-  for (size_t i = e->tl_len; i-- > 0 && pending < limit;) {
-    if (e->tl[i].p != p || e->tl[i].ev->ord >= before) continue;
-    items[n].ord = e->tl[i].ev->ord;
-    items[n].json = xstrndup(e->tl[i].ev->data, e->tl[i].ev->len);
-    items[n].len = e->tl[i].ev->len;
-    n++;
-    pending++;
+  /* The unstored queue is in order of recording except after merges, so
+     take the newest `limit` of it by keeping a min-ordered window. */
+  for (struct evcopy *c = p->unstored; c; c = c->next_unstored) {
+    if (c->ord >= before) continue;
+    if (n < limit) {
+      items[n].ord = c->ord;
+      items[n].json = xstrndup(c->data, c->len);
+      items[n].len = c->len;
+      n++;
+      continue;
+    }
+    size_t min = 0; /* replace the oldest taken if this one is newer */
+    for (size_t i = 1; i < n; i++)
+      if (items[i].ord < items[min].ord) min = i;
+    if (items[min].ord > c->ord) continue;
+    free(items[min].json);
+    items[min].ord = c->ord;
+    items[min].json = xstrndup(c->data, c->len);
+    items[min].len = c->len;
   }
   pthread_rwlock_unlock(&e->lock);
   if (e->opt.store) {

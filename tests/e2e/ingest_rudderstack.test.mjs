@@ -32,15 +32,21 @@ test('rudder-sdk-node: all call types arrive gzip-compressed, merge, and are nor
     timestamp: historical})
   // Device 2, anonymous: an app screen.
   call('screen', {anonymousId: A2, name: 'Dashboard', properties: {tab: 'home'}})
+  // The library may send its batches on parallel connections, whose order at the server is
+  // then anyone's guess: let the anonymous history arrive before the login.
+  const answered = () => proxy.seen.filter((r) => r.status)
+    .reduce((n, r) => n + JSON.parse(gunzipSync(r.body)).batch.length, 0)
+  await waitFor(async () => { await client.flush(); return answered() === sent.length },
+    {what: 'the anonymous calls sent and answered'})
   // Login on device 1: the anonymous profile becomes the user's (no merge).
   call('identify', {userId: U, anonymousId: A1, traits: {email, plan: 'pro', name: 'Rudy'}})
   call('group', {userId: U, groupId: 'acme', traits: {name: 'Acme Inc'}})
   // alias: device 2's anonymous profile is merged into the user's.
   call('alias', {userId: U, previousId: A2})
+  await waitFor(async () => { await client.flush(); return answered() === sent.length },
+    {what: 'the login calls sent and answered'})
   call('track', {userId: U, event: 'Order Completed', properties: {order_id: 'o-1', revenue: 42}})
   // flush() sends one batch of at most flushAt: flush until every call was answered.
-  const answered = () => proxy.seen.filter((r) => r.status)
-    .reduce((n, r) => n + JSON.parse(gunzipSync(r.body)).batch.length, 0)
   await waitFor(async () => { await client.flush(); return answered() === sent.length },
     {what: 'every call sent and answered'})
   assert.deepEqual(errors, [])

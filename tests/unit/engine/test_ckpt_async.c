@@ -1,0 +1,159 @@
+/*
+ * Checkpoints written by the writer thread while the engine goes on applying:
+ * a merge, new events and a deletion during the write; queries see every
+ * timeline entry exactly once before, during and after; what is stored is
+ * what a synchronous checkpoint would have stored.
+ */
+#include "engine/fixture.h"
+#include "engine/engine_int.h"
+#include "util/jlog.h"
+
+static size_t rows_with(struct store *st, MDB_dbi dbi, const char *needle) {
+  MDB_txn *txn = store_begin(st, 1);
+  MDB_cursor *cur;
+  mdb_cursor_open(txn, dbi, &cur);
+  MDB_val k, v;
+  size_t n = 0;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    if (memmem(k.mv_data, k.mv_size, needle, strlen(needle)) ||
+        memmem(v.mv_data, v.mv_size, needle, strlen(needle)))
+      n++;
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  return n;
+}
+
+/* Pages through id's timeline (3 per page) and returns the "n" values seen, as a bit set;
+   fails if one is seen twice or out of order. */
+static unsigned timeline_ns(struct engine *e, const char *id) {
+  unsigned seen = 0;
+  uint64_t cursor = 0;
+  int last = 1 << 30;
+  for (int pages = 0; pages < 20; pages++) {
+    struct buf b;
+    buf_init(&b, 0);
+    assert_int_equal(engine_profile_events_json(e, NULL, id, 3, cursor, &b), 0);
+    for (char *p = b.ptr; (p = strstr(p, "\"n\":")); p += 4) {
+      int n = atoi(p + 4);
+      assert_true(n < last); /* newest first */
+      assert_false(seen & (1u << n));
+      seen |= 1u << n;
+      last = n;
+    }
+    char *next = strstr(b.ptr, "\"next\":\"");
+    cursor = next ? strtoull(next + 8, NULL, 10) : 0;
+    buf_release(&b);
+    if (!next) return seen;
+  }
+  fail_msg("timeline of %s does not end", id);
+  return 0;
+}
+
+#define BITS(...) bits_of((int[]){__VA_ARGS__, -1})
+static unsigned bits_of(const int *v) {
+  unsigned b = 0;
+  for (; *v >= 0; v++) b |= 1u << *v;
+  return b;
+}
+
+static void add_track(struct recs *r, const char *uid, const char *aid, int n, int64_t t) {
+  char json[160];
+  snprintf(json, sizeof(json), "{\"type\":\"track\",\"userId\":\"%s\",\"anonymousId\":\"%s\","
+           "\"event\":\"E\",\"n\":%d}", uid, aid, n);
+  add_event_ids(r, EV_TRACK, uid, aid, "E", t, json);
+}
+
+static void add_delete(struct recs *r, const char *id, int64_t t) {
+  struct buf *b = &r->data[r->n++];
+  buf_init(b, 0);
+  const char *json = "{\"suppress\":false}";
+  struct rec_profile pr = {.op = POP_DELETE, .time_ms = t, .by = {"", 0},
+                           .id = {id, (uint32_t)strlen(id)}, .item_id = {"delete", 6},
+                           .json = {json, (uint32_t)strlen(json)}};
+  assert_int_equal(rec_profile_encode(b, &pr), 0);
+}
+
+static void test_apply_while_writing(void **state) {
+  (void)state;
+  char dir[] = "/tmp/baton-ckpt-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  struct store *st;
+  assert_int_equal(store_open(dir, 1 << 26, &st), 0);
+  struct sink s = {0};
+  struct engine_options o = {.sink = collect, .sink_arg = &s, .recent_events = 2, .store = st};
+  struct engine *e;
+  assert_int_equal(engine_open(&o, &e), 0);
+  struct recs *r = calloc(1, sizeof(*r));
+  add_track(r, "alice", "", 1, T0 + 1);
+  add_track(r, "alice", "", 2, T0 + 2);
+  add_track(r, "alice", "", 3, T0 + 3);
+  add_track(r, "", "b", 4, T0 + 4);
+  add_track(r, "", "b", 5, T0 + 5);
+  add_track(r, "carl", "", 6, T0 + 6);
+  size_t first = r->n;
+  add_track(r, "alice", "", 7, T0 + 7);
+  add_track(r, "alice", "b", 8, T0 + 8); /* anonymous b is merged into alice */
+  add_track(r, "carl", "", 9, T0 + 9);
+  add_delete(r, "carl", T0 + 10);
+  add_track(r, "dora", "", 10, T0 + 11);
+  apply_range(e, r, 0, first);
+
+  /* The test holds LMDB's write lock, so the writer waits in the middle of the checkpoint. */
+  engine_ckpt_writer_start(e);
+  MDB_txn *hold = store_begin(st, 0);
+  engine_checkpoint_async(e);
+  assert_int_equal(e->ckpt_in_flight, 1);
+  apply_range(e, r, first, r->n);
+  engine_checkpoint_async(e); /* one at a time: this one is not started */
+  assert_int_equal(engine_ckpt_poll(e, 0), 0);
+  assert_int_equal(timeline_ns(e, "alice"), BITS(1, 2, 3, 4, 5, 7, 8));
+  assert_int_equal(timeline_ns(e, "b") /* by anonymousId */, BITS(1, 2, 3, 4, 5, 7, 8));
+  assert_int_equal(timeline_ns(e, "dora"), BITS(10));
+  struct buf b;
+  buf_init(&b, 0);
+  assert_int_equal(engine_profile_events_json(e, NULL, "carl", 3, 0, &b), BATON_ENOENT);
+  mdb_txn_abort(hold);
+
+  assert_int_equal(engine_ckpt_poll(e, 1), 1);
+  assert_int_equal(e->checkpoint_lsn, first);
+  assert_int_equal(timeline_ns(e, "alice"), BITS(1, 2, 3, 4, 5, 7, 8));
+  /* Stored by the first checkpoint: what was applied before its snapshot, carl's too. */
+  assert_int_equal(rows_with(st, st->timeline, "\"n\":4"), 1);
+  assert_int_equal(rows_with(st, st->timeline, "\"n\":7"), 0);
+  assert_int_equal(rows_with(st, st->timeline, "carl"), 1);
+
+  /* The next one, synchronous, stores the rest and removes what carl's deletion covers. */
+  assert_int_equal(engine_checkpoint(e), 0);
+  assert_int_equal(e->checkpoint_lsn, r->n);
+  assert_int_equal(e->n_unstored, 0);
+  assert_int_equal(rows_with(st, st->timeline, "carl"), 0);
+  assert_int_equal(rows_with(st, st->profiles, "carl"), 0);
+  assert_int_equal(rows_with(st, st->timeline, "\"n\":8"), 1);
+  assert_int_equal(rows_with(st, st->profiles, "a:b"), 1); /* alice's identity, no row of its own */
+  assert_int_equal(timeline_ns(e, "alice"), BITS(1, 2, 3, 4, 5, 7, 8));
+  engine_ckpt_writer_stop(e);
+  engine_close(e);
+
+  /* A restart from the store alone gives the same timelines. */
+  assert_int_equal(engine_open(&o, &e), 0);
+  assert_int_equal(timeline_ns(e, "alice"), BITS(1, 2, 3, 4, 5, 7, 8));
+  assert_int_equal(timeline_ns(e, "b"), BITS(1, 2, 3, 4, 5, 7, 8));
+  assert_int_equal(timeline_ns(e, "dora"), BITS(10));
+  assert_int_equal(engine_profile_events_json(e, NULL, "carl", 3, 0, &b), BATON_ENOENT);
+  buf_release(&b);
+  engine_close(e);
+  recs_release(r);
+  free(r);
+  sink_clear(&s);
+  store_close(st);
+  rm_rf(dir);
+}
+
+int main(void) {
+  jlog_set_level(JLOG_WARN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_apply_while_writing),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
