@@ -562,4 +562,5 @@ void engine_get_stats(struct engine *e, struct engine_stats *out) {
   if (e->running && e->cpu_clock != (clockid_t)-1 && !clock_gettime(e->cpu_clock, &ts))
     out->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
   out->checkpoint_ns = atomic_load(&e->checkpoint_ns);
+  out->checkpoint_cpu_ns = atomic_load(&e->checkpoint_cpu_ns);
 }

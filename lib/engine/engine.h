@@ -66,7 +66,8 @@ struct engine_stats {
   uint64_t deleted;     /* customers deleted on request */
   uint64_t merges;
   uint64_t cpu_ns;        /* CPU time the engine thread has used (0 before it starts) */
-  uint64_t checkpoint_ns; /* wall time the engine thread spent writing checkpoints */
+  uint64_t checkpoint_ns;     /* wall time spent writing checkpoints */
+  uint64_t checkpoint_cpu_ns; /* CPU time of it (the writer thread's, or the caller's) */
 };
 
 /*

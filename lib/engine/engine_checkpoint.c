@@ -297,7 +297,7 @@ struct ckpt {
   size_t n_profiles, n_profile_rows;
   /* result */
   int rc;
-  int64_t took_ns;
+  int64_t took_ns, cpu_ns; /* wall and CPU time of the write */
 };
 
 static void op_add(struct buf *b, int db, int op, const void *k, size_t kn, const void *v,
@@ -431,20 +431,58 @@ static struct ckpt *ckpt_snapshot(struct engine *e) {
 }
 
 /* Step 2: one write transaction with everything in c. Any thread; touches no engine state. */
+/* LMDB's default order: bytes, then the shorter key first. */
+static _Thread_local const char *sort_keys;
+static int cmp_tl(const void *a, const void *b) {
+  const struct ckpt_tl *x = a, *y = b;
+  uint32_t n = MIN(x->key_len, y->key_len);
+  int r = memcmp(sort_keys + x->key_off, sort_keys + y->key_off, n);
+  return r ? r : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
+struct op_ref {
+  char db, op;
+  uint32_t kn, vn;
+  const char *k, *v;
+};
+static int cmp_op(const void *a, const void *b) {
+  const struct op_ref *x = a, *y = b;
+  if (x->db != y->db) return x->db - y->db;
+  int r = memcmp(x->k, y->k, MIN(x->kn, y->kn));
+  return r ? r : (x->kn > y->kn) - (x->kn < y->kn);
+}
+
+static int64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static int ckpt_write(struct store *st, struct ckpt *c) {
-  int64_t t0 = clock_mono_ns();
+  int64_t t0 = clock_mono_ns(), c0 = thread_cpu_ns();
   MDB_txn *txn = store_begin(st, 0);
-  int rc = 0;
-  for (size_t off = 0; off < c->ops.len && !rc;) {
+  /* Deletions first: they remove what earlier checkpoints stored of deleted customers, and must
+     not remove what this one stores of a customer who came back after the deletion. */
+  int rc = engine_checkpoint_deletes(st, txn, c->deletes, c->n_deletes, c->supp_new, c->n_supp_new,
+                                     c->clock_ms);
+  size_t n_ops = 0, ops_cap = 0;
+  struct op_ref *ops = NULL;
+  for (size_t off = 0; off < c->ops.len;) {
     const char *o = c->ops.ptr + off;
-    int db = o[0], op = o[1];
     uint32_t kn, vn;
     memcpy(&kn, o + 2, 4);
-    const char *k = o + 6;
-    memcpy(&vn, k + kn, 4);
-    const char *v = k + kn + 4;
+    memcpy(&vn, o + 6 + kn, 4);
+    if (n_ops == ops_cap) {
+      ops_cap = ops_cap ? ops_cap * 2 : 256;
+      ops = xrealloc(ops, ops_cap * sizeof(*ops));
+    }
+    ops[n_ops++] = (struct op_ref){o[0], o[1], kn, vn, o + 6, o + 10 + kn};
     off += 10 + kn + vn;
-    MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
+  }
+  qsort(ops, n_ops, sizeof(*ops), cmp_op); /* key order, as for the timeline below */
+  for (size_t i = 0; i < n_ops && !rc; i++) {
+    int db = ops[i].db, op = ops[i].op;
+    MDB_val key = {ops[i].kn, (void *)ops[i].k}, val = {ops[i].vn, (void *)ops[i].v};
     if (op == OP_DEL) {
       rc = mdb_del(txn, op_dbi(st, db), &key, NULL);
       if (rc == MDB_NOTFOUND) rc = 0;
@@ -454,6 +492,11 @@ static int ckpt_write(struct store *st, struct ckpt *c) {
       if (rc) rc = store_fail(db == DB_PROFILES ? "put profile" : "put journey", rc);
     }
   }
+  free(ops);
+  /* In key order: consecutive puts then land on the same or the next leaf page, which this
+     transaction has already copied, instead of a random one each. */
+  sort_keys = c->tl_keys.ptr;
+  qsort(c->tl, c->n_tl, sizeof(*c->tl), cmp_tl);
   for (size_t i = 0; i < c->n_tl && !rc; i++) {
     MDB_val k = {c->tl[i].key_len, c->tl_keys.ptr + c->tl[i].key_off},
             val = {c->tl[i].ev->len, c->tl[i].ev->data};
@@ -499,9 +542,6 @@ static int ckpt_write(struct store *st, struct ckpt *c) {
     }
     mdb_cursor_close(cur);
   }
-  if (!rc)
-    rc = engine_checkpoint_deletes(st, txn, c->deletes, c->n_deletes, c->supp_new, c->n_supp_new,
-                                   c->clock_ms);
   if (!rc) rc = store_put_u64(txn, st, "applied_lsn", c->lsn);
   if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)c->clock_ms);
   if (!rc) rc = store_put_u64(txn, st, "messages", c->n_messages);
@@ -521,6 +561,7 @@ static int ckpt_write(struct store *st, struct ckpt *c) {
     rc = store_commit(txn);
   c->rc = rc;
   c->took_ns = clock_mono_ns() - t0;
+  c->cpu_ns = thread_cpu_ns() - c0;
   return rc;
 }
 
@@ -617,12 +658,14 @@ static void ckpt_finish(struct engine *e, struct ckpt *c) {
   pthread_rwlock_unlock(&e->lock);
   if (e->opt.log) evlog_checkpoint(e->opt.log, c->lsn + 1);
   atomic_fetch_add(&e->checkpoint_ns, (unsigned long long)c->took_ns);
+  atomic_fetch_add(&e->checkpoint_cpu_ns, (unsigned long long)c->cpu_ns);
   struct jlog_line l;
   jlog_begin(&l, JLOG_DEBUG, "checkpoint written");
   jlog_u64(&l, "applied_lsn", c->lsn);
   jlog_u64(&l, "profiles", c->n_profile_rows);
   jlog_u64(&l, "events", c->n_tl);
   jlog_f64(&l, "ms", (double)c->took_ns / 1e6);
+  jlog_f64(&l, "cpu_ms", (double)c->cpu_ns / 1e6);
   jlog_end(&l);
   ckpt_free(c);
 }

@@ -159,7 +159,8 @@ struct engine {
   /* thread */
   pthread_t thread;
   clockid_t cpu_clock;       /* the engine thread's CPU clock, once started */
-  atomic_ullong checkpoint_ns; /* time spent in checkpoints (for /v1/stats) */
+  atomic_ullong checkpoint_ns; /* time spent writing checkpoints (for /v1/stats) */
+  atomic_ullong checkpoint_cpu_ns; /* CPU time of it */
   int running;
   atomic_int stop;
   atomic_int tick_in_flight;

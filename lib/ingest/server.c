@@ -731,7 +731,7 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
                "\"profiles\":%llu,\"events\":%llu,\"journeys\":%llu,\"active_runs\":%llu,"
                "\"timers\":%llu,\"messages\":%llu,\"checkpoints\":%llu,\"checkpoint_lsn\":%llu,"
                "\"duplicates\":%llu,\"merges\":%llu,\"deleted\":%llu,\"suppressed\":%llu,"
-               "\"cpu_ms\":%.1f,\"checkpoint_ms\":%.1f},"
+               "\"cpu_ms\":%.1f,\"checkpoint_ms\":%.1f,\"checkpoint_cpu_ms\":%.1f},"
                "\"delivery\":{\"delivered\":%llu,\"failed\":%llu,\"dead\":%llu,\"unknown\":%llu,"
                "\"retries\":%llu,\"duplicates_refused\":%llu}}",
                (unsigned long long)evlog_durable_lsn(s->deps.log) - 1,
@@ -743,7 +743,8 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
                (unsigned long long)es.checkpoint_lsn, (unsigned long long)es.duplicates,
                (unsigned long long)es.merges, (unsigned long long)es.deleted,
                (unsigned long long)es.suppressed, (double)es.cpu_ns / 1e6,
-               (double)es.checkpoint_ns / 1e6, (unsigned long long)ds.delivered,
+               (double)es.checkpoint_ns / 1e6, (double)es.checkpoint_cpu_ns / 1e6,
+               (unsigned long long)ds.delivered,
                (unsigned long long)ds.failed, (unsigned long long)ds.dead,
                (unsigned long long)ds.unknown, (unsigned long long)ds.retries,
                (unsigned long long)ds.duplicates);
