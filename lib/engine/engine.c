@@ -14,7 +14,8 @@
 #include "util/common.h"
 #include "util/jlog.h"
 
-#define APPLY_BATCH 1024     /* records applied per write-lock hold */
+#define APPLY_BATCH 1024     /* records applied per write-lock hold, at most */
+#define APPLY_HOLD_NS 250000 /* and for at most about this long: profile reads wait meanwhile */
 #define TICK_RETRY_MS 50     /* re-send a tick if the last one has not applied */
 
 
@@ -395,7 +396,9 @@ static void *engine_main(void *arg) {
     size_t n = 0;
     struct evlog_entry ent;
     pthread_rwlock_wrlock(&e->lock);
-    while (n < APPLY_BATCH && (rc = evlog_reader_next(rd, &ent)) == 1) {
+    int64_t held_from = clock_mono_ns();
+    while (n < APPLY_BATCH && (n % 32 || !n || clock_mono_ns() - held_from < APPLY_HOLD_NS) &&
+           (rc = evlog_reader_next(rd, &ent)) == 1) {
       if (engine_apply(e, ent.lsn, ent.data, ent.len)) {
         struct jlog_line l;
         jlog_begin(&l, JLOG_ERROR, "undecodable log record skipped");

@@ -623,8 +623,14 @@ static void ckpt_finish(struct engine *e, struct ckpt *c) {
     ckpt_free(c);
     return;
   }
-  /* Stored: the entries leave their queues (now on the survivor's, if merged meanwhile). */
+  /* Stored: the entries leave their queues (now on the survivor's, if merged meanwhile). The
+     lock is let go every few thousand profiles for readers: each profile's queue is consistent
+     between them (an entry both queued and stored is shown once). */
   for (size_t i = 0; i < c->n_profiles; i++) {
+    if (i % 4096 == 4095) {
+      pthread_rwlock_unlock(&e->lock);
+      pthread_rwlock_wrlock(&e->lock);
+    }
     struct profile *p = survivor(c->profiles[i]);
     if (p->deleted) continue; /* its queue went with it */
     struct evcopy **link = &p->unstored, *last = NULL;
