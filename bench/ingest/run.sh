@@ -172,6 +172,7 @@ else
   grep -h -E 'UNANSWERED|LATE|MISMATCH' "$tmp"/*.out | sed 's/^/   ATTENTION: /'
 fi
 if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf"; fi
+echo "server RSS at the end: $(rss)"
 kill -TERM "$server"
 wait "$server"
 src=$?
