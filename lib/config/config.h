@@ -47,7 +47,7 @@ struct baton_config {
   size_t max_body_bytes;
   size_t max_event_bytes;
   size_t max_batch_events;
-  int max_connections; /* HTTP connections at once (each has its own thread) */
+  int max_connections; /* HTTP connections at once */
   uint64_t max_engine_lag; /* records durable but not yet applied before ingest answers 429 */
   /* engine */
   int64_t checkpoint_interval_ms;

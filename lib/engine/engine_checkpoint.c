@@ -479,7 +479,7 @@ static int ckpt_write(struct store *st, struct ckpt *c) {
     ops[n_ops++] = (struct op_ref){o[0], o[1], kn, vn, o + 6, o + 10 + kn};
     off += 10 + kn + vn;
   }
-  qsort(ops, n_ops, sizeof(*ops), cmp_op); /* key order, as for the timeline below */
+  if (n_ops > 1) qsort(ops, n_ops, sizeof(*ops), cmp_op); /* key order, as for the timeline */
   for (size_t i = 0; i < n_ops && !rc; i++) {
     int db = ops[i].db, op = ops[i].op;
     MDB_val key = {ops[i].kn, (void *)ops[i].k}, val = {ops[i].vn, (void *)ops[i].v};
@@ -496,7 +496,7 @@ static int ckpt_write(struct store *st, struct ckpt *c) {
   /* In key order: consecutive puts then land on the same or the next leaf page, which this
      transaction has already copied, instead of a random one each. */
   sort_keys = c->tl_keys.ptr;
-  qsort(c->tl, c->n_tl, sizeof(*c->tl), cmp_tl);
+  if (c->n_tl > 1) qsort(c->tl, c->n_tl, sizeof(*c->tl), cmp_tl);
   for (size_t i = 0; i < c->n_tl && !rc; i++) {
     MDB_val k = {c->tl[i].key_len, c->tl_keys.ptr + c->tl[i].key_off},
             val = {c->tl[i].ev->len, c->tl[i].ev->data};

@@ -2,15 +2,19 @@
 #include "ingest/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -24,17 +28,44 @@
 
 #define ADMIN_MAX_BODY (JOURNEY_MAX_SOURCE + 1024)
 
+struct req;
+
 struct baton_server {
   struct server_deps deps;
   struct MHD_Daemon *mhd;
   int port;
   atomic_long active;     /* requests begun and not completed */
+  atomic_long working;    /* requests suspended while a worker or the log has them */
   atomic_int stopping;    /* set by server_stop before it drains */
   atomic_ullong seq;      /* request counter for message id seeds */
   uint64_t seed;          /* random per process */
   struct segment_limits lim;
+  /* the event loop: the only thread that calls libmicrohttpd */
+  pthread_t loop;
+  int ep, efd;            /* epoll set (MHD's epoll fd and efd), eventfd for finished requests */
+  atomic_int loop_quit, quiesced;
+  pthread_mutex_t done_mu;
+  struct req *done;       /* finished by a worker or the log, to resume (under done_mu) */
+  struct req *dispatch;   /* complete requests to hand to workers once MHD_run returns (loop only) */
+  /* ingest workers */
+  pthread_t *workers;
+  int n_workers;
+  pthread_mutex_t q_mu;
+  pthread_cond_t q_cv;
+  struct req *q_head, *q_tail;
+  int q_quit;
 };
 
+/* A response prepared off the event loop, sent when the connection resumes. */
+struct reply {
+  int status;     /* 0: none */
+  int cors;
+  int retry_after; /* seconds, 0: no header */
+  const char *ctype;
+  struct buf body;
+};
+
+enum { REQ_NEW, REQ_WORKING, REQ_DONE };
 
 struct req {
   struct baton_server *srv;
@@ -46,19 +77,49 @@ struct req {
   const struct baton_source *src;
   int append_status; /* set by the log writer before resuming */
   size_t n_events;
+  int state;         /* REQ_*: handed off while REQ_WORKING, answered from `reply` once done */
+  char *method, *url;
+  struct reply reply;
+  struct req *next;  /* in the dispatch, work or done list */
 };
 
 /* ---- responses ---- */
 
-static enum MHD_Result send_body(struct MHD_Connection *conn, int status, const char *ctype,
-                                 const char *body, size_t len, int cors) {
+/* Set while a handler runs off the event loop: responses go there instead of to
+   libmicrohttpd, which only the event loop calls. */
+static _Thread_local struct reply *capture;
+
+static enum MHD_Result queue_reply(struct MHD_Connection *conn, int status, const char *ctype,
+                                   const char *body, size_t len, int cors, int retry_after) {
   struct MHD_Response *r =
       MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
   if (ctype) MHD_add_response_header(r, "Content-Type", ctype);
   if (cors) MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+  if (retry_after) {
+    char v[16];
+    snprintf(v, sizeof(v), "%d", retry_after);
+    MHD_add_response_header(r, "Retry-After", v);
+  }
   enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
   MHD_destroy_response(r);
   return ret;
+}
+
+static enum MHD_Result reply_full(struct MHD_Connection *conn, int status, const char *ctype,
+                                  const char *body, size_t len, int cors, int retry_after) {
+  if (!capture) return queue_reply(conn, status, ctype, body, len, cors, retry_after);
+  capture->status = status;
+  capture->ctype = ctype;
+  capture->cors = cors;
+  capture->retry_after = retry_after;
+  buf_clear(&capture->body);
+  buf_append(&capture->body, body, len);
+  return MHD_YES;
+}
+
+static enum MHD_Result send_body(struct MHD_Connection *conn, int status, const char *ctype,
+                                 const char *body, size_t len, int cors) {
+  return reply_full(conn, status, ctype, body, len, cors, 0);
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, int status, const char *json,
@@ -154,20 +215,20 @@ static unsigned admin_scopes(struct baton_server *s, struct MHD_Connection *conn
 
 /* ---- ingest ---- */
 
+/* Set by handle_ingest when the log took the request's records: the log's callback finishes
+   it, possibly before handle_ingest has returned, so nothing may touch the request after. */
+static _Thread_local int ingest_in_log;
+
+static void req_done(struct req *r);
+static void ingest_durable(void *arg, uint64_t first_lsn, int status);
+
 static enum MHD_Result finish_ingest(struct req *r) {
   struct MHD_Connection *conn = r->conn;
   if (r->append_status == 0) return send_json(conn, 200, "{\"success\":true}", 1);
   if (r->append_status == BATON_EBUSY) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        strlen("{\"error\":\"Baton is behind (event log or engine); retry shortly\",\"code\":\"busy\"}"),
-        (void *)"{\"error\":\"Baton is behind (event log or engine); retry shortly\",\"code\":\"busy\"}",
-        MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Retry-After", "1");
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-    enum MHD_Result ret = MHD_queue_response(conn, 429, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    static const char busy[] =
+        "{\"error\":\"Baton is behind (event log or engine); retry shortly\",\"code\":\"busy\"}";
+    return reply_full(conn, 429, "application/json", busy, sizeof(busy) - 1, 1, 1);
   }
   if (r->append_status == BATON_ECLOSED)
     return send_error(conn, 503, "shutting_down", NULL, "the server is shutting down", 1);
@@ -235,10 +296,7 @@ static enum MHD_Result handle_ingest(struct req *r) {
     segment_out_release(&out);
     return send_error(conn, err.status, err.code, err.field, err.msg, 1);
   }
-  /* Never suspend once server_stop has begun: MHD_stop_daemon aborts the
-     process if a connection is suspended. A request that counted itself in
-     `active` before server_stop read it is waited for; a later one sees the
-     flag here (both sides use sequentially consistent atomics). */
+  /* Nothing new goes to the log once server_stop has begun. */
   if (atomic_load(&s->stopping)) {
     segment_out_release(&out);
     return send_error(conn, 503, "shutting_down", NULL, "the server is shutting down", 1);
@@ -264,14 +322,14 @@ static enum MHD_Result handle_ingest(struct req *r) {
     return send_json(conn, 200, "{\"success\":true}", 1);
   }
   r->n_events = n_recs;
-  /* This connection's own thread waits for the group commit: every request
-     waiting at the time shares one fdatasync. (Suspending the connection and
-     resuming it from the log writer's thread lost answers in
-     libmicrohttpd 0.9.75 when the resume came before the suspension had taken
-     effect; bench/ingest reproduced it under load.) */
-  rc = evlog_append(s->deps.log, recs, n_recs, NULL);
+  /* The log copies the records; ingest_durable answers once the group commit that covers them
+     (one fdatasync for every request waiting) is done. */
+  ingest_in_log = 1;
+  rc = evlog_append_async(s->deps.log, recs, n_recs, ingest_durable, r);
   free(recs);
   segment_out_release(&out);
+  if (rc == 0) return MHD_YES; /* r may already be answered and freed */
+  ingest_in_log = 0;
   r->append_status = rc;
   return finish_ingest(r);
 }
@@ -753,7 +811,104 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
   return send_error(conn, 404, "not_found", NULL, "no such endpoint", 0);
 }
 
-/* ---- libmicrohttpd callbacks ---- */
+/* ---- off the event loop: ingest workers, admin writes, the log's callback ---- */
+
+/* Hands a finished request back to the event loop, which resumes its connection. */
+static void req_done(struct req *r) {
+  struct baton_server *s = r->srv;
+  pthread_mutex_lock(&s->done_mu);
+  r->next = s->done;
+  s->done = r;
+  pthread_mutex_unlock(&s->done_mu);
+  uint64_t one = 1;
+  if (write(s->efd, &one, sizeof(one)) < 0) { /* the counter cannot overflow here */ }
+}
+
+/* The log writer's thread: the request's records are durable (or failed). */
+static void ingest_durable(void *arg, uint64_t first_lsn, int status) {
+  (void)first_lsn;
+  struct req *r = arg;
+  struct reply *saved = capture;
+  capture = &r->reply;
+  r->append_status = status;
+  finish_ingest(r);
+  capture = saved;
+  req_done(r);
+}
+
+/* Runs a request's handler with its response captured. Ingest requests whose records went to
+   the log are finished by ingest_durable instead. */
+static void run_req(struct req *r) {
+  struct reply *saved = capture;
+  capture = &r->reply;
+  ingest_in_log = 0;
+  if (r->is_ingest)
+    handle_ingest(r);
+  else
+    handle_admin(r, r->method, r->url);
+  capture = saved;
+  if (!ingest_in_log) req_done(r);
+}
+
+static void *worker_main(void *arg) {
+  struct baton_server *s = arg;
+  pthread_mutex_lock(&s->q_mu);
+  for (;;) {
+    while (!s->q_head && !s->q_quit) pthread_cond_wait(&s->q_cv, &s->q_mu);
+    struct req *r = s->q_head;
+    if (!r) break;
+    s->q_head = r->next;
+    if (!s->q_head) s->q_tail = NULL;
+    pthread_mutex_unlock(&s->q_mu);
+    run_req(r);
+    pthread_mutex_lock(&s->q_mu);
+  }
+  pthread_mutex_unlock(&s->q_mu);
+  return NULL;
+}
+
+/* Admin writes wait for the log and the engine (up to seconds): each gets its own thread, so
+   they never hold up ingestion. */
+static void *admin_thread(void *arg) {
+  run_req(arg);
+  return NULL;
+}
+
+static void dispatch(struct baton_server *s, struct req *r) {
+  r->next = NULL;
+  if (!r->is_ingest) {
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 256 * 1024);
+    int rc = pthread_create(&t, &at, admin_thread, r);
+    pthread_attr_destroy(&at);
+    if (rc == 0) return;
+    struct reply *saved = capture; /* no thread to be had: answer 503 */
+    capture = &r->reply;
+    send_error(r->conn, 503, "busy", NULL, "the server cannot start a thread for this request", 0);
+    capture = saved;
+    req_done(r);
+    return;
+  }
+  pthread_mutex_lock(&s->q_mu);
+  if (s->q_tail)
+    s->q_tail->next = r;
+  else
+    s->q_head = r;
+  s->q_tail = r;
+  pthread_cond_signal(&s->q_cv);
+  pthread_mutex_unlock(&s->q_mu);
+}
+
+/* ---- libmicrohttpd callbacks (event loop thread) ---- */
+
+/* Admin reads are quick (a read lock on the engine, at most a short LMDB read) and are
+   answered on the event loop; everything else is handed off. */
+static int runs_inline(const struct req *r, const char *method) {
+  return !r->is_ingest && (!strcmp(method, "GET") || !strcmp(method, "HEAD"));
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
@@ -799,8 +954,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     *upload_data_size = 0;
     return MHD_YES;
   }
-  if (r->is_ingest) return handle_ingest(r);
-  return handle_admin(r, method, url);
+  if (r->state == REQ_DONE) /* resumed: the answer is ready */
+    return queue_reply(conn, r->reply.status, r->reply.ctype, r->reply.body.ptr ? r->reply.body.ptr : "",
+                       r->reply.body.len, r->reply.cors, r->reply.retry_after);
+  if (r->state == REQ_WORKING) return MHD_YES; /* cannot happen: it is suspended */
+  if (runs_inline(r, method)) return handle_admin(r, method, url);
+  /* Handed off once MHD_run returns (so the suspension has taken effect before anyone can
+     finish it); the event loop resumes the connection when the answer is ready. */
+  r->method = xstrdup(method);
+  r->url = xstrdup(url);
+  r->state = REQ_WORKING;
+  buf_init(&r->reply.body, 0);
+  atomic_fetch_add(&s->working, 1);
+  MHD_suspend_connection(conn);
+  r->next = s->dispatch;
+  s->dispatch = r;
+  return MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -811,6 +980,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   (void)toe;
   if (!r) return;
   buf_release(&r->body);
+  buf_release(&r->reply.body);
+  free(r->method);
+  free(r->url);
   free(r);
   *con_cls = NULL;
   atomic_fetch_sub(&s->active, 1);
@@ -823,6 +995,44 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   size_t n = strlen(msg);
   while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
   jlog(JLOG_WARN, "http", "detail", msg);
+}
+
+/* The event loop: waits on libmicrohttpd's epoll set and the eventfd of finished requests. */
+static void *server_loop(void *arg) {
+  struct baton_server *s = arg;
+  while (!atomic_load(&s->loop_quit)) {
+    MHD_UNSIGNED_LONG_LONG to;
+    int timeout = 500;
+    if (MHD_get_timeout(s->mhd, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)timeout)
+      timeout = (int)to;
+    struct epoll_event evs[4];
+    epoll_wait(s->ep, evs, 4, timeout);
+    uint64_t n;
+    if (read(s->efd, &n, sizeof(n)) < 0) { /* nothing finished */ }
+    pthread_mutex_lock(&s->done_mu);
+    struct req *done = s->done;
+    s->done = NULL;
+    pthread_mutex_unlock(&s->done_mu);
+    for (struct req *r = done, *next; r; r = next) {
+      next = r->next;
+      r->state = REQ_DONE;
+      atomic_fetch_sub(&s->working, 1);
+      MHD_resume_connection(r->conn);
+    }
+    MHD_run(s->mhd);
+    struct req *d = s->dispatch;
+    s->dispatch = NULL;
+    for (struct req *r = d, *next; r; r = next) {
+      next = r->next;
+      dispatch(s, r);
+    }
+    if (atomic_load(&s->stopping) && !atomic_load(&s->quiesced)) {
+      MHD_socket fd = MHD_quiesce_daemon(s->mhd); /* no new connections */
+      if (fd != MHD_INVALID_SOCKET) close(fd);
+      atomic_store(&s->quiesced, 1);
+    }
+  }
+  return NULL;
 }
 
 int server_start(const struct server_deps *deps, struct baton_server **out) {
@@ -843,18 +1053,19 @@ int server_start(const struct server_deps *deps, struct baton_server **out) {
     free(s);
     return BATON_EINVAL;
   }
-  /* A thread per connection: a request waits for the event log's group
-     commit on its own thread, and an admin write waiting for the engine holds
-     only its own connection. */
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                   MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+  /* One event loop thread runs libmicrohttpd (epoll, driven by server_loop below): it reads
+     requests and writes answers. Complete ingest requests go to the workers (parse, validate,
+     append to the log without waiting); the log's callback hands them back once durable and
+     the loop resumes the connection. Admin reads are answered on the loop, admin writes get
+     a thread of their own. Only the loop calls libmicrohttpd, so a resume never races the
+     handler that suspended. */
+  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                    (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   unsigned threads = (unsigned)deps->cfg->max_connections;
   s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
                             MHD_OPTION_CONNECTION_LIMIT, threads,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
@@ -872,11 +1083,34 @@ int server_start(const struct server_deps *deps, struct baton_server **out) {
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
   s->port = info ? info->port : deps->cfg->listen_port;
+  const union MHD_DaemonInfo *ei = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+  s->ep = epoll_create1(EPOLL_CLOEXEC);
+  s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN};
+  if (!ei || s->ep < 0 || s->efd < 0 ||
+      (ev.data.fd = ei->epoll_fd, epoll_ctl(s->ep, EPOLL_CTL_ADD, ei->epoll_fd, &ev)) ||
+      (ev.data.fd = s->efd, epoll_ctl(s->ep, EPOLL_CTL_ADD, s->efd, &ev))) {
+    jlog(JLOG_ERROR, "cannot set up the HTTP event loop", "error", strerror(errno));
+    if (s->ep >= 0) close(s->ep);
+    if (s->efd >= 0) close(s->efd);
+    MHD_stop_daemon(s->mhd);
+    free(s);
+    return BATON_EIO;
+  }
+  pthread_mutex_init(&s->done_mu, NULL);
+  pthread_mutex_init(&s->q_mu, NULL);
+  pthread_cond_init(&s->q_cv, NULL);
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  s->n_workers = (int)(ncpu < 2 ? 2 : ncpu > 16 ? 16 : ncpu);
+  s->workers = xcalloc((size_t)s->n_workers, sizeof(*s->workers));
+  for (int i = 0; i < s->n_workers; i++) pthread_create(&s->workers[i], NULL, worker_main, s);
+  pthread_create(&s->loop, NULL, server_loop, s);
   struct jlog_line l;
   jlog_begin(&l, JLOG_INFO, "listening");
   jlog_str(&l, "host", deps->cfg->listen_host);
   jlog_i64(&l, "port", s->port);
   jlog_i64(&l, "max_connections", threads);
+  jlog_i64(&l, "workers", s->n_workers);
   jlog_end(&l);
   *out = s;
   return 0;
@@ -884,11 +1118,16 @@ int server_start(const struct server_deps *deps, struct baton_server **out) {
 
 int server_port(struct baton_server *s) { return s->port; }
 
+static void wake_loop(struct baton_server *s) {
+  uint64_t one = 1;
+  if (write(s->efd, &one, sizeof(one)) < 0) { /* the loop wakes on its timeout anyway */ }
+}
+
 void server_stop(struct baton_server *s, int drain_ms) {
   if (!s) return;
   atomic_store(&s->stopping, 1);
-  MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-  if (fd != MHD_INVALID_SOCKET) close(fd);
+  wake_loop(s);
+  for (int waited = 0; !atomic_load(&s->quiesced) && waited < 5000; waited += 5) usleep(5000);
   for (int waited = 0; atomic_load(&s->active) > 0 && waited < drain_ms; waited += 10)
     usleep(10000);
   long left = atomic_load(&s->active);
@@ -898,6 +1137,26 @@ void server_stop(struct baton_server *s, int drain_ms) {
     jlog_i64(&l, "count", left);
     jlog_end(&l);
   }
+  /* A suspended connection must be resumed before libmicrohttpd stops: wait for what the
+     workers, the log and admin threads still have (each ends within seconds). */
+  for (int waited = 0; atomic_load(&s->working) > 0 && waited < 60000; waited += 10)
+    usleep(10000);
+  atomic_store(&s->loop_quit, 1);
+  wake_loop(s);
+  pthread_join(s->loop, NULL);
+  pthread_mutex_lock(&s->q_mu);
+  s->q_quit = 1;
+  pthread_cond_broadcast(&s->q_cv);
+  pthread_mutex_unlock(&s->q_mu);
+  for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
+  free(s->workers);
+  /* Answers finished after the loop stopped: resume them so libmicrohttpd can close them. */
+  for (struct req *r = s->done; r; r = r->next) MHD_resume_connection(r->conn);
   MHD_stop_daemon(s->mhd);
+  close(s->ep);
+  close(s->efd);
+  pthread_mutex_destroy(&s->done_mu);
+  pthread_mutex_destroy(&s->q_mu);
+  pthread_cond_destroy(&s->q_cv);
   free(s);
 }

@@ -1,10 +1,13 @@
 /*
- * The HTTP front door (libmicrohttpd, epoll, a thread pool): the Segment
- * tracking API for sources and the admin API for operators. Ingest requests
- * are validated in full, appended to the event log as one batch, and answered
- * 200 only once that batch is durable; the connection is suspended meanwhile,
- * so a handful of threads carry thousands of waiting requests. Admin requests
- * need a Bearer admin key with the right scope. See docs/api.md.
+ * The HTTP front door: the Segment tracking API for sources and the admin API
+ * for operators. One event-loop thread runs libmicrohttpd (epoll); complete
+ * ingest requests go to a pool of workers that validate them in full and
+ * append them to the event log as one batch without waiting; the connection
+ * stays suspended until the log's group commit has made the batch durable,
+ * and only then is it answered 200. Only the event loop calls libmicrohttpd
+ * (a connection is resumed after the handler that suspended it has
+ * returned). Admin requests need a Bearer admin key with the right scope.
+ * See docs/api.md and docs/architecture.md.
  */
 #ifndef BATON_INGEST_SERVER_H
 #define BATON_INGEST_SERVER_H
