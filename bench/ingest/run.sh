@@ -77,9 +77,9 @@ if [ -z "$port" ]; then
   cat "$tmp/server.log" >&2
   exit 1
 fi
-threads=$(grep -m1 '"listening"' "$tmp/server.log" | sed -n 's/.*"threads":\([0-9]*\).*/\1/p')
+workers=$(grep -m1 '"listening"' "$tmp/server.log" | sed -n 's/.*"workers":\([0-9]*\).*/\1/p')
 echo "== bench/ingest $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "   server pid $server port $port, http threads $threads, data dir $tmp ($([ -n "${BATON_NO_FSYNC:-}" ] && echo 'fsync OFF: acknowledgements are not durable' || echo 'fsync on'))"
+echo "   server pid $server port $port, one HTTP event loop and $workers ingest workers, data dir $tmp ($([ -n "${BATON_NO_FSYNC:-}" ] && echo 'fsync OFF: acknowledgements are not durable' || echo 'fsync on'))"
 perf=
 if [ -n "${BATON_PERF:-}" ]; then
   perf record -q -e cpu-clock -F 1000 --call-graph dwarf,8192 -p "$server" -o "$BATON_PERF" \

@@ -1020,6 +1020,9 @@ static void *server_loop(void *arg) {
       MHD_resume_connection(r->conn);
     }
     MHD_run(s->mhd);
+    /* A resumed connection gets its answer queued by that run; its socket is writable already,
+       so no epoll event will come for it: one more run writes the answers out. */
+    if (done) MHD_run(s->mhd);
     struct req *d = s->dispatch;
     s->dispatch = NULL;
     for (struct req *r = d, *next; r; r = next) {
