@@ -1019,10 +1019,7 @@ static void *server_loop(void *arg) {
       atomic_fetch_sub(&s->working, 1);
       MHD_resume_connection(r->conn);
     }
-    MHD_run(s->mhd);
-    /* A resumed connection gets its answer queued by that run; its socket is writable already,
-       so no epoll event will come for it: one more run writes the answers out. */
-    if (done) MHD_run(s->mhd);
+    MHD_run(s->mhd); /* resumed connections get their answers queued and written in this run */
     struct req *d = s->dispatch;
     s->dispatch = NULL;
     for (struct req *r = d, *next; r; r = next) {
