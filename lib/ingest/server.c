@@ -904,10 +904,13 @@ static void dispatch(struct baton_server *s, struct req *r) {
 
 /* ---- libmicrohttpd callbacks (event loop thread) ---- */
 
-/* Admin reads are quick (a read lock on the engine, at most a short LMDB read) and are
-   answered on the event loop; everything else is handed off. */
-static int runs_inline(const struct req *r, const char *method) {
-  return !r->is_ingest && (!strcmp(method, "GET") || !strcmp(method, "HEAD"));
+/* Admin reads of memory (a profile, journeys, stats) are quick and answered on the event
+   loop; a timeline page or an export reads the store and may be long, so it is handed off
+   like everything else. */
+static int runs_inline(const struct req *r, const char *method, const char *url) {
+  if (r->is_ingest || (strcmp(method, "GET") && strcmp(method, "HEAD"))) return 0;
+  size_t n = strlen(url);
+  return !(n > 7 && (!strcmp(url + n - 7, "/events") || !strcmp(url + n - 7, "/export")));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -958,7 +961,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return queue_reply(conn, r->reply.status, r->reply.ctype, r->reply.body.ptr ? r->reply.body.ptr : "",
                        r->reply.body.len, r->reply.cors, r->reply.retry_after);
   if (r->state == REQ_WORKING) return MHD_YES; /* cannot happen: it is suspended */
-  if (runs_inline(r, method)) return handle_admin(r, method, url);
+  if (runs_inline(r, method, url)) return handle_admin(r, method, url);
   /* Handed off once MHD_run returns (so the suspension has taken effect before anyone can
      finish it); the event loop resumes the connection when the answer is ready. */
   r->method = xstrdup(method);
