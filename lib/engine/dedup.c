@@ -76,13 +76,13 @@ static void fifo_push(struct dedup *d, uint64_t h, int64_t t) {
   if (d->n == d->fifo_cap) {
     size_t ncap = d->fifo_cap ? d->fifo_cap * 2 : 1024;
     struct dedup_entry *nf = xmalloc(ncap * sizeof(*nf));
-    for (size_t i = 0; i < d->n; i++) nf[i] = d->fifo[(d->head + i) % d->fifo_cap];
+    for (size_t i = 0; i < d->n; i++) nf[i] = d->fifo[(d->head + i) & (d->fifo_cap - 1)];
     free(d->fifo);
     d->fifo = nf;
     d->fifo_cap = ncap;
     d->head = 0;
   }
-  d->fifo[(d->head + d->n) % d->fifo_cap] = (struct dedup_entry){h, t};
+  d->fifo[(d->head + d->n) & (d->fifo_cap - 1)] = (struct dedup_entry){h, t}; /* cap: a power of two */
   d->n++;
 }
 
@@ -90,7 +90,7 @@ static void evict(struct dedup *d, int64_t now_ms) {
   while (d->n && (d->n >= d->max || (d->window_ms > 0 &&
                                      d->fifo[d->head].time_ms < now_ms - d->window_ms))) {
     set_del(d, d->fifo[d->head].hash);
-    d->head = (d->head + 1) % d->fifo_cap;
+    d->head = (d->head + 1) & (d->fifo_cap - 1);
     d->n--;
     d->first_seq++;
   }
@@ -112,5 +112,5 @@ void dedup_load(struct dedup *d, uint64_t seq, uint64_t h, int64_t time_ms) {
 
 const struct dedup_entry *dedup_at(const struct dedup *d, uint64_t seq) {
   if (seq < d->first_seq || seq >= d->first_seq + d->n) return NULL;
-  return &d->fifo[(d->head + (seq - d->first_seq)) % d->fifo_cap];
+  return &d->fifo[(d->head + (seq - d->first_seq)) & (d->fifo_cap - 1)];
 }

@@ -60,12 +60,13 @@ void profile_ring_push(struct engine *e, struct profile *p, struct evcopy *ev) {
   if (!cap) return;
   ev->refs++;
   if (p->ring_n < cap) {
-    p->ring[(p->ring_head + p->ring_n) % cap] = ev;
+    size_t at = p->ring_head + p->ring_n; /* no division: this runs for every event */
+    p->ring[at >= cap ? at - cap : at] = ev;
     p->ring_n++;
   } else {
     evcopy_unref(p->ring[p->ring_head]);
     p->ring[p->ring_head] = ev;
-    p->ring_head = (uint32_t)((p->ring_head + 1) % cap);
+    p->ring_head = p->ring_head + 1 == cap ? 0 : p->ring_head + 1;
   }
 }
 
