@@ -245,34 +245,16 @@ static int64_t thread_cpu_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int one_by_one; /* -1: engine_apply per record instead of engine_apply_batch */
-
-static void refused(struct engine *e, uint64_t lsn) {
-  (void)e;
-  fprintf(stderr, "bench_engine: event record at lsn %llu refused\n", (unsigned long long)lsn);
-  exit(1);
-}
-
 static void apply_pass(struct engine *e, struct workload *w, uint64_t *lsn, int timed,
                        struct pass_result *pr) {
   size_t q = w->n / 4;
   if (timed) perf_ctl("enable\n");
   int64_t c0 = thread_cpu_ns();
   int64_t t0 = clock_mono_ns(), tq = t0;
-  enum { WINDOW = 32 }; /* as the engine thread reads the log */
-  struct engine_rec win[WINDOW];
   for (size_t i = 0; i < w->n; i++) {
-    if (one_by_one) {
-      if (engine_apply(e, (*lsn)++, w->data.ptr + w->off[i], w->off[i + 1] - w->off[i])) {
-        fprintf(stderr, "bench_engine: event record %zu refused\n", i);
-        exit(1);
-      }
-    } else if (i % WINDOW == 0) {
-      size_t nw = MIN((size_t)WINDOW, w->n - i);
-      for (size_t j = 0; j < nw; j++)
-        win[j] = (struct engine_rec){(*lsn)++, w->data.ptr + w->off[i + j],
-                                     w->off[i + j + 1] - w->off[i + j]};
-      engine_apply_batch(e, win, nw, refused);
+    if (engine_apply(e, (*lsn)++, w->data.ptr + w->off[i], w->off[i + 1] - w->off[i])) {
+      fprintf(stderr, "bench_engine: event record %zu refused\n", i);
+      exit(1);
     }
     if (pr && q && (i + 1) % q == 0 && (i + 1) / q <= 4) {
       int64_t t = clock_mono_ns();
@@ -359,7 +341,7 @@ int main(int argc, char **argv) {
   int runs = 3;
   double trig = 0.05, ident = 0.15, log_rate = 10000;
   int c;
-  while ((c = getopt(argc, argv, "n:u:r:t:i:k:s:1h")) != -1) {
+  while ((c = getopt(argc, argv, "n:u:r:t:i:k:s:h")) != -1) {
     switch (c) {
       case 'n': n = strtoull(optarg, NULL, 10); break;
       case 'u': users = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -368,12 +350,9 @@ int main(int argc, char **argv) {
       case 'i': ident = atof(optarg); break;
       case 'k': recent = strtoull(optarg, NULL, 10); break;
       case 's': log_rate = atof(optarg); break;
-      case '1': one_by_one = 1; break;
       default:
         fprintf(stderr, "usage: bench_engine [-n events] [-u users] [-r runs] [-t trigger share]"
-                        " [-i identify share] [-k recent events] [-s log events/s]\n"
-                        "  [-1: engine_apply one record at a time, without engine_apply_batch's"
-                        " prefetching]\n");
+                        " [-i identify share] [-k recent events] [-s log events/s]\n");
         return c == 'h' ? 0 : 2;
     }
   }

@@ -40,16 +40,6 @@ uint64_t dedup_hash(const char *source, size_t slen, const char *mid, size_t mle
    Evicts what the window no longer holds first. */
 int dedup_check(struct dedup *d, uint64_t h, int64_t now_ms);
 
-/* Prefetch hint: h will be checked after `ahead` other new ids; fetches its set slot and
-   that of the entry its insertion will evict. Changes nothing. */
-static inline void dedup_prefetch(const struct dedup *d, uint64_t h, size_t ahead) {
-  if (!d->set_cap) return;
-  size_t mask = d->set_cap - 1;
-  __builtin_prefetch(&d->set[h & mask]);
-  if (d->n && d->n + ahead + 1 >= d->max && ahead < d->n)
-    __builtin_prefetch(&d->set[d->fifo[(d->head + ahead) & (d->fifo_cap - 1)].hash & mask]);
-}
-
 /* Adds an entry as loaded from a checkpoint (in sequence order). */
 void dedup_load(struct dedup *d, uint64_t seq, uint64_t h, int64_t time_ms);
 

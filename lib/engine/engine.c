@@ -292,67 +292,6 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len) {
   return rc;
 }
 
-/* ---- applying with prefetching ---- */
-
-/* What a record will look up, worked out a few records ahead. */
-struct pf_plan {
-  uint64_t id_hash;    /* its "u:"/"a:" key in the id map; 0: none */
-  uint64_t dedup_hash; /* 0: none */
-};
-
-static void pf_plan(const struct engine_rec *r, struct pf_plan *pl) {
-  pl->id_hash = pl->dedup_hash = 0;
-  struct rec rec;
-  if (rec_decode(r->data, r->len, &rec) || rec.type != REC_EVENT) return;
-  const struct rec_event *ev = &rec.u.ev;
-  const struct rec_str *id = ev->user_id.len ? &ev->user_id : &ev->anonymous_id;
-  char key[128];
-  if (id->len && id->len + 2 <= sizeof(key)) {
-    memcpy(key, ev->user_id.len ? "u:" : "a:", 2);
-    memcpy(key + 2, id->ptr, id->len);
-    pl->id_hash = smap_hash(key, id->len + 2);
-  }
-  if (ev->message_id.len)
-    pl->dedup_hash =
-        dedup_hash(ev->source.ptr, ev->source.len, ev->message_id.ptr, ev->message_id.len);
-}
-
-/* The profile the plan's key finds in its home slot of the id map, if it is there. */
-static struct profile *pf_profile(const struct engine *e, const struct pf_plan *pl) {
-  if (!pl->id_hash || !e->ids.cap) return NULL;
-  const struct smap_slot *s = &e->ids.slots[pl->id_hash & (e->ids.cap - 1)];
-  return s->hash == pl->id_hash ? s->val : NULL;
-}
-
-void engine_apply_batch(struct engine *e, const struct engine_rec *recs, size_t n,
-                        void (*on_error)(struct engine *e, uint64_t lsn)) {
-  /* Each record's chain of dependent misses (map slot -> key and profile -> ring slot ->
-     the event copy the ring evicts) is fetched one link per stage, D1..D4 records ahead. */
-  enum { D1 = 12, D2 = 8, D3 = 4, D4 = 2, WIN = 16 };
-  struct pf_plan plan[WIN];
-  size_t cap = e->opt.recent_events;
-  for (ptrdiff_t k = -(ptrdiff_t)D1; k < (ptrdiff_t)n; k++) {
-    ptrdiff_t a = k + D1, b = k + D2, c = k + D3, d = k + D4;
-    if (a < (ptrdiff_t)n) {
-      struct pf_plan *pl = &plan[a % WIN];
-      pf_plan(&recs[a], pl);
-      if (pl->id_hash) smap_prefetch(&e->ids, pl->id_hash);
-      if (pl->dedup_hash) dedup_prefetch(&e->dedup, pl->dedup_hash, D1);
-    }
-    if (b >= 0 && b < (ptrdiff_t)n) smap_prefetch_entry(&e->ids, plan[b % WIN].id_hash);
-    if (c >= 0 && c < (ptrdiff_t)n && cap) {
-      struct profile *p = pf_profile(e, &plan[c % WIN]);
-      if (p) __builtin_prefetch(&p->ring[p->ring_head]);
-    }
-    if (d >= 0 && d < (ptrdiff_t)n && cap) {
-      struct profile *p = pf_profile(e, &plan[d % WIN]);
-      if (p && p->ring_n == cap) __builtin_prefetch(p->ring[p->ring_head]);
-    }
-    if (k >= 0 && engine_apply(e, recs[k].lsn, recs[k].data, recs[k].len) && on_error)
-      on_error(e, recs[k].lsn);
-  }
-}
-
 /* ---- lifecycle ---- */
 
 int engine_open(const struct engine_options *opt, struct engine **out) {
@@ -444,14 +383,6 @@ static void fail(struct engine *e, int rc, const char *what) {
   pthread_mutex_unlock(&e->applied_mu);
 }
 
-static void skip_undecodable(struct engine *e, uint64_t lsn) {
-  struct jlog_line l;
-  jlog_begin(&l, JLOG_ERROR, "undecodable log record skipped");
-  jlog_u64(&l, "lsn", lsn);
-  jlog_end(&l);
-  e->applied_lsn = lsn;
-}
-
 static void *engine_main(void *arg) {
   struct engine *e = arg;
   struct evlog_reader *rd;
@@ -462,30 +393,21 @@ static void *engine_main(void *arg) {
     return NULL;
   }
   e->last_checkpoint_mono_ms = mono_ms();
-  /* Records are read in windows of WINDOW (copied: a reader's entry lasts until its next
-     one) and applied with engine_apply_batch's prefetching. */
-  enum { WINDOW = 32 };
-  struct engine_rec win[WINDOW];
-  struct buf wbuf;
-  buf_init(&wbuf, 0);
-  size_t woff[WINDOW];
   for (;;) {
     size_t n = 0;
     struct evlog_entry ent;
     pthread_rwlock_wrlock(&e->lock);
     int64_t held_from = clock_mono_ns();
-    while (n < APPLY_BATCH && (!n || clock_mono_ns() - held_from < APPLY_HOLD_NS)) {
-      size_t nw = 0;
-      buf_clear(&wbuf);
-      while (nw < WINDOW && (rc = evlog_reader_next(rd, &ent)) == 1) {
-        woff[nw] = wbuf.len;
-        buf_append(&wbuf, ent.data, ent.len);
-        win[nw++] = (struct engine_rec){ent.lsn, NULL, ent.len};
+    while (n < APPLY_BATCH && (n % 32 || !n || clock_mono_ns() - held_from < APPLY_HOLD_NS) &&
+           (rc = evlog_reader_next(rd, &ent)) == 1) {
+      if (engine_apply(e, ent.lsn, ent.data, ent.len)) {
+        struct jlog_line l;
+        jlog_begin(&l, JLOG_ERROR, "undecodable log record skipped");
+        jlog_u64(&l, "lsn", ent.lsn);
+        jlog_end(&l);
+        e->applied_lsn = ent.lsn;
       }
-      for (size_t i = 0; i < nw; i++) win[i].data = wbuf.ptr + woff[i];
-      engine_apply_batch(e, win, nw, skip_undecodable);
-      n += nw;
-      if (rc != 1) break;
+      n++;
     }
     pthread_rwlock_unlock(&e->lock);
     if (rc < 0) {
@@ -518,7 +440,6 @@ static void *engine_main(void *arg) {
     int wait = maybe_tick(e);
     evlog_wait(e->opt.log, e->applied_lsn + 1, wait);
   }
-  buf_release(&wbuf);
   evlog_reader_close(rd);
   return NULL;
 }

@@ -99,21 +99,6 @@ void engine_close(struct engine *e);
  */
 int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len);
 
-/*
- * Applies n records in order, as engine_apply would one by one, fetching the
- * memory each will need (its customer's entries in the id map, the profile,
- * its recent-events ring, the de-duplication slots) a few records ahead so
- * that those cache misses overlap. on_error (may be NULL) is called for each
- * record engine_apply would refuse; the others are applied regardless.
- */
-struct engine_rec {
-  uint64_t lsn;
-  const void *data;
-  size_t len;
-};
-void engine_apply_batch(struct engine *e, const struct engine_rec *recs, size_t n,
-                        void (*on_error)(struct engine *e, uint64_t lsn));
-
 /* Writes a checkpoint now (engine stopped or never started). Returns 0 or BATON_ESTORE. */
 int engine_checkpoint(struct engine *e);
 

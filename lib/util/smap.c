@@ -11,8 +11,6 @@ static inline uint64_t key_hash(const char *k, size_t n) {
   return h ? h : 1;
 }
 
-uint64_t smap_hash(const char *key, size_t key_len) { return key_hash(key, key_len); }
-
 void smap_init(struct smap *m) { memset(m, 0, sizeof(*m)); }
 
 void smap_release(struct smap *m) {

@@ -37,24 +37,6 @@ void **smap_upsert(struct smap *m, const char *key, size_t key_len, int *inserte
 /* Removes key; returns its value, or NULL if it was absent. */
 void *smap_del(struct smap *m, const char *key, size_t key_len);
 
-/*
- * Prefetch hints for a lookup of a key with hash smap_hash(key) that will come
- * soon; they change nothing. smap_prefetch fetches the key's home slot;
- * smap_prefetch_entry reads that slot (fetched earlier, ideally) and, if it
- * holds the key's hash, fetches the entry's key copy and the value it points to.
- */
-uint64_t smap_hash(const char *key, size_t key_len);
-static inline void smap_prefetch(const struct smap *m, uint64_t hash) {
-  if (m->cap) __builtin_prefetch(&m->slots[hash & (m->cap - 1)]);
-}
-static inline void smap_prefetch_entry(const struct smap *m, uint64_t hash) {
-  if (!m->cap) return;
-  const struct smap_slot *s = &m->slots[hash & (m->cap - 1)];
-  if (s->hash != hash) return;
-  __builtin_prefetch(s->key);
-  __builtin_prefetch(s->val);
-}
-
 /* Iteration: for (size_t i = 0; smap_next(m, &i, &slot);) visits every entry once. */
 int smap_next(const struct smap *m, size_t *iter, const struct smap_slot **slot);
 
