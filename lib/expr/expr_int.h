@@ -79,6 +79,12 @@ struct expr_value expr_error_overload(struct expr_arena *a, uint32_t pos, const 
                                       const struct expr_value *args, int n);
 /* A static error for when the arena is exhausted. */
 struct expr_value expr_error_oom(uint32_t pos);
+/* The error of a journey function whose host callback failed with rc. */
+struct expr_value journey_host_failed(struct expr_arena *a, int fn, int rc, uint32_t pos);
+/* Whether h[0..hn) contains n[0..nn) (contains()). */
+bool mem_contains(const char *h, size_t hn, const char *n, size_t nn);
+/* Forgets the last evaluation's scratch if it used any (as each evaluation starts). */
+void ctx_scratch_reset(struct expr_ctx *ctx);
 
 /* value.c */
 bool value_equal(struct expr_value a, struct expr_value b);
@@ -402,6 +408,67 @@ struct insn {
   uint32_t pos;
 };
 
+/* ---- Closures (closure.c) ------------------------------------------------ */
+
+#define CLOSURE_MAX_LOCALS 16 /* local slots a closure can use: macros nested 4 deep */
+#define CPATH_MAX 4           /* fields in a path: profile.a.b.c.d */
+
+/* What a closure node answers. */
+enum { C_FALSE = 0, C_TRUE = 1, C_BAIL = 2, C_ERROR = 3 };
+
+/* One evaluation's state, on baton_expr_eval's stack. */
+struct ceval {
+  const struct expr_value *vars;
+  const struct expr_host *host;
+  void *hctx;
+  struct expr_ctx *ctx;
+  uint64_t budget;          /* macro iterations left, counted as the VM counts them */
+  struct expr_value err;    /* the value of a C_ERROR answer */
+  const struct expr_program *prog; /* for the bytecode, when the closure bails */
+  struct expr_value *out;
+  struct expr_value loc[CLOSURE_MAX_LOCALS]; /* the VM's local slots, same numbering */
+};
+
+/* A field read: its name, key_hash and map_find_hinted's hint (written at run time). */
+struct cfield {
+  const char *s;
+  uint32_t len, hash;
+  uint16_t hint;
+};
+
+/* vars[slot] (or loc[slot] when local), then each field in turn. */
+struct cpath {
+  uint16_t slot;
+  bool local;
+  uint8_t n;
+  struct cfield f[CPATH_MAX];
+};
+
+struct cnode;
+typedef int (*cnode_fn)(const struct cnode *n, struct ceval *e);
+
+/* A node: the C function that evaluates it and the operands it reads. */
+struct cnode {
+  cnode_fn fn;
+  uint8_t rel;            /* compares: 0..5 for == != < <= > >= */
+  uint16_t var;           /* macros: the local slot of the iteration variable */
+  int fn_id;              /* host calls: the builtin */
+  uint32_t pos;           /* host calls: the call's source offset, for its error */
+  const struct cnode *a, *b, *c;
+  struct cpath path, path2;
+  struct expr_value k, k2; /* constant operands */
+  const uint64_t *words;  /* `in` short strings: their short_word()s by slot, ~0 where none */
+  uint64_t mul;           /* ... the slot of word w being (w * mul) >> shift */
+  uint8_t shift;
+  const struct expr_map *set;   /* `in` a list of strings: hashed */
+  int64_t window_ms;      /* count(): the window, or -1 for all time */
+};
+
+struct expr_program;
+/* Builds p->closure from the checked AST root when every node of it has a
+ * closure form (leaves p->closure NULL otherwise). Returns 0 or BATON_ETOOBIG. */
+int closure_compile(struct expr_program *p, const struct ast *root);
+
 struct expr_env {
   char **names;
   int *types;
@@ -422,7 +489,23 @@ struct expr_program {
   char *src;
   size_t src_len;
   struct regex_cache *regexes; /* constant patterns of matches(), compiled once */
+  const struct cnode *closure; /* the same program as closures (closure.c), or NULL */
 };
+
+/* Compiler helpers that closure.c shares. ast_is_const: n is a literal or a
+ * list of such. ast_const_value: its value, strings copied into p's arena
+ * (*rc BATON_ETOOBIG if that failed). fold_pure_call: *out = a call of a
+ * builtin that depends only on its arguments, on literals (duration("30d")),
+ * evaluated now: 0, or 1 if n is no such call or the call errs, or
+ * BATON_ETOOBIG. in_short_words: l's items as short_word()s, or NULL unless
+ * all are strings of at most 7 bytes and there are at most 64.
+ * in_string_set: l's strings as a sealed map's keys, or NULL unless l holds
+ * at least 4 items, all strings. */
+bool ast_is_const(const struct ast *n);
+struct expr_value ast_const_value(struct expr_program *p, const struct ast *n, int *rc);
+int fold_pure_call(struct expr_program *p, const struct ast *n, struct expr_value *out);
+uint64_t *in_short_words(struct expr_program *p, const struct expr_list *l);
+struct expr_map *in_string_set(struct expr_program *p, const struct expr_list *l);
 
 /* Checks and resolves ast in place; *n_locals receives the local slots the
  * comprehensions need. Returns 0 or BATON_ETYPE with diag set. */

@@ -428,17 +428,23 @@ static inline bool affix(struct expr_value x, struct expr_value k, bool start) {
   return key_eq(x.v.s + (start ? 0 : x.aux - k.aux), k.v.s, k.aux);
 }
 
-int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
-                    const struct expr_value *vars, const struct expr_host *host, void *hctx,
-                    struct expr_value *out) {
-  static const struct expr_value no_vars[EXPR_MAX_VARS]; /* all null (kind 0) */
-  struct vm vm = {.ctx = ctx, .prog = p, .host = host, .hctx = hctx, .arena = &ctx->arena};
-  if (!vars) vars = no_vars;
-  uint64_t iterations_left = ctx->max_iterations; /* a local: kept in a register */
+void ctx_scratch_reset(struct expr_ctx *ctx) {
   /* Reset the scratch only if the last run used it: most conditions do not.
    * (A context's arena always has its first block: CTX_ARENA_FIRST.) */
   if (unlikely(ctx->arena.head != ctx->arena.first || ctx->arena.first->used))
     baton_expr_arena_reset(&ctx->arena);
+}
+
+/* Runs p's bytecode: baton_expr_eval's contract. */
+static __attribute__((noinline)) int vm_run(const struct expr_program *p, struct expr_ctx *ctx,
+                                            const struct expr_value *vars,
+                                            const struct expr_host *host, void *hctx,
+                                            struct expr_value *out) {
+  static const struct expr_value no_vars[EXPR_MAX_VARS]; /* all null (kind 0) */
+  struct vm vm = {.ctx = ctx, .prog = p, .host = host, .hctx = hctx, .arena = &ctx->arena};
+  if (!vars) vars = no_vars;
+  uint64_t iterations_left = ctx->max_iterations; /* a local: kept in a register */
+  ctx_scratch_reset(ctx);
   if (unlikely(p->frame > ctx->stack_cap)) ensure_stack(ctx, p->frame);
   struct expr_value *sp = ctx->stack; /* next free slot */
   struct expr_value *loc = ctx->stack + p->max_stack + 1;
@@ -966,6 +972,41 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         abort();
     }
   }
+}
+
+/*
+ * Runs p's closure (closure.c), which answers the usual case of its
+ * condition, and the bytecode, which gives the same answer or the exact
+ * error, when the closure bails. The arguments the bytecode needs wait in
+ * e rather than in registers the call to the closure would have to keep.
+ */
+static __attribute__((noinline)) int closure_run(const struct expr_program *p,
+                                                 struct expr_ctx *ctx,
+                                                 const struct expr_value *vars,
+                                                 const struct expr_host *host, void *hctx,
+                                                 struct expr_value *out) {
+  struct ceval e;
+  e.vars = vars, e.host = host, e.hctx = hctx, e.ctx = ctx, e.budget = ctx->max_iterations;
+  e.prog = p, e.out = out;
+  int r = p->closure->fn(p->closure, &e);
+  if (likely(r <= C_TRUE)) {
+    e.out->kind = EXPR_BOOL;
+    e.out->aux = 0;
+    e.out->v.u = (uint64_t)r;
+    return 0;
+  }
+  if (r == C_ERROR) {
+    *e.out = e.err;
+    return BATON_EINVAL;
+  }
+  return vm_run(e.prog, e.ctx, e.vars, e.host, e.hctx, e.out);
+}
+
+int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
+                    const struct expr_value *vars, const struct expr_host *host, void *hctx,
+                    struct expr_value *out) {
+  if (p->closure && vars) return closure_run(p, ctx, vars, host, hctx, out);
+  return vm_run(p, ctx, vars, host, hctx, out);
 }
 
 int baton_expr_eval_bool(const struct expr_program *p, struct expr_ctx *ctx,
