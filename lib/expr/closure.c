@@ -69,9 +69,12 @@ static inline __attribute__((always_inline)) const struct expr_value *probe1(
   uint32_t i = __atomic_load_n(&f->hint, __ATOMIC_RELAXED);
   if (unlikely(i >= m->len)) return NULL;
   const struct expr_map_entry *en = &m->entries[i];
-  if (unlikely(en->key.aux != f->len || en->key.kind != EXPR_STRING ||
-               !key_eq(en->key.v.s, f->s, f->len)))
+  if (unlikely(en->key.aux != f->len || en->key.kind != EXPR_STRING)) return NULL;
+  if (likely(f->len <= 8)) {
+    if (unlikely(key_word(en->key.v.s, f->len) != f->word)) return NULL;
+  } else if (unlikely(!key_eq(en->key.v.s, f->s, f->len))) {
     return NULL;
+  }
   return &en->val;
 }
 
@@ -92,6 +95,23 @@ static inline __attribute__((always_inline)) const struct expr_value *probe1(
     if (unlikely(!x)) return c_##NAME(n, e);                               \
     return NAME##_on(n, e, *x);                                            \
   }
+
+/* x (a string) equals constant k, kword being key_word of k when k has at
+ * most 8 bytes: one or two loads of x and one compare. */
+static inline __attribute__((always_inline)) bool str_is(const struct expr_value *x,
+                                                         const struct expr_value *k,
+                                                         uint64_t kword) {
+  if (x->aux != k->aux) return false;
+  return k->aux <= 8 ? key_word(x->v.s, k->aux) == kword : key_eq(x->v.s, k->v.s, k->aux);
+}
+
+/* x (a string) starts with constant k, likewise. */
+static inline __attribute__((always_inline)) bool prefix_is(const struct expr_value *x,
+                                                            const struct expr_value *k,
+                                                            uint64_t kword) {
+  if (k->aux > x->aux) return false;
+  return k->aux <= 8 ? key_word(x->v.s, k->aux) == kword : key_eq(x->v.s, k->v.s, k->aux);
+}
 
 /* Bit (c + 1) of rel_mask[rel] is x <rel> k for an ordering c in -1..1. */
 static const uint8_t rel_mask[6] = {2, 5, 1, 3, 4, 6};
@@ -155,8 +175,7 @@ VALUE_NODE(cmp)
 #define STR1_FN(NAME, SRC, EQ)                                                  \
   static int NAME(const struct cnode *n, struct ceval *e) {                    \
     const struct expr_value *x = probe1(&e->SRC[n->path.slot], &n->path.f[0]); \
-    if (likely(x && x->kind == EXPR_STRING))                                   \
-      return (x->aux == n->k.aux && key_eq(x->v.s, n->k.v.s, x->aux)) == EQ;   \
+    if (likely(x && x->kind == EXPR_STRING)) return str_is(x, &n->k, n->kword) == EQ; \
     return c_cmp(n, e);                                                        \
   }
 #define CMP1_SRC(SRC)                                             \
@@ -266,7 +285,7 @@ VALUE_NODE(has_item)
 /* path.startsWith(k), endsWith, contains: a string path, else the VM's error. */
 static inline int starts_on(const struct cnode *n, struct ceval *e, struct expr_value x) {
   if (x.kind != EXPR_STRING) return C_BAIL;
-  return n->k.aux <= x.aux && key_eq(x.v.s, n->k.v.s, n->k.aux);
+  return prefix_is(&x, &n->k, n->kword);
 }
 VALUE_NODE(starts)
 
@@ -282,6 +301,42 @@ static inline int contains_on(const struct cnode *n, struct ceval *e, struct exp
 }
 VALUE_NODE(contains)
 #undef VALUE_NODE
+
+/*
+ * Leaf tests that macro predicates run without a node call (see quantify):
+ * a field of a variable or local (one field) compared with an int, double
+ * or string constant, or tested with startsWith, endsWith or `in` short
+ * strings. The node's own function stays its general case.
+ */
+enum {
+  T_NONE,
+  T_INT_EQ, T_INT_NE, T_INT_LT, T_INT_LE, T_INT_GT, T_INT_GE,
+  T_DBL_EQ, T_DBL_NE, T_DBL_LT, T_DBL_LE, T_DBL_GT, T_DBL_GE,
+  T_STR_EQ, T_STR_NE, T_STARTS, T_ENDS, T_IN_SHORT,
+};
+
+/* a && b && ...: the first answer that is not true is the answer (false,
+ * a bail, or the error of a host call, which can only be last); else true.
+ * As nested c_and, one call per operand. */
+static int c_conj(const struct cnode *n, struct ceval *e) {
+  const struct cnode *const *l = n->list;
+  uint32_t last = n->n_list - 1u;
+  for (uint32_t i = 0; i < last; i++) {
+    int r = l[i]->fn(l[i], e);
+    if (r != C_TRUE) return r;
+  }
+  return l[last]->fn(l[last], e);
+}
+
+static int c_disj(const struct cnode *n, struct ceval *e) {
+  const struct cnode *const *l = n->list;
+  uint32_t last = n->n_list - 1u;
+  for (uint32_t i = 0; i < last; i++) {
+    int r = l[i]->fn(l[i], e);
+    if (r != C_FALSE) return r;
+  }
+  return l[last]->fn(l[last], e);
+}
 
 /* !a. An error (from a host call) stays the error, as in vm_unary. */
 static int c_not(const struct cnode *n, struct ceval *e) {
@@ -318,44 +373,290 @@ static int c_cond(const struct cnode *n, struct ceval *e) {
  * an error or not a bool (a bail here) is the VM's case too: all and exists
  * absorb it when another element decides.
  */
-#define MACRO_LOOP(BODY)                                                      \
-  struct expr_value r;                                                        \
-  if (!fetch(&n->path, e, &r)) return C_BAIL;                                 \
-  uint32_t len;                                                               \
-  const struct expr_value *items = NULL;                                      \
-  const struct expr_map_entry *entries = NULL;                                \
-  if (r.kind == EXPR_LIST) {                                                  \
-    len = r.v.list->len, items = r.v.list->items;                             \
-  } else if (r.kind == EXPR_MAP) {                                            \
-    len = r.v.map->len, entries = r.v.map->entries;                           \
-  } else {                                                                    \
-    return C_BAIL;                                                            \
-  }                                                                           \
-  const struct cnode *body = n->a;                                            \
-  for (uint32_t i = 0;; i++) {                                                \
-    if (unlikely(e->budget-- == 0)) return C_BAIL;                            \
-    if (i == len) break;                                                      \
-    e->loc[n->var] = items ? items[i] : entries[i].key;                       \
-    int p = body->fn(body, e);                                                \
-    BODY                                                                      \
+
+/* The predicate b on item (the iteration variable, local var) by its own
+ * function, with the variable and the budget where that expects them. */
+static __attribute__((noinline)) int item_call(const struct cnode *b, uint16_t var,
+                                               const struct expr_value *item, struct ceval *e) {
+  e->loc[var] = *item;
+  return b->fn(b, e);
+}
+
+/*
+ * A leaf test of a predicate, with what it reads every element copied out
+ * of its node into the macro's frame, and a function for its kind of test
+ * (on_fns), so an element costs one call and no reload of the node.
+ */
+struct hoisted;
+typedef int (*hoisted_fn)(const struct hoisted *h, const struct expr_value *base);
+struct hoisted {
+  hoisted_fn on;
+  const struct cnode *t;
+  const uint16_t *hint;
+  uint64_t word;
+  struct expr_value k;
+  uint64_t kword; /* the node's */
+  uint32_t len;
+  bool on_item; /* its path starts at the iteration variable */
+};
+
+/* The test's field in base, by the hint alone (probe1 on hoisted values). */
+static inline __attribute__((always_inline)) const struct expr_value *hoisted_probe(
+    const struct hoisted *h, const struct expr_value *base) {
+  if (unlikely(base->kind != EXPR_MAP)) return NULL;
+  const struct expr_map *m = base->v.map;
+  uint32_t i = __atomic_load_n(h->hint, __ATOMIC_RELAXED);
+  if (unlikely(i >= m->len)) return NULL;
+  const struct expr_map_entry *en = &m->entries[i];
+  if (unlikely(en->key.aux != h->len || en->key.kind != EXPR_STRING)) return NULL;
+  if (likely(h->len <= 8)) {
+    if (unlikely(key_word(en->key.v.s, h->len) != h->word)) return NULL;
+  } else if (unlikely(!key_eq(en->key.v.s, h->t->path.f[0].s, h->len))) {
+    return NULL;
   }
-
-static int c_exists(const struct cnode *n, struct ceval *e) {
-  MACRO_LOOP(if (p != C_FALSE) return p == C_TRUE ? C_TRUE : C_BAIL;)
-  return C_FALSE;
+  return &en->val;
 }
 
-static int c_all(const struct cnode *n, struct ceval *e) {
-  MACRO_LOOP(if (p != C_TRUE) return p == C_FALSE ? C_FALSE : C_BAIL;)
-  return C_TRUE;
+/* One function per test: 0 or 1, or -1 when it is not the fast case. */
+#define ON_FN(NAME, COND)                                                        \
+  static int NAME(const struct hoisted *h, const struct expr_value *base) {      \
+    const struct expr_value *x = hoisted_probe(h, base), *k = &h->k;             \
+    (void)k;                                                                     \
+    if (unlikely(!x)) return -1;                                                 \
+    return COND;                                                                 \
+  }
+#define INT_ON(NAME, OP) ON_FN(NAME, x->kind == EXPR_INT ? x->v.i OP k->v.i : -1)
+#define DBL_ON(NAME, OP) ON_FN(NAME, x->kind == EXPR_DOUBLE ? x->v.d OP k->v.d : -1)
+INT_ON(on_int_eq, ==) INT_ON(on_int_ne, !=) INT_ON(on_int_lt, <)
+INT_ON(on_int_le, <=) INT_ON(on_int_gt, >) INT_ON(on_int_ge, >=)
+DBL_ON(on_dbl_eq, ==) DBL_ON(on_dbl_ne, !=) DBL_ON(on_dbl_lt, <)
+DBL_ON(on_dbl_le, <=) DBL_ON(on_dbl_gt, >) DBL_ON(on_dbl_ge, >=)
+ON_FN(on_str_eq, x->kind != EXPR_STRING ? -1 : str_is(x, k, h->kword))
+ON_FN(on_str_ne, x->kind != EXPR_STRING ? -1 : !str_is(x, k, h->kword))
+ON_FN(on_starts, x->kind != EXPR_STRING ? -1 : prefix_is(x, k, h->kword))
+ON_FN(on_ends, x->kind != EXPR_STRING
+                   ? -1
+                   : k->aux <= x->aux && key_eq(x->v.s + x->aux - k->aux, k->v.s, k->aux))
+ON_FN(on_in_short, x->kind != EXPR_STRING || x->aux > SHORT_WORD_MAX
+                       ? -1
+                       : in_short_on(h->t, NULL, *x))
+#undef INT_ON
+#undef DBL_ON
+#undef ON_FN
+
+static const hoisted_fn on_fns[] = {
+    [T_INT_EQ] = on_int_eq, [T_INT_NE] = on_int_ne,   [T_INT_LT] = on_int_lt,
+    [T_INT_LE] = on_int_le, [T_INT_GT] = on_int_gt,   [T_INT_GE] = on_int_ge,
+    [T_DBL_EQ] = on_dbl_eq, [T_DBL_NE] = on_dbl_ne,   [T_DBL_LT] = on_dbl_lt,
+    [T_DBL_LE] = on_dbl_le, [T_DBL_GT] = on_dbl_gt,   [T_DBL_GE] = on_dbl_ge,
+    [T_STR_EQ] = on_str_eq, [T_STR_NE] = on_str_ne,   [T_STARTS] = on_starts,
+    [T_ENDS] = on_ends,     [T_IN_SHORT] = on_in_short,
+};
+
+#define HOIST_MAX 4
+
+/* The predicate's leaf tests (one, or a chain of up to HOIST_MAX) into h;
+ * 0 if it is anything else. */
+static uint32_t hoist(const struct cnode *b, uint16_t var, struct hoisted *h) {
+  const struct cnode *const *list = &b;
+  uint32_t n = 1;
+  if (b->fn == c_conj || b->fn == c_disj) list = b->list, n = b->n_list;
+  if (n > HOIST_MAX) return 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const struct cnode *t = list[i];
+    if (!t->test) return 0;
+    h[i].on = on_fns[t->test];
+    h[i].t = t, h[i].hint = &t->path.f[0].hint, h[i].word = t->path.f[0].word;
+    h[i].len = t->path.f[0].len, h[i].k = t->k, h[i].kword = t->kword;
+    h[i].on_item = t->path.local && t->path.slot == var;
+  }
+  return n;
 }
+
+/*
+ * The loop of quantify over a list whose predicate is one leaf test on the
+ * element: COND, of the field value x and the constant k, is the test
+ * inline (0, 1, or -1 for not the fast case), so an element costs the
+ * field's hint, one kind test and one compare. budget stays in a register;
+ * e->budget is its home only across calls.
+ */
+#define QUANTIFY_ONE(COND)                                                    \
+  for (uint32_t i = 0;; i++) {                                                \
+    if (unlikely(budget-- == 0)) return C_BAIL;                               \
+    if (i == len) break;                                                      \
+    const struct expr_value *item = &items[i], *x = hoisted_probe(&h0, item); \
+    int p = likely(x != NULL) ? (COND) : -1;                                  \
+    if (unlikely(p < 0)) {                                                    \
+      e->budget = budget;                                                     \
+      p = item_call(t, var, item, e);                                         \
+      budget = e->budget;                                                     \
+    }                                                                         \
+    if (p != !stop) {                                                         \
+      if (p != stop) return C_BAIL;                                           \
+      result = stop;                                                          \
+      break;                                                                  \
+    }                                                                         \
+  }                                                                           \
+  break;
+
+static inline __attribute__((always_inline)) int quantify_one(const struct cnode *n,
+                                                              struct ceval *e, int stop,
+                                                              const struct expr_list *l,
+                                                              const struct hoisted *h) {
+  const struct hoisted h0 = *h;
+  const struct cnode *t = h0.t;
+  const struct expr_value k = h0.k, *items = l->items;
+  const uint32_t len = l->len;
+  const uint16_t var = n->var;
+  uint64_t budget = e->budget;
+  int result = !stop;
+  switch (t->test) {
+#define INT_LOOP(T, OP) \
+  case T:               \
+    QUANTIFY_ONE(x->kind == EXPR_INT ? x->v.i OP k.v.i : -1)
+#define DBL_LOOP(T, OP) \
+  case T:               \
+    QUANTIFY_ONE(x->kind == EXPR_DOUBLE ? x->v.d OP k.v.d : -1)
+    INT_LOOP(T_INT_EQ, ==) INT_LOOP(T_INT_NE, !=) INT_LOOP(T_INT_LT, <)
+    INT_LOOP(T_INT_LE, <=) INT_LOOP(T_INT_GT, >) INT_LOOP(T_INT_GE, >=)
+    DBL_LOOP(T_DBL_EQ, ==) DBL_LOOP(T_DBL_NE, !=) DBL_LOOP(T_DBL_LT, <)
+    DBL_LOOP(T_DBL_LE, <=) DBL_LOOP(T_DBL_GT, >) DBL_LOOP(T_DBL_GE, >=)
+#undef INT_LOOP
+#undef DBL_LOOP
+    case T_STR_EQ:
+      QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : str_is(x, &k, h0.kword))
+    case T_STR_NE:
+      QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : !str_is(x, &k, h0.kword))
+    case T_STARTS:
+      QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : prefix_is(x, &k, h0.kword))
+    default: /* the rarer tests through their function */
+      QUANTIFY_ONE(h0.on(&h0, item))
+  }
+  e->budget = budget;
+  return result;
+}
+#undef QUANTIFY_ONE
+
+/* The same for a predicate of two leaf tests on the element, a && b (go_on:
+ * true) or a || b (false), each through its test function. */
+static inline __attribute__((always_inline)) int quantify_two(const struct cnode *n,
+                                                              struct ceval *e, int stop,
+                                                              const struct expr_list *l,
+                                                              const struct hoisted *h, int go_on) {
+  const struct hoisted h0 = h[0], h1 = h[1];
+  const struct expr_value *items = l->items;
+  const uint32_t len = l->len;
+  const uint16_t var = n->var;
+  uint64_t budget = e->budget;
+  int result = !stop;
+  for (uint32_t i = 0;; i++) {
+    if (unlikely(budget-- == 0)) return C_BAIL;
+    if (i == len) break;
+    const struct expr_value *item = &items[i];
+    int p = h0.on(&h0, item);
+    if (unlikely(p < 0)) {
+      e->budget = budget;
+      p = item_call(h0.t, var, item, e);
+      budget = e->budget;
+    }
+    if (p == go_on) {
+      p = h1.on(&h1, item);
+      if (unlikely(p < 0)) {
+        e->budget = budget;
+        p = item_call(h1.t, var, item, e);
+        budget = e->budget;
+      }
+    }
+    if (p != !stop) {
+      if (p != stop) return C_BAIL;
+      result = stop;
+      break;
+    }
+  }
+  e->budget = budget;
+  return result;
+}
+
+/* all (stop: false) and exists (stop: true): the first element whose
+ * predicate is stop decides; a bail before that is the VM's case. A
+ * predicate of leaf tests runs inline (hoisted), storing the variable only
+ * for what runs through a call. */
+static inline __attribute__((always_inline)) int quantify(const struct cnode *n, struct ceval *e,
+                                                          int stop) {
+  struct expr_value r;
+  if (!fetch(&n->path, e, &r)) return C_BAIL;
+  uint32_t len;
+  const struct expr_value *items = NULL;
+  const struct expr_map_entry *entries = NULL;
+  if (r.kind == EXPR_LIST) {
+    len = r.v.list->len, items = r.v.list->items;
+  } else if (r.kind == EXPR_MAP) {
+    len = r.v.map->len, entries = r.v.map->entries;
+  } else {
+    return C_BAIL;
+  }
+  const struct cnode *b = n->a;
+  const uint16_t var = n->var;
+  struct hoisted h[HOIST_MAX];
+  const uint32_t nh = hoist(b, var, h);
+  if (nh == 1 && items && h[0].on_item) return quantify_one(n, e, stop, r.v.list, &h[0]);
+  if (nh == 2 && items && h[0].on_item && h[1].on_item)
+    return quantify_two(n, e, stop, r.v.list, h, b->fn == c_disj ? C_FALSE : C_TRUE);
+  /* A chain goes on while its tests are go_on: true for &&, false for ||. */
+  const int go_on = nh > 1 && b->fn == c_disj ? C_FALSE : C_TRUE;
+  uint64_t budget = e->budget;
+  int result = !stop;
+  for (uint32_t i = 0;; i++) {
+    if (unlikely(budget-- == 0)) return C_BAIL;
+    if (i == len) break;
+    const struct expr_value *item = items ? &items[i] : &entries[i].key;
+    int p = go_on;
+    for (uint32_t j = 0; j < nh && p == go_on; j++) { /* (nh is at most HOIST_MAX) */
+      p = h[j].on(&h[j], h[j].on_item ? item : BASE(h[j].t, e));
+      if (unlikely(p < 0)) {
+        e->budget = budget;
+        p = item_call(h[j].t, var, item, e);
+        budget = e->budget;
+      }
+    }
+    if (!nh) {
+      e->budget = budget;
+      p = item_call(b, var, item, e);
+      budget = e->budget;
+    }
+    if (p != !stop) {
+      if (p != stop) return C_BAIL;
+      result = stop;
+      break;
+    }
+  }
+  e->budget = budget;
+  return result;
+}
+
+static int c_exists(const struct cnode *n, struct ceval *e) { return quantify(n, e, C_TRUE); }
+static int c_all(const struct cnode *n, struct ceval *e) { return quantify(n, e, C_FALSE); }
 
 static int c_exists_one(const struct cnode *n, struct ceval *e) {
-  uint32_t count = 0;
-  MACRO_LOOP(if (p > C_TRUE) return C_BAIL; count += (uint32_t)p;)
+  struct expr_value r;
+  if (!fetch(&n->path, e, &r)) return C_BAIL;
+  uint32_t len, count = 0;
+  if (r.kind == EXPR_LIST)
+    len = r.v.list->len;
+  else if (r.kind == EXPR_MAP)
+    len = r.v.map->len;
+  else
+    return C_BAIL;
+  for (uint32_t i = 0;; i++) {
+    if (unlikely(e->budget-- == 0)) return C_BAIL;
+    if (i == len) break;
+    e->loc[n->var] = r.kind == EXPR_LIST ? r.v.list->items[i] : r.v.map->entries[i].key;
+    int p = n->a->fn(n->a, e);
+    if (p > C_TRUE) return C_BAIL;
+    count += (uint32_t)p;
+  }
   return count == 1;
 }
-#undef MACRO_LOOP
 
 /* A host callback failed: its error, in the context's scratch. */
 static __attribute__((noinline)) int host_error(const struct cnode *n, struct ceval *e, int rc) {
@@ -432,6 +733,7 @@ static bool field_of(struct cbuild *b, const struct ast *sel, struct cfield *f) 
   f->len = (uint32_t)sel->name_len;
   f->hash = key_hash(sel->name, sel->name_len);
   f->hint = 0;
+  f->word = f->len <= 8 ? key_word(sel->name, f->len) : 0;
   return f->s != NULL;
 }
 
@@ -472,6 +774,10 @@ static bool const_of(struct cbuild *b, const struct ast *n, struct expr_value *o
   int rc = fold_pure_call(b->p, n, out);
   if (rc == BATON_ETOOBIG) b->rc = rc;
   return rc == 0;
+}
+
+static uint64_t kword_of(struct expr_value k) {
+  return k.kind == EXPR_STRING && k.aux <= 8 ? key_word(k.v.s, k.aux) : 0;
 }
 
 static int rel_of(enum tok_kind op) {
@@ -547,10 +853,10 @@ static struct cnode *build_compare(struct cbuild *b, const struct ast *n, bool h
   if (!const_of(b, ka, &k)) return NULL;
   int kind = k.kind == EXPR_INT ? 0 : k.kind == EXPR_DOUBLE ? 1 : k.kind == EXPR_STRING ? 2 : -1;
   cnode_fn fn = x.n == 1 && kind >= 0 ? cmp1_fns[x.local][kind][rel] : NULL;
-  if (!fn) fn = x.n == 1 ? c_cmp1 : c_cmp;
-  struct cnode *c = node(b, fn);
+  struct cnode *c = node(b, fn ? fn : x.n == 1 ? c_cmp1 : c_cmp);
   if (!c) return NULL;
-  c->path = x, c->k = k, c->rel = (uint8_t)rel;
+  c->path = x, c->k = k, c->rel = (uint8_t)rel, c->kword = kword_of(k);
+  if (fn) c->test = (uint8_t)((kind == 0 ? T_INT_EQ : kind == 1 ? T_DBL_EQ : T_STR_EQ) + rel);
   return c;
 }
 
@@ -604,7 +910,7 @@ static struct cnode *build_in(struct cbuild *b, const struct ast *n) {
     struct cnode *c = node(b, NULL);
     if (!c) return NULL;
     if (short_table(b, k.v.list, c))
-      c->fn = one ? c_in_short1 : c_in_short;
+      c->fn = one ? c_in_short1 : c_in_short, c->test = one ? T_IN_SHORT : T_NONE;
     else if ((c->set = in_string_set(b->p, k.v.list)))
       c->fn = one ? c_in_set1 : c_in_set;
     else
@@ -636,7 +942,8 @@ static struct cnode *build_call(struct cbuild *b, const struct ast *n, bool host
                                 : n->fn == FN_ENDS_WITH ? (one ? c_ends1 : c_ends)
                                                         : (one ? c_contains1 : c_contains));
       if (!c) return NULL;
-      c->path = x, c->k = k;
+      c->path = x, c->k = k, c->kword = kword_of(k);
+      if (one && n->fn != FN_CONTAINS) c->test = n->fn == FN_STARTS_WITH ? T_STARTS : T_ENDS;
       return c;
     }
     case FN_IN_SEGMENT:
@@ -670,6 +977,41 @@ static struct cnode *build_macro(struct cbuild *b, const struct ast *n) {
   return c;
 }
 
+#define CHAIN_MAX 16
+
+/* The operands of a chain of n's operator (a && b && c) into list, left to
+ * right; false if one has no closure or there are more than CHAIN_MAX. */
+static bool chain_of(struct cbuild *b, const struct ast *n, enum tok_kind op, bool host_ok,
+                     const struct cnode **list, uint32_t *len) {
+  if (n->kind == AST_BINARY && n->op == op)
+    return chain_of(b, n->a, op, false, list, len) && chain_of(b, n->b, op, host_ok, list, len);
+  if (*len == CHAIN_MAX) return false;
+  return (list[(*len)++] = build(b, n, host_ok)) != NULL;
+}
+
+/* a && b && ... (or ||) as one node running its leaf tests inline; a
+ * longer chain as nested pairs. */
+static struct cnode *build_chain(struct cbuild *b, const struct ast *n, bool host_ok) {
+  const struct cnode *list[CHAIN_MAX];
+  uint32_t len = 0;
+  if (chain_of(b, n, n->op, host_ok, list, &len)) {
+    const struct cnode **l = arena_alloc(&b->p->arena, len * sizeof(*l));
+    struct cnode *c = l ? node(b, n->op == TOK_ANDAND ? c_conj : c_disj) : NULL;
+    if (!c) {
+      b->rc = BATON_ETOOBIG;
+      return NULL;
+    }
+    memcpy(l, list, len * sizeof(*l));
+    c->list = l, c->n_list = (uint8_t)len;
+    return c;
+  }
+  if (b->rc) return NULL;
+  struct cnode *l = build(b, n->a, false), *r = l ? build(b, n->b, host_ok) : NULL;
+  struct cnode *c = r ? node(b, n->op == TOK_ANDAND ? c_and : c_or) : NULL;
+  if (c) c->a = l, c->b = r;
+  return c;
+}
+
 /*
  * The closure of n, or NULL if some part of it has none. host_ok: n is the
  * last thing the condition evaluates (see the top of the file), so it may
@@ -700,12 +1042,7 @@ static struct cnode *build(struct cbuild *b, const struct ast *n, bool host_ok) 
       return c;
     }
     case AST_BINARY:
-      if (n->op == TOK_ANDAND || n->op == TOK_OROR) {
-        struct cnode *l = build(b, n->a, false), *r = l ? build(b, n->b, host_ok) : NULL;
-        struct cnode *c = r ? node(b, n->op == TOK_ANDAND ? c_and : c_or) : NULL;
-        if (c) c->a = l, c->b = r;
-        return c;
-      }
+      if (n->op == TOK_ANDAND || n->op == TOK_OROR) return build_chain(b, n, host_ok);
       if (n->op == TOK_IN) return build_in(b, n);
       if (rel_of(n->op) >= 0) return build_compare(b, n, host_ok);
       return NULL;

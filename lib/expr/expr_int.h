@@ -124,6 +124,17 @@ static inline bool key_eq(const char *a, const char *b, uint32_t n) {
   return a[0] == b[0] && a[n >> 1] == b[n >> 1] && a[n - 1] == b[n - 1];
 }
 
+/* A string of at most 8 bytes as a word that, between strings of the same
+ * length, is equal exactly when they are: two overlapping 4-byte loads, or
+ * the first, middle and last bytes (all of them below 4). Never reads
+ * outside s. */
+static inline __attribute__((always_inline)) uint64_t key_word(const char *s, uint32_t n) {
+  if (n >= 4) return load32(s) | (uint64_t)load32(s + n - 4) << 32;
+  if (n == 0) return 0;
+  const unsigned char *u = (const unsigned char *)s;
+  return u[0] | (uint64_t)u[n >> 1] << 8 | (uint64_t)u[n - 1] << 16;
+}
+
 /* A string of at most 7 bytes as one word: its bytes, zero padded, and its
  * length in the top byte, so equal words mean equal strings. Constant `in`
  * sets of short strings (country codes, tiers) are arrays of these. */
@@ -434,6 +445,7 @@ struct cfield {
   const char *s;
   uint32_t len, hash;
   uint16_t hint;
+  uint64_t word; /* key_word(s, len) when len <= 8 */
 };
 
 /* vars[slot] (or loc[slot] when local), then each field in turn. */
@@ -450,6 +462,9 @@ typedef int (*cnode_fn)(const struct cnode *n, struct ceval *e);
 /* A node: the C function that evaluates it and the operands it reads. */
 struct cnode {
   cnode_fn fn;
+  uint8_t test;           /* a leaf test conj/disj/macros run inline (enum in closure.c), or 0 */
+  uint8_t n_list;         /* conj/disj: the operands in list */
+  const struct cnode *const *list;
   uint8_t rel;            /* compares: 0..5 for == != < <= > >= */
   uint16_t var;           /* macros: the local slot of the iteration variable */
   int fn_id;              /* host calls: the builtin */
@@ -457,6 +472,7 @@ struct cnode {
   const struct cnode *a, *b, *c;
   struct cpath path, path2;
   struct expr_value k, k2; /* constant operands */
+  uint64_t kword;         /* key_word of k when it is a string of at most 8 bytes */
   const uint64_t *words;  /* `in` short strings: their short_word()s by slot, ~0 where none */
   uint64_t mul;           /* ... the slot of word w being (w * mul) >> shift */
   uint8_t shift;

@@ -990,9 +990,8 @@ static __attribute__((noinline)) int closure_run(const struct expr_program *p,
   e.prog = p, e.out = out;
   int r = p->closure->fn(p->closure, &e);
   if (likely(r <= C_TRUE)) {
-    e.out->kind = EXPR_BOOL;
-    e.out->aux = 0;
-    e.out->v.u = (uint64_t)r;
+    struct expr_value *o = e.out;
+    *o = baton_expr_bool(r);
     return 0;
   }
   if (r == C_ERROR) {
