@@ -37,6 +37,11 @@
 
 /* ---- Evaluation ----------------------------------------------------------- */
 
+struct cbuild {
+  struct expr_program *p;
+  int rc; /* BATON_ETOOBIG once the program's arena is full */
+};
+
 /* Reads path p: false when a step is not a map or lacks the field (the
  * VM's "no such key" and "does not support field selection" errors). */
 static inline __attribute__((always_inline)) bool fetch(const struct cpath *p,
@@ -55,6 +60,12 @@ static inline __attribute__((always_inline)) bool fetch(const struct cpath *p,
   return true;
 }
 
+/* key_eq for field names over 8 bytes, out of line: the fast paths that
+ * read fields keep few registers and need no frame. */
+static __attribute__((noinline)) bool long_key_eq(const char *a, const char *b, uint32_t n) {
+  return key_eq(a, b, n);
+}
+
 /*
  * Field f of base where f's hint says it is, or NULL (base not a map, the
  * hint missed). The fast variants of the nodes read their one field with
@@ -62,8 +73,8 @@ static inline __attribute__((always_inline)) bool fetch(const struct cpath *p,
  * fetch (probing, rewriting the hint, or bailing). Without a call of its
  * own on the way, the fast variant needs no stack frame.
  */
-static inline __attribute__((always_inline)) const struct expr_value *probe1(
-    const struct expr_value *base, const struct cfield *f) {
+static inline __attribute__((always_inline)) const struct expr_value *probe(
+    const struct expr_value *base, const struct cfield *f, bool long_keys) {
   if (unlikely(base->kind != EXPR_MAP)) return NULL;
   const struct expr_map *m = base->v.map;
   uint32_t i = __atomic_load_n(&f->hint, __ATOMIC_RELAXED);
@@ -72,11 +83,16 @@ static inline __attribute__((always_inline)) const struct expr_value *probe1(
   if (unlikely(en->key.aux != f->len || en->key.kind != EXPR_STRING)) return NULL;
   if (likely(f->len <= 8)) {
     if (unlikely(key_word(en->key.v.s, f->len) != f->word)) return NULL;
-  } else if (unlikely(!key_eq(en->key.v.s, f->s, f->len))) {
+  } else if (!long_keys || unlikely(!long_key_eq(en->key.v.s, f->s, f->len))) {
     return NULL;
   }
   return &en->val;
 }
+
+#define probe1(base, f) probe((base), (f), true)
+/* probe1 taking field names over 8 bytes for a miss: for functions whose
+ * miss path is a tail call, so that they make no call of their own. */
+#define probe_short(base, f) probe((base), (f), false)
 
 #define BASE(n, e) ((n)->path.local ? &(e)->loc[(n)->path.slot] : &(e)->vars[(n)->path.slot])
 
@@ -411,7 +427,7 @@ static inline __attribute__((always_inline)) const struct expr_value *hoisted_pr
   if (unlikely(en->key.aux != h->len || en->key.kind != EXPR_STRING)) return NULL;
   if (likely(h->len <= 8)) {
     if (unlikely(key_word(en->key.v.s, h->len) != h->word)) return NULL;
-  } else if (unlikely(!key_eq(en->key.v.s, h->t->path.f[0].s, h->len))) {
+  } else if (unlikely(!long_key_eq(en->key.v.s, h->t->path.f[0].s, h->len))) {
     return NULL;
   }
   return &en->val;
@@ -455,22 +471,30 @@ static const hoisted_fn on_fns[] = {
 
 #define HOIST_MAX 4
 
-/* The predicate's leaf tests (one, or a chain of up to HOIST_MAX) into h;
- * 0 if it is anything else. */
-static uint32_t hoist(const struct cnode *b, uint16_t var, struct hoisted *h) {
+/* The leaf tests of predicate or chain b (one, or a chain of up to
+ * HOIST_MAX) copied into n->hoisted, their paths starting at local var (a
+ * macro's variable) or not (var UINT32_MAX); n->n_hoisted stays 0 if b is
+ * anything else. */
+static void hoist(struct cbuild *bd, struct cnode *n, const struct cnode *b, uint32_t var) {
   const struct cnode *const *list = &b;
-  uint32_t n = 1;
-  if (b->fn == c_conj || b->fn == c_disj) list = b->list, n = b->n_list;
-  if (n > HOIST_MAX) return 0;
-  for (uint32_t i = 0; i < n; i++) {
+  uint32_t len = 1;
+  if (b->fn == c_conj || b->fn == c_disj) list = b->list, len = b->n_list;
+  if (len > HOIST_MAX) return;
+  for (uint32_t i = 0; i < len; i++)
+    if (!list[i]->test) return;
+  struct hoisted *h = arena_alloc(&bd->p->arena, len * sizeof(*h));
+  if (!h) {
+    bd->rc = BATON_ETOOBIG;
+    return;
+  }
+  for (uint32_t i = 0; i < len; i++) {
     const struct cnode *t = list[i];
-    if (!t->test) return 0;
     h[i].on = on_fns[t->test];
     h[i].t = t, h[i].hint = &t->path.f[0].hint, h[i].word = t->path.f[0].word;
     h[i].len = t->path.f[0].len, h[i].k = t->k, h[i].kword = t->kword;
     h[i].on_item = t->path.local && t->path.slot == var;
   }
-  return n;
+  n->hoisted = h, n->n_hoisted = len;
 }
 
 /*
@@ -597,8 +621,8 @@ static inline __attribute__((always_inline)) int quantify(const struct cnode *n,
   }
   const struct cnode *b = n->a;
   const uint16_t var = n->var;
-  struct hoisted h[HOIST_MAX];
-  const uint32_t nh = hoist(b, var, h);
+  const struct hoisted *h = n->hoisted;
+  const uint32_t nh = n->n_hoisted;
   if (nh == 1 && items && h[0].on_item) return quantify_one(n, e, stop, r.v.list, &h[0]);
   if (nh == 2 && items && h[0].on_item && h[1].on_item)
     return quantify_two(n, e, stop, r.v.list, h, b->fn == c_disj ? C_FALSE : C_TRUE);
@@ -697,12 +721,129 @@ static int c_host_bool(const struct cnode *n, struct ceval *e) {
   return b;
 }
 
-/* ---- Compilation ---------------------------------------------------------- */
+/* ---- Entry ---------------------------------------------------------------- */
 
-struct cbuild {
-  struct expr_program *p;
-  int rc; /* BATON_ETOOBIG once the program's arena is full */
+/*
+ * The general way in: evaluates the closure with its state on the stack,
+ * and runs the bytecode if it bails. The arguments the bytecode needs wait
+ * in e rather than in registers the call to the closure would have to keep.
+ */
+static __attribute__((noinline)) int closure_run(const struct expr_program *p,
+                                                 struct expr_ctx *ctx,
+                                                 const struct expr_value *vars,
+                                                 const struct expr_host *host, void *hctx,
+                                                 struct expr_value *out) {
+  struct ceval e;
+  e.vars = vars, e.host = host, e.hctx = hctx, e.ctx = ctx, e.budget = ctx->max_iterations;
+  e.prog = p, e.out = out;
+  int r = p->closure->fn(p->closure, &e);
+  if (likely(r <= C_TRUE)) {
+    struct expr_value *o = e.out;
+    *o = baton_expr_bool(r);
+    return 0;
+  }
+  if (r == C_ERROR) {
+    *e.out = e.err;
+    return BATON_EINVAL;
+  }
+  return vm_run(e.prog, e.ctx, e.vars, e.host, e.hctx, e.out);
+}
+
+/*
+ * Ways in for a condition that is one leaf test of a variable's field
+ * (profile.age > 30, profile.email.startsWith("vip.")): the test on the
+ * arguments as they come, with no state to set up; anything but its fast
+ * case goes to closure_run.
+ */
+#define ROOT_FN(NAME, COND)                                                    \
+  static int NAME(const struct expr_program *p, struct expr_ctx *ctx,          \
+                  const struct expr_value *vars, const struct expr_host *host, \
+                  void *hctx, struct expr_value *out) {                        \
+    const struct cnode *n = p->closure;                                        \
+    const struct expr_value *x = probe_short(&vars[n->path.slot], &n->path.f[0]); \
+    int r = likely(x != NULL) ? (COND) : -1;                                   \
+    if (likely(r >= 0)) {                                                      \
+      *out = baton_expr_bool(r);                                               \
+      return 0;                                                                \
+    }                                                                          \
+    return closure_run(p, ctx, vars, host, hctx, out);                         \
+  }
+#define INT_ROOT(NAME, OP) ROOT_FN(NAME, x->kind == EXPR_INT ? x->v.i OP n->k.v.i : -1)
+#define DBL_ROOT(NAME, OP) ROOT_FN(NAME, x->kind == EXPR_DOUBLE ? x->v.d OP n->k.v.d : -1)
+INT_ROOT(root_int_eq, ==) INT_ROOT(root_int_ne, !=) INT_ROOT(root_int_lt, <)
+INT_ROOT(root_int_le, <=) INT_ROOT(root_int_gt, >) INT_ROOT(root_int_ge, >=)
+DBL_ROOT(root_dbl_eq, ==) DBL_ROOT(root_dbl_ne, !=) DBL_ROOT(root_dbl_lt, <)
+DBL_ROOT(root_dbl_le, <=) DBL_ROOT(root_dbl_gt, >) DBL_ROOT(root_dbl_ge, >=)
+ROOT_FN(root_str_eq, x->kind == EXPR_STRING ? str_is(x, &n->k, n->kword) : -1)
+ROOT_FN(root_str_ne, x->kind == EXPR_STRING ? !str_is(x, &n->k, n->kword) : -1)
+ROOT_FN(root_starts, x->kind == EXPR_STRING ? prefix_is(x, &n->k, n->kword) : -1)
+ROOT_FN(root_ends, x->kind == EXPR_STRING ? ends_on(n, NULL, *x) : -1)
+ROOT_FN(root_in_short, x->kind == EXPR_STRING ? in_short_on(n, NULL, *x) : -1)
+#undef INT_ROOT
+#undef DBL_ROOT
+#undef ROOT_FN
+
+static const expr_entry_fn root_fns[] = {
+    [T_INT_EQ] = root_int_eq, [T_INT_NE] = root_int_ne, [T_INT_LT] = root_int_lt,
+    [T_INT_LE] = root_int_le, [T_INT_GT] = root_int_gt, [T_INT_GE] = root_int_ge,
+    [T_DBL_EQ] = root_dbl_eq, [T_DBL_NE] = root_dbl_ne, [T_DBL_LT] = root_dbl_lt,
+    [T_DBL_LE] = root_dbl_le, [T_DBL_GT] = root_dbl_gt, [T_DBL_GE] = root_dbl_ge,
+    [T_STR_EQ] = root_str_eq, [T_STR_NE] = root_str_ne, [T_STARTS] = root_starts,
+    [T_ENDS] = root_ends,     [T_IN_SHORT] = root_in_short,
 };
+
+/* Test t on its path's base value, inline: 0 or 1, or -1 when it is not
+ * its fast case. With no call, a function made of these needs no frame. */
+static inline __attribute__((always_inline)) int test_on(const struct cnode *t,
+                                                         const struct expr_value *base) {
+  const struct expr_value *x = probe_short(base, &t->path.f[0]), *k = &t->k;
+  if (unlikely(!x)) return -1;
+  switch (t->test) {
+#define INT_CASE(T, OP) \
+  case T:               \
+    return x->kind == EXPR_INT ? x->v.i OP k->v.i : -1;
+#define DBL_CASE(T, OP) \
+  case T:               \
+    return x->kind == EXPR_DOUBLE ? x->v.d OP k->v.d : -1;
+    INT_CASE(T_INT_EQ, ==) INT_CASE(T_INT_NE, !=) INT_CASE(T_INT_LT, <)
+    INT_CASE(T_INT_LE, <=) INT_CASE(T_INT_GT, >) INT_CASE(T_INT_GE, >=)
+    DBL_CASE(T_DBL_EQ, ==) DBL_CASE(T_DBL_NE, !=) DBL_CASE(T_DBL_LT, <)
+    DBL_CASE(T_DBL_LE, <=) DBL_CASE(T_DBL_GT, >) DBL_CASE(T_DBL_GE, >=)
+#undef INT_CASE
+#undef DBL_CASE
+    case T_STR_EQ:
+      return x->kind == EXPR_STRING ? str_is(x, k, t->kword) : -1;
+    case T_STR_NE:
+      return x->kind == EXPR_STRING ? !str_is(x, k, t->kword) : -1;
+    case T_STARTS:
+      return x->kind == EXPR_STRING ? prefix_is(x, k, t->kword) : -1;
+    case T_ENDS:
+      return x->kind == EXPR_STRING ? ends_on(t, NULL, *x) : -1;
+    case T_IN_SHORT:
+      return x->kind == EXPR_STRING ? in_short_on(t, NULL, *x) : -1;
+  }
+  return -1;
+}
+
+/* The way in for a chain of leaf tests on variables' fields (profile.tier
+ * == "gold" && event.name == "purchase"): the tests inline, in order; the
+ * first that is not go_on decides. */
+static int root_chain(const struct expr_program *p, struct expr_ctx *ctx,
+                      const struct expr_value *vars, const struct expr_host *host, void *hctx,
+                      struct expr_value *out) {
+  const struct cnode *n = p->closure;
+  const int go_on = n->fn == c_conj ? C_TRUE : C_FALSE;
+  int r = go_on;
+  for (uint32_t i = 0, len = n->n_list; i < len && r == go_on; i++) {
+    const struct cnode *t = n->list[i];
+    r = test_on(t, &vars[t->path.slot]);
+    if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
+  }
+  *out = baton_expr_bool(r);
+  return 0;
+}
+
+/* ---- Compilation ---------------------------------------------------------- */
 
 static struct cnode *node(struct cbuild *b, cnode_fn fn) {
   struct cnode *n = arena_alloc(&b->p->arena, sizeof(*n));
@@ -974,6 +1115,7 @@ static struct cnode *build_macro(struct cbuild *b, const struct ast *n) {
                                                        : c_exists_one);
   if (!c) return NULL;
   c->path = x, c->a = body, c->var = (uint16_t)var;
+  hoist(b, c, body, (uint32_t)var);
   return c;
 }
 
@@ -1003,6 +1145,7 @@ static struct cnode *build_chain(struct cbuild *b, const struct ast *n, bool hos
     }
     memcpy(l, list, len * sizeof(*l));
     c->list = l, c->n_list = (uint8_t)len;
+    hoist(b, c, c, UINT32_MAX);
     return c;
   }
   if (b->rc) return NULL;
@@ -1067,5 +1210,14 @@ int closure_compile(struct expr_program *p, const struct ast *root) {
   const struct cnode *c = build(&b, root, true);
   if (b.rc) return b.rc;
   p->closure = c;
+  if (!c) return 0;
+  /* The way in: a specialised one for a leaf test or a chain of them on
+   * variables (hoisted with no macro variable: on_item is false). */
+  if (c->test && !c->path.local)
+    p->entry = root_fns[c->test];
+  else if ((c->fn == c_conj || c->fn == c_disj) && c->n_hoisted)
+    p->entry = root_chain;
+  else
+    p->entry = closure_run;
   return 0;
 }

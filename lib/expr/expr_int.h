@@ -457,6 +457,7 @@ struct cpath {
 };
 
 struct cnode;
+struct hoisted;
 typedef int (*cnode_fn)(const struct cnode *n, struct ceval *e);
 
 /* A node: the C function that evaluates it and the operands it reads. */
@@ -473,6 +474,8 @@ struct cnode {
   struct cpath path, path2;
   struct expr_value k, k2; /* constant operands */
   uint64_t kword;         /* key_word of k when it is a string of at most 8 bytes */
+  const struct hoisted *hoisted; /* macros, chains: their leaf tests, copied out (closure.c) */
+  uint32_t n_hoisted;
   const uint64_t *words;  /* `in` short strings: their short_word()s by slot, ~0 where none */
   uint64_t mul;           /* ... the slot of word w being (w * mul) >> shift */
   uint8_t shift;
@@ -481,9 +484,14 @@ struct cnode {
 };
 
 struct expr_program;
-/* Builds p->closure from the checked AST root when every node of it has a
- * closure form (leaves p->closure NULL otherwise). Returns 0 or BATON_ETOOBIG. */
+/* Builds p->closure and p->entry from the checked AST root when every node
+ * of it has a closure form (leaves them NULL otherwise). Returns 0 or
+ * BATON_ETOOBIG. */
 int closure_compile(struct expr_program *p, const struct ast *root);
+/* baton_expr_eval's signature: a program's way in. */
+typedef int (*expr_entry_fn)(const struct expr_program *p, struct expr_ctx *ctx,
+                             const struct expr_value *vars, const struct expr_host *host,
+                             void *hctx, struct expr_value *out);
 
 struct expr_env {
   char **names;
@@ -506,6 +514,7 @@ struct expr_program {
   size_t src_len;
   struct regex_cache *regexes; /* constant patterns of matches(), compiled once */
   const struct cnode *closure; /* the same program as closures (closure.c), or NULL */
+  expr_entry_fn entry;         /* how baton_expr_eval runs the closure, or NULL */
 };
 
 /* Compiler helpers that closure.c shares. ast_is_const: n is a literal or a
@@ -554,6 +563,9 @@ struct vm {
   bool have_now;
 };
 
+/* Runs p's bytecode: baton_expr_eval's contract (vm.c). */
+int vm_run(const struct expr_program *p, struct expr_ctx *ctx, const struct expr_value *vars,
+           const struct expr_host *host, void *hctx, struct expr_value *out);
 /* The time "now" for this evaluation, asked of the host once. */
 int64_t vm_now_ms(struct vm *vm);
 /* Operators, shared by the VM loop and the checker's overload probes. */

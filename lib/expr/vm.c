@@ -435,11 +435,8 @@ void ctx_scratch_reset(struct expr_ctx *ctx) {
     baton_expr_arena_reset(&ctx->arena);
 }
 
-/* Runs p's bytecode: baton_expr_eval's contract. */
-static __attribute__((noinline)) int vm_run(const struct expr_program *p, struct expr_ctx *ctx,
-                                            const struct expr_value *vars,
-                                            const struct expr_host *host, void *hctx,
-                                            struct expr_value *out) {
+int vm_run(const struct expr_program *p, struct expr_ctx *ctx, const struct expr_value *vars,
+           const struct expr_host *host, void *hctx, struct expr_value *out) {
   static const struct expr_value no_vars[EXPR_MAX_VARS]; /* all null (kind 0) */
   struct vm vm = {.ctx = ctx, .prog = p, .host = host, .hctx = hctx, .arena = &ctx->arena};
   if (!vars) vars = no_vars;
@@ -975,36 +972,14 @@ static __attribute__((noinline)) int vm_run(const struct expr_program *p, struct
 }
 
 /*
- * Runs p's closure (closure.c), which answers the usual case of its
- * condition, and the bytecode, which gives the same answer or the exact
- * error, when the closure bails. The arguments the bytecode needs wait in
- * e rather than in registers the call to the closure would have to keep.
+ * A program with a closure (closure.c) enters through it: it answers the
+ * usual case of its condition, and runs the bytecode (vm_run), which gives
+ * the same answer or the exact error, when it bails.
  */
-static __attribute__((noinline)) int closure_run(const struct expr_program *p,
-                                                 struct expr_ctx *ctx,
-                                                 const struct expr_value *vars,
-                                                 const struct expr_host *host, void *hctx,
-                                                 struct expr_value *out) {
-  struct ceval e;
-  e.vars = vars, e.host = host, e.hctx = hctx, e.ctx = ctx, e.budget = ctx->max_iterations;
-  e.prog = p, e.out = out;
-  int r = p->closure->fn(p->closure, &e);
-  if (likely(r <= C_TRUE)) {
-    struct expr_value *o = e.out;
-    *o = baton_expr_bool(r);
-    return 0;
-  }
-  if (r == C_ERROR) {
-    *e.out = e.err;
-    return BATON_EINVAL;
-  }
-  return vm_run(e.prog, e.ctx, e.vars, e.host, e.hctx, e.out);
-}
-
 int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
                     const struct expr_value *vars, const struct expr_host *host, void *hctx,
                     struct expr_value *out) {
-  if (p->closure && vars) return closure_run(p, ctx, vars, host, hctx, out);
+  if (p->entry && vars) return p->entry(p, ctx, vars, host, hctx, out);
   return vm_run(p, ctx, vars, host, hctx, out);
 }
 
