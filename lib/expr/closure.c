@@ -843,6 +843,22 @@ static int root_chain(const struct expr_program *p, struct expr_ctx *ctx,
   return 0;
 }
 
+/* root_chain for the commonest chain, a && b or a || b, unrolled. */
+static int root_chain2(const struct expr_program *p, struct expr_ctx *ctx,
+                       const struct expr_value *vars, const struct expr_host *host, void *hctx,
+                       struct expr_value *out) {
+  const struct cnode *n = p->closure, *a = n->list[0];
+  int r = test_on(a, &vars[a->path.slot]);
+  if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
+  if (r == (n->fn == c_conj)) {
+    const struct cnode *b = n->list[1];
+    r = test_on(b, &vars[b->path.slot]);
+    if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
+  }
+  *out = baton_expr_bool(r);
+  return 0;
+}
+
 /* ---- Compilation ---------------------------------------------------------- */
 
 static struct cnode *node(struct cbuild *b, cnode_fn fn) {
@@ -1216,7 +1232,7 @@ int closure_compile(struct expr_program *p, const struct ast *root) {
   if (c->test && !c->path.local)
     p->entry = root_fns[c->test];
   else if ((c->fn == c_conj || c->fn == c_disj) && c->n_hoisted)
-    p->entry = root_chain;
+    p->entry = c->n_list == 2 ? root_chain2 : root_chain;
   else
     p->entry = closure_run;
   return 0;
