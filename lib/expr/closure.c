@@ -843,6 +843,30 @@ static int root_chain(const struct expr_program *p, struct expr_ctx *ctx,
   return 0;
 }
 
+/* A string (in)equality test of a variable's field, as test_on does it. */
+static inline __attribute__((always_inline)) int str_test_on(const struct cnode *t,
+                                                             const struct expr_value *vars) {
+  const struct expr_value *x = probe_short(&vars[t->path.slot], &t->path.f[0]);
+  if (unlikely(!x || x->kind != EXPR_STRING)) return -1;
+  return str_is(x, &t->k, t->kword) ^ (t->test == T_STR_NE);
+}
+
+/* root_chain2 when both tests are string (in)equalities, the commonest
+ * pair (profile.tier == "gold" && event.name == "purchase"): no switch. */
+static int root_str_chain2(const struct expr_program *p, struct expr_ctx *ctx,
+                           const struct expr_value *vars, const struct expr_host *host,
+                           void *hctx, struct expr_value *out) {
+  const struct cnode *n = p->closure;
+  int r = str_test_on(n->list[0], vars);
+  if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
+  if (r == (n->fn == c_conj)) {
+    r = str_test_on(n->list[1], vars);
+    if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
+  }
+  *out = baton_expr_bool(r);
+  return 0;
+}
+
 /* root_chain for the commonest chain, a && b or a || b, unrolled. */
 static int root_chain2(const struct expr_program *p, struct expr_ctx *ctx,
                        const struct expr_value *vars, const struct expr_host *host, void *hctx,
@@ -1220,6 +1244,10 @@ static struct cnode *build(struct cbuild *b, const struct ast *n, bool host_ok) 
   }
 }
 
+static bool is_str_test(const struct cnode *t) {
+  return t->test == T_STR_EQ || t->test == T_STR_NE;
+}
+
 int closure_compile(struct expr_program *p, const struct ast *root) {
   struct cbuild b = {.p = p};
   if (p->n_locals > CLOSURE_MAX_LOCALS) return 0;
@@ -1232,7 +1260,9 @@ int closure_compile(struct expr_program *p, const struct ast *root) {
   if (c->test && !c->path.local)
     p->entry = root_fns[c->test];
   else if ((c->fn == c_conj || c->fn == c_disj) && c->n_hoisted)
-    p->entry = c->n_list == 2 ? root_chain2 : root_chain;
+    p->entry = c->n_list != 2 ? root_chain
+               : is_str_test(c->list[0]) && is_str_test(c->list[1]) ? root_str_chain2
+                                                                    : root_chain2;
   else
     p->entry = closure_run;
   return 0;

@@ -380,6 +380,9 @@ static void test_closure_shapes(void **state) {
       "profile.items.exists(i, profile.tags.exists(t, t == i.sku))",
       "profile.address.exists(k, k == \"city\")",
       "profile.tags.all(t, t.contains(\"e\"))",
+      "profile.tier != \"gold\" || event.name == \"purchase\"",
+      "profile.tier == \"gold\" && profile.age > 30 && profile.country in [\"NL\", \"BE\"]",
+      "profile.email.endsWith(\".com\") || profile.score <= 0.5",
   };
   struct expr_env *env = baton_expr_env_new_default();
   struct expr_arena *a = baton_expr_arena_new(0);
