@@ -8,7 +8,12 @@
  * inSegment, inJourney) on constants — closure_compile builds, beside the
  * bytecode, a tree of nodes, each a C function with its operands
  * ("closure compilation"). Evaluating it costs a call per node, with no
- * interpreter loop, value stack, frame or boxing.
+ * interpreter loop, value stack, frame or boxing. The leaf tests that macro
+ * predicates and && / || chains are mostly made of (a field against a
+ * constant) run without a call of their own (quantify, hoisted tests), and
+ * a condition that is one such test, or a chain of them, on variables
+ * enters through a function for its kind of test, called with
+ * baton_expr_eval's own arguments (see "Entry").
  *
  * A node answers only the usual case. On anything else — a missing field,
  * an operand of another type than the fast path expects, an error value,
@@ -36,11 +41,6 @@
 #include "util/clock.h"
 
 /* ---- Evaluation ----------------------------------------------------------- */
-
-struct cbuild {
-  struct expr_program *p;
-  int rc; /* BATON_ETOOBIG once the program's arena is full */
-};
 
 /* Reads path p: false when a step is not a map or lacks the field (the
  * VM's "no such key" and "does not support field selection" errors). */
@@ -469,34 +469,6 @@ static const hoisted_fn on_fns[] = {
     [T_ENDS] = on_ends,     [T_IN_SHORT] = on_in_short,
 };
 
-#define HOIST_MAX 4
-
-/* The leaf tests of predicate or chain b (one, or a chain of up to
- * HOIST_MAX) copied into n->hoisted, their paths starting at local var (a
- * macro's variable) or not (var UINT32_MAX); n->n_hoisted stays 0 if b is
- * anything else. */
-static void hoist(struct cbuild *bd, struct cnode *n, const struct cnode *b, uint32_t var) {
-  const struct cnode *const *list = &b;
-  uint32_t len = 1;
-  if (b->fn == c_conj || b->fn == c_disj) list = b->list, len = b->n_list;
-  if (len > HOIST_MAX) return;
-  for (uint32_t i = 0; i < len; i++)
-    if (!list[i]->test) return;
-  struct hoisted *h = arena_alloc(&bd->p->arena, len * sizeof(*h));
-  if (!h) {
-    bd->rc = BATON_ETOOBIG;
-    return;
-  }
-  for (uint32_t i = 0; i < len; i++) {
-    const struct cnode *t = list[i];
-    h[i].on = on_fns[t->test];
-    h[i].t = t, h[i].hint = &t->path.f[0].hint, h[i].word = t->path.f[0].word;
-    h[i].len = t->path.f[0].len, h[i].k = t->k, h[i].kword = t->kword;
-    h[i].on_item = t->path.local && t->path.slot == var;
-  }
-  n->hoisted = h, n->n_hoisted = len;
-}
-
 /*
  * The loop of quantify over a list whose predicate is one leaf test on the
  * element: COND, of the field value x and the constant k, is the test
@@ -884,6 +856,39 @@ static int root_chain2(const struct expr_program *p, struct expr_ctx *ctx,
 }
 
 /* ---- Compilation ---------------------------------------------------------- */
+
+struct cbuild {
+  struct expr_program *p;
+  int rc; /* BATON_ETOOBIG once the program's arena is full */
+};
+
+#define HOIST_MAX 4
+
+/* The leaf tests of predicate or chain b (one, or a chain of up to
+ * HOIST_MAX) copied into n->hoisted, their paths starting at local var (a
+ * macro's variable) or not (var UINT32_MAX); n->n_hoisted stays 0 if b is
+ * anything else. */
+static void hoist(struct cbuild *bd, struct cnode *n, const struct cnode *b, uint32_t var) {
+  const struct cnode *const *list = &b;
+  uint32_t len = 1;
+  if (b->fn == c_conj || b->fn == c_disj) list = b->list, len = b->n_list;
+  if (len > HOIST_MAX) return;
+  for (uint32_t i = 0; i < len; i++)
+    if (!list[i]->test) return;
+  struct hoisted *h = arena_alloc(&bd->p->arena, len * sizeof(*h));
+  if (!h) {
+    bd->rc = BATON_ETOOBIG;
+    return;
+  }
+  for (uint32_t i = 0; i < len; i++) {
+    const struct cnode *t = list[i];
+    h[i].on = on_fns[t->test];
+    h[i].t = t, h[i].hint = &t->path.f[0].hint, h[i].word = t->path.f[0].word;
+    h[i].len = t->path.f[0].len, h[i].k = t->k, h[i].kword = t->kword;
+    h[i].on_item = t->path.local && t->path.slot == var;
+  }
+  n->hoisted = h, n->n_hoisted = len;
+}
 
 static struct cnode *node(struct cbuild *b, cnode_fn fn) {
   struct cnode *n = arena_alloc(&b->p->arena, sizeof(*n));
