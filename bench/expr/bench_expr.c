@@ -9,6 +9,8 @@
  * With BENCH_EXPR_ITERS=N in the environment it instead runs exactly N
  * evaluations of each case (of BENCH_EXPR_CASE only, if set) untimed, for
  * instruction counts under `valgrind --tool=callgrind` (bench/expr/callgrind.sh).
+ * With BENCH_EXPR_BYTECODE_ONLY=1 the conditions are compiled without their
+ * closure form (BATON_EXPR_BYTECODE_ONLY): what the bytecode VM alone does.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -68,6 +70,8 @@ int main(int argc, char **argv) {
   if (rounds < 1 || rounds > 99) rounds = 5;
   const char *iters_env = getenv("BENCH_EXPR_ITERS"), *only = getenv("BENCH_EXPR_CASE");
   long iters = iters_env ? atol(iters_env) : 0;
+  const char *bc_env = getenv("BENCH_EXPR_BYTECODE_ONLY");
+  unsigned flags = bc_env && *bc_env && strcmp(bc_env, "0") ? BATON_EXPR_BYTECODE_ONLY : 0;
   char *ct = slurp(argv[1]), *dt = slurp(argv[2]);
   cJSON *cases = ct ? cJSON_Parse(ct) : NULL, *data = dt ? cJSON_Parse(dt) : NULL;
   if (!cases || !data) {
@@ -103,7 +107,7 @@ int main(int argc, char **argv) {
     if (only && strcmp(only, name)) continue;
     struct expr_program *p;
     struct expr_diag d;
-    if (baton_expr_compile(env, src, strlen(src), 0, &p, &d)) {
+    if (baton_expr_compile(env, src, strlen(src), flags, &p, &d)) {
       fprintf(stderr, "bench_expr: %s: %s\n", name, d.msg);
       return 1;
     }

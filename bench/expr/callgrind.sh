@@ -4,6 +4,7 @@
 # of the evaluator's own work that the load of a shared machine cannot
 # disturb, for before/after comparisons of small changes.
 # Usage: bench/expr/callgrind.sh [BUILD_DIR]   (default build; N = 100000)
+# BENCH_EXPR_BYTECODE_ONLY=1 in the environment counts the bytecode VM alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=${1:-build}

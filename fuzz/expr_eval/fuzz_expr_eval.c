@@ -2,9 +2,12 @@
  * libFuzzer target for compile + evaluate: the input is an expression, then
  * optionally a NUL byte and JSON text bound as `profile` (through
  * baton_expr_value_parse_json, which this target fuzzes too). Journey
- * functions are answered by a deterministic fake host. Invariant checked on
+ * functions are answered by a deterministic fake host. Invariants checked on
  * every value: its CEL literal form evaluates back to an equal value of the
- * same type (values holding NaN excepted, as NaN != NaN).
+ * same type (values holding NaN excepted, as NaN != NaN); a second run with
+ * the field-position hints of the first gives the same outcome; and the
+ * program compiled with BATON_EXPR_BYTECODE_ONLY (no closure form) gives
+ * the same outcome, error position included, asking the host as often.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,18 +16,28 @@
 #include "expr/expr.h"
 #include "util/buf.h"
 
+static int host_calls; /* every callback, for the bytecode-only comparison */
 static int count(void *h, const char *n, size_t l, int64_t since, int64_t until, int64_t *out) {
   (void)h, (void)n, (void)since, (void)until;
+  host_calls++;
   *out = (int64_t)l;
-  return 0;
+  return l == 4 ? -5 : 0;
 }
 static int seg(void *h, const char *id, size_t l, bool *out) {
   (void)h, (void)id;
+  host_calls++;
   *out = l % 2;
   return l > 10 ? -3 : 0;
 }
+static int cases(void *h, const char *t, size_t l, int64_t *out) {
+  (void)h, (void)t;
+  host_calls++;
+  *out = (int64_t)l % 3;
+  return l == 5 ? -5 : 0;
+}
 static int64_t now(void *h) {
   (void)h;
+  host_calls++;
   return 1767261600000LL;
 }
 static const char *zone(void *h) {
@@ -32,7 +45,16 @@ static const char *zone(void *h) {
   return "Europe/Paris";
 }
 static const struct expr_host host = {
-    .now_ms = now, .count_events = count, .in_segment = seg, .in_journey = seg, .time_zone = zone};
+    .now_ms = now, .count_events = count, .in_segment = seg, .in_journey = seg,
+    .open_cases = cases, .time_zone = zone};
+
+/* The outcome of an evaluation as text: the value, or the error and its position. */
+static void outcome(struct buf *b, int rc, struct expr_value v) {
+  if (rc)
+    buf_printf(b, "error@%u: %s", baton_expr_error_pos(v.v.err), baton_expr_error_message(v.v.err));
+  else
+    baton_expr_value_format(b, v);
+}
 
 static bool same_type(struct expr_value a, struct expr_value b) {
   if (a.kind != b.kind) return false;
@@ -46,12 +68,14 @@ static bool same_type(struct expr_value a, struct expr_value b) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static struct expr_env *env, *empty;
-  static struct expr_ctx *ctx, *ctx2;
+  static struct expr_ctx *ctx, *ctx2, *ctx3;
   if (!env) {
     env = baton_expr_env_new_default();
     empty = baton_expr_env_new();
     ctx = baton_expr_ctx_new();
     ctx2 = baton_expr_ctx_new();
+    ctx3 = baton_expr_ctx_new();
+    baton_expr_ctx_set_limit(ctx3, 20000);
     baton_expr_ctx_set_limit(ctx, 20000);
   }
   const uint8_t *nul = memchr(data, 0, size);
@@ -67,11 +91,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
      * give the same outcome: its text is kept for the comparison below. */
     struct buf first;
     buf_init(&first, 1 << 20);
+    host_calls = 0;
     int rc = baton_expr_eval(p, ctx, vars, &host, NULL, &v);
-    if (rc)
-      buf_puts(&first, baton_expr_error_message(v.v.err));
-    else
-      baton_expr_value_format(&first, v);
+    int calls = host_calls;
+    outcome(&first, rc, v);
+    /* The bytecode alone must agree with the closure (closure.c). */
+    struct expr_program *bc = NULL;
+    if (baton_expr_compile(env, (const char *)data, elen, BATON_EXPR_BYTECODE_ONLY, &bc, NULL))
+      __builtin_trap();
+    struct expr_value bv;
+    struct buf bcout;
+    buf_init(&bcout, 1 << 20);
+    host_calls = 0;
+    int brc = baton_expr_eval(bc, ctx3, vars, &host, NULL, &bv);
+    outcome(&bcout, brc, bv);
+    if (brc != rc || host_calls != calls || first.len != bcout.len ||
+        (first.len && memcmp(first.ptr, bcout.ptr, first.len)))
+      __builtin_trap(); /* the closure and the bytecode disagree */
+    buf_release(&bcout);
+    baton_expr_program_free(bc);
     if (!rc) {
       struct buf b;
       buf_init(&b, 1 << 20);
@@ -89,10 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct buf again;
     buf_init(&again, 1 << 20);
     if (baton_expr_eval(p, ctx, vars, &host, NULL, &v) != rc) __builtin_trap();
-    if (rc)
-      buf_puts(&again, baton_expr_error_message(v.v.err));
-    else
-      baton_expr_value_format(&again, v);
+    outcome(&again, rc, v);
     if (first.len != again.len || (first.len && memcmp(first.ptr, again.ptr, first.len)))
       __builtin_trap(); /* the hints changed an outcome */
     buf_release(&first);

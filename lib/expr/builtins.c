@@ -277,7 +277,7 @@ static struct expr_value ascii_case(struct vm *vm, struct expr_value s, bool upp
   return baton_expr_string(p, s.aux);
 }
 
-static bool mem_contains(const char *h, size_t hn, const char *n, size_t nn) {
+bool mem_contains(const char *h, size_t hn, const char *n, size_t nn) {
   if (nn == 0) return true;
   if (nn > hn) return false;
   return memmem(h, hn, n, nn) != NULL;

@@ -68,12 +68,11 @@ static uint32_t add_name(struct compiler *c, const char *s, size_t n) {
   return add_const(c, own(c, baton_expr_string(s, n)));
 }
 
-/* True if n is a literal or a list of such (folded to one constant). */
-static bool is_const(const struct ast *n) {
+bool ast_is_const(const struct ast *n) {
   if (n->kind == AST_LIT) return true;
   if (n->kind != AST_LIST) return false;
   for (uint32_t i = 0; i < n->n_args; i++)
-    if (!is_const(n->args[i])) return false;
+    if (!ast_is_const(n->args[i])) return false;
   return true;
 }
 
@@ -117,20 +116,28 @@ static bool is_pure(int fn) {
   return false;
 }
 
+int fold_pure_call(struct expr_program *p, const struct ast *n, struct expr_value *out) {
+  if (n->kind != AST_CALL || n->fn < 0 || !is_pure(n->fn) || n->n_args > 4) return 1;
+  struct compiler c = {.p = p};
+  struct expr_value args[4];
+  for (uint32_t i = 0; i < n->n_args; i++) {
+    if (n->args[i]->kind != AST_LIT) return 1;
+    args[i] = own(&c, n->args[i]->lit);
+  }
+  if (c.rc) return c.rc;
+  struct expr_ctx scratch = {0};
+  struct vm vm = {.ctx = &scratch, .prog = p, .arena = &p->arena, .have_now = true};
+  builtin_call(&vm, n->fn, args, (int)n->n_args, n->pos, out);
+  return out->kind == EXPR_ERROR ? 1 : 0;
+}
+
 /* Folds a pure call on literals into a constant; false if it cannot (or errs:
  * the error is then raised at evaluation, at its position, like any other). */
 static bool fold_call(struct compiler *c, const struct ast *n) {
-  if (n->fn < 0 || !is_pure(n->fn) || n->n_args > 4) return false;
-  struct expr_value args[4];
-  for (uint32_t i = 0; i < n->n_args; i++) {
-    if (n->args[i]->kind != AST_LIT) return false;
-    args[i] = own(c, n->args[i]->lit);
-  }
-  struct expr_ctx scratch = {0};
-  struct vm vm = {.ctx = &scratch, .prog = c->p, .arena = &c->p->arena, .have_now = true};
   struct expr_value out;
-  builtin_call(&vm, n->fn, args, (int)n->n_args, n->pos, &out);
-  if (out.kind == EXPR_ERROR) return false;
+  int rc = fold_pure_call(c->p, n, &out);
+  if (rc == BATON_ETOOBIG) c->rc = rc;
+  if (rc) return false;
   emit(c, OP_CONST, add_const(c, out), 0, n->pos);
   push(c, 1);
   return true;
@@ -143,6 +150,16 @@ static void patch(struct compiler *c, uint32_t at, bool field_b) {
     c->code[at].a = (uint32_t)c->n;
 }
 
+uint64_t *in_short_words(struct expr_program *p, const struct expr_list *l) {
+  if (l->len > 64) return NULL;
+  for (uint32_t i = 0; i < l->len; i++)
+    if (l->items[i].kind != EXPR_STRING || l->items[i].aux > SHORT_WORD_MAX) return NULL;
+  uint64_t *w = arena_alloc(&p->arena, (l->len ? l->len : 1) * sizeof(*w));
+  if (!w) return NULL;
+  for (uint32_t i = 0; i < l->len; i++) w[i] = short_word(l->items[i].v.s, l->items[i].aux);
+  return w;
+}
+
 /*
  * When every item of a constant `in` list is a string of at most 7 bytes
  * and there are at most 64 of them, emits IN_SHORT over an array of their
@@ -150,44 +167,44 @@ static void patch(struct compiler *c, uint32_t at, bool field_b) {
  * few word compares instead of hashing it. IN_CONST follows for the rest.
  */
 static void emit_in_short(struct compiler *c, const struct expr_list *l, uint32_t pos) {
-  if (l->len > 64) return;
-  for (uint32_t i = 0; i < l->len; i++)
-    if (l->items[i].kind != EXPR_STRING || l->items[i].aux > SHORT_WORD_MAX) return;
-  uint64_t *w = arena_alloc(&c->p->arena, (l->len ? l->len : 1) * sizeof(*w));
-  if (!w) {
-    c->rc = BATON_ETOOBIG;
-    return;
-  }
-  for (uint32_t i = 0; i < l->len; i++) w[i] = short_word(l->items[i].v.s, l->items[i].aux);
+  uint64_t *w = in_short_words(c->p, l);
+  if (!w) return;
   emit(c, OP_IN_SHORT, add_const(c, baton_expr_bytes(w, l->len * sizeof(*w))), 0, pos);
+}
+
+struct expr_map *in_string_set(struct expr_program *p, const struct expr_list *l) {
+  if (l->len < 4) return NULL;
+  for (uint32_t i = 0; i < l->len; i++)
+    if (l->items[i].kind != EXPR_STRING) return NULL;
+  struct expr_map *m = map_alloc(&p->arena, l->len);
+  if (!m) return NULL;
+  uint32_t w = 0;
+  for (uint32_t i = 0; i < l->len; i++) {
+    bool dup = false;
+    for (uint32_t j = 0; j < w && !dup; j++) dup = value_equal(m->entries[j].key, l->items[i]);
+    if (dup) continue;
+    m->entries[w].key = l->items[i];
+    m->entries[w].val = baton_expr_bool(true);
+    w++;
+  }
+  m->len = w;
+  return map_seal(&p->arena, m) ? NULL : m;
+}
+
+struct expr_value ast_const_value(struct expr_program *p, const struct ast *n, int *rc) {
+  struct compiler c = {.p = p};
+  struct expr_value v = const_value(&c, n);
+  *rc = c.rc;
+  return v;
 }
 
 static void gen_in_const(struct compiler *c, const struct ast *n) {
   gen(c, n->a);
   struct expr_value list = const_value(c, n->b);
-  bool all_str = list.v.list->len >= 4;
-  for (uint32_t i = 0; all_str && i < list.v.list->len; i++)
-    all_str = list.v.list->items[i].kind == EXPR_STRING;
+  struct expr_map *m = in_string_set(c->p, list.v.list);
   uint32_t k;
-  if (all_str) {
+  if (m) {
     /* Hash the strings as map keys; the list follows for non-string operands. */
-    struct expr_map *m = map_alloc(&c->p->arena, list.v.list->len);
-    if (!m) {
-      c->rc = BATON_ETOOBIG;
-      return;
-    }
-    uint32_t w = 0;
-    for (uint32_t i = 0; i < list.v.list->len; i++) {
-      bool dup = false;
-      for (uint32_t j = 0; j < w && !dup; j++)
-        dup = value_equal(m->entries[j].key, list.v.list->items[i]);
-      if (dup) continue;
-      m->entries[w].key = list.v.list->items[i];
-      m->entries[w].val = baton_expr_bool(true);
-      w++;
-    }
-    m->len = w;
-    if (map_seal(&c->p->arena, m)) c->rc = BATON_ETOOBIG;
     struct expr_value mv = {.kind = EXPR_MAP, .v.map = m};
     k = add_const(c, mv);
     add_const(c, list);
@@ -352,7 +369,7 @@ static void gen(struct compiler *c, const struct ast *n) {
         patch(c, j, false);
         return;
       }
-      if (n->op == TOK_IN && n->b->kind == AST_LIST && n->b->n_args && is_const(n->b)) {
+      if (n->op == TOK_IN && n->b->kind == AST_LIST && n->b->n_args && ast_is_const(n->b)) {
         gen_in_const(c, n);
         return;
       }
@@ -402,7 +419,7 @@ static void gen(struct compiler *c, const struct ast *n) {
       return;
     }
     case AST_LIST:
-      if (is_const(n)) {
+      if (ast_is_const(n)) {
         emit(c, OP_CONST, add_const(c, const_value(c, n)), 0, n->pos);
         push(c, 1);
         return;

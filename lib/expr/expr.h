@@ -242,6 +242,13 @@ enum {
    * evaluation; used by the conformance runner).
    */
   BATON_EXPR_UNCHECKED = 1 << 0,
+  /*
+   * Bytecode only: no closure form (conditions of the common shapes are
+   * otherwise also compiled to a tree of C functions that answers their
+   * usual case faster and falls back to the bytecode). The results are the
+   * same; tests compare the two with this flag.
+   */
+  BATON_EXPR_BYTECODE_ONLY = 1 << 1,
 };
 
 /* A compile error: message and position (byte offset, 1-based line and column). */

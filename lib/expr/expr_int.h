@@ -79,6 +79,12 @@ struct expr_value expr_error_overload(struct expr_arena *a, uint32_t pos, const 
                                       const struct expr_value *args, int n);
 /* A static error for when the arena is exhausted. */
 struct expr_value expr_error_oom(uint32_t pos);
+/* The error of a journey function whose host callback failed with rc. */
+struct expr_value journey_host_failed(struct expr_arena *a, int fn, int rc, uint32_t pos);
+/* Whether h[0..hn) contains n[0..nn) (contains()). */
+bool mem_contains(const char *h, size_t hn, const char *n, size_t nn);
+/* Forgets the last evaluation's scratch if it used any (as each evaluation starts). */
+void ctx_scratch_reset(struct expr_ctx *ctx);
 
 /* value.c */
 bool value_equal(struct expr_value a, struct expr_value b);
@@ -116,6 +122,17 @@ static inline bool key_eq(const char *a, const char *b, uint32_t n) {
     return ((load32(a) ^ load32(b)) | (load32(a + n - 4) ^ load32(b + n - 4))) == 0;
   if (n == 0) return true;
   return a[0] == b[0] && a[n >> 1] == b[n >> 1] && a[n - 1] == b[n - 1];
+}
+
+/* A string of at most 8 bytes as a word that, between strings of the same
+ * length, is equal exactly when they are: two overlapping 4-byte loads, or
+ * the first, middle and last bytes (all of them below 4). Never reads
+ * outside s. */
+static inline __attribute__((always_inline)) uint64_t key_word(const char *s, uint32_t n) {
+  if (n >= 4) return load32(s) | (uint64_t)load32(s + n - 4) << 32;
+  if (n == 0) return 0;
+  const unsigned char *u = (const unsigned char *)s;
+  return u[0] | (uint64_t)u[n >> 1] << 8 | (uint64_t)u[n - 1] << 16;
 }
 
 /* A string of at most 7 bytes as one word: its bytes, zero padded, and its
@@ -402,6 +419,80 @@ struct insn {
   uint32_t pos;
 };
 
+/* ---- Closures (closure.c) ------------------------------------------------ */
+
+#define CLOSURE_MAX_LOCALS 16 /* local slots a closure can use: macros nested 4 deep */
+#define CPATH_MAX 4           /* fields in a path: profile.a.b.c.d */
+
+/* What a closure node answers. */
+enum { C_FALSE = 0, C_TRUE = 1, C_BAIL = 2, C_ERROR = 3 };
+
+/* One evaluation's state, on baton_expr_eval's stack. */
+struct ceval {
+  const struct expr_value *vars;
+  const struct expr_host *host;
+  void *hctx;
+  struct expr_ctx *ctx;
+  uint64_t budget;          /* macro iterations left, counted as the VM counts them */
+  struct expr_value err;    /* the value of a C_ERROR answer */
+  const struct expr_program *prog; /* for the bytecode, when the closure bails */
+  struct expr_value *out;
+  struct expr_value loc[CLOSURE_MAX_LOCALS]; /* the VM's local slots, same numbering */
+};
+
+/* A field read: its name, key_hash and map_find_hinted's hint (written at run time). */
+struct cfield {
+  const char *s;
+  uint32_t len, hash;
+  uint16_t hint;
+  uint64_t word; /* key_word(s, len) when len <= 8 */
+};
+
+/* vars[slot] (or loc[slot] when local), then each field in turn. */
+struct cpath {
+  uint16_t slot;
+  bool local;
+  uint8_t n;
+  struct cfield f[CPATH_MAX];
+};
+
+struct cnode;
+struct hoisted;
+typedef int (*cnode_fn)(const struct cnode *n, struct ceval *e);
+
+/* A node: the C function that evaluates it and the operands it reads. */
+struct cnode {
+  cnode_fn fn;
+  uint8_t test;           /* a leaf test conj/disj/macros run inline (enum in closure.c), or 0 */
+  uint8_t n_list;         /* conj/disj: the operands in list */
+  const struct cnode *const *list;
+  uint8_t rel;            /* compares: 0..5 for == != < <= > >= */
+  uint16_t var;           /* macros: the local slot of the iteration variable */
+  int fn_id;              /* host calls: the builtin */
+  uint32_t pos;           /* host calls: the call's source offset, for its error */
+  const struct cnode *a, *b, *c;
+  struct cpath path, path2;
+  struct expr_value k, k2; /* constant operands */
+  uint64_t kword;         /* key_word of k when it is a string of at most 8 bytes */
+  const struct hoisted *hoisted; /* macros, chains: their leaf tests, copied out (closure.c) */
+  uint32_t n_hoisted;
+  const uint64_t *words;  /* `in` short strings: their short_word()s by slot, ~0 where none */
+  uint64_t mul;           /* ... the slot of word w being (w * mul) >> shift */
+  uint8_t shift;
+  const struct expr_map *set;   /* `in` a list of strings: hashed */
+  int64_t window_ms;      /* count(): the window, or -1 for all time */
+};
+
+struct expr_program;
+/* Builds p->closure and p->entry from the checked AST root when every node
+ * of it has a closure form (leaves them NULL otherwise). Returns 0 or
+ * BATON_ETOOBIG. */
+int closure_compile(struct expr_program *p, const struct ast *root);
+/* baton_expr_eval's signature: a program's way in. */
+typedef int (*expr_entry_fn)(const struct expr_program *p, struct expr_ctx *ctx,
+                             const struct expr_value *vars, const struct expr_host *host,
+                             void *hctx, struct expr_value *out);
+
 struct expr_env {
   char **names;
   int *types;
@@ -422,7 +513,24 @@ struct expr_program {
   char *src;
   size_t src_len;
   struct regex_cache *regexes; /* constant patterns of matches(), compiled once */
+  const struct cnode *closure; /* the same program as closures (closure.c), or NULL */
+  expr_entry_fn entry;         /* how baton_expr_eval runs the closure, or NULL */
 };
+
+/* Compiler helpers that closure.c shares. ast_is_const: n is a literal or a
+ * list of such. ast_const_value: its value, strings copied into p's arena
+ * (*rc BATON_ETOOBIG if that failed). fold_pure_call: *out = a call of a
+ * builtin that depends only on its arguments, on literals (duration("30d")),
+ * evaluated now: 0, or 1 if n is no such call or the call errs, or
+ * BATON_ETOOBIG. in_short_words: l's items as short_word()s, or NULL unless
+ * all are strings of at most 7 bytes and there are at most 64.
+ * in_string_set: l's strings as a sealed map's keys, or NULL unless l holds
+ * at least 4 items, all strings. */
+bool ast_is_const(const struct ast *n);
+struct expr_value ast_const_value(struct expr_program *p, const struct ast *n, int *rc);
+int fold_pure_call(struct expr_program *p, const struct ast *n, struct expr_value *out);
+uint64_t *in_short_words(struct expr_program *p, const struct expr_list *l);
+struct expr_map *in_string_set(struct expr_program *p, const struct expr_list *l);
 
 /* Checks and resolves ast in place; *n_locals receives the local slots the
  * comprehensions need. Returns 0 or BATON_ETYPE with diag set. */
@@ -455,6 +563,9 @@ struct vm {
   bool have_now;
 };
 
+/* Runs p's bytecode: baton_expr_eval's contract (vm.c). */
+int vm_run(const struct expr_program *p, struct expr_ctx *ctx, const struct expr_value *vars,
+           const struct expr_host *host, void *hctx, struct expr_value *out);
 /* The time "now" for this evaluation, asked of the host once. */
 int64_t vm_now_ms(struct vm *vm);
 /* Operators, shared by the VM loop and the checker's overload probes. */

@@ -14,8 +14,8 @@ static struct expr_value unavailable(struct vm *vm, int fn, uint32_t pos) {
                         builtins[fn].name);
 }
 
-static struct expr_value host_failed(struct vm *vm, int fn, int rc, uint32_t pos) {
-  return expr_error_new(vm->arena, pos, "%s() failed: %s", builtins[fn].name, baton_strerror(rc));
+struct expr_value journey_host_failed(struct expr_arena *a, int fn, int rc, uint32_t pos) {
+  return expr_error_new(a, pos, "%s() failed: %s", builtins[fn].name, baton_strerror(rc));
 }
 
 /* The window [now - d, now] in ms; returns false for a negative duration. */
@@ -144,5 +144,5 @@ negative:
   *out = expr_error_new(vm->arena, pos, "%s(): the window must not be negative", builtins[fn].name);
   return;
 failed:
-  *out = host_failed(vm, fn, rc, pos);
+  *out = journey_host_failed(vm->arena, fn, rc, pos);
 }

@@ -90,6 +90,8 @@ int baton_expr_compile(const struct expr_env *env, const char *src, size_t len, 
   int rc = parse_expr(&pa, p->src, len, diag, &root);
   if (!rc) rc = check_ast(env, root, flags, p->src, len, diag, &p->n_locals);
   if (!rc) rc = compile_ast(p, root, flags, diag);
+  if (!rc && !(flags & BATON_EXPR_BYTECODE_ONLY) && closure_compile(p, root))
+    rc = BATON_ETOOBIG, diag_set(diag, p->src, len, 0, "expression too large");
   arena_release(&pa);
   if (rc) {
     baton_expr_program_free(p);
@@ -150,5 +152,6 @@ int baton_expr_program_dump(struct buf *b, const struct expr_program *p) {
     if (!rc && in->op == OP_CALL) rc = buf_printf(b, "  ; %s", builtins[in->a].name);
     if (!rc) rc = buf_putc(b, '\n');
   }
+  if (!rc && p->closure) rc = buf_puts(b, "closure: yes (the bytecode runs when it bails)\n");
   return rc;
 }

@@ -428,17 +428,20 @@ static inline bool affix(struct expr_value x, struct expr_value k, bool start) {
   return key_eq(x.v.s + (start ? 0 : x.aux - k.aux), k.v.s, k.aux);
 }
 
-int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
-                    const struct expr_value *vars, const struct expr_host *host, void *hctx,
-                    struct expr_value *out) {
-  static const struct expr_value no_vars[EXPR_MAX_VARS]; /* all null (kind 0) */
-  struct vm vm = {.ctx = ctx, .prog = p, .host = host, .hctx = hctx, .arena = &ctx->arena};
-  if (!vars) vars = no_vars;
-  uint64_t iterations_left = ctx->max_iterations; /* a local: kept in a register */
+void ctx_scratch_reset(struct expr_ctx *ctx) {
   /* Reset the scratch only if the last run used it: most conditions do not.
    * (A context's arena always has its first block: CTX_ARENA_FIRST.) */
   if (unlikely(ctx->arena.head != ctx->arena.first || ctx->arena.first->used))
     baton_expr_arena_reset(&ctx->arena);
+}
+
+int vm_run(const struct expr_program *p, struct expr_ctx *ctx, const struct expr_value *vars,
+           const struct expr_host *host, void *hctx, struct expr_value *out) {
+  static const struct expr_value no_vars[EXPR_MAX_VARS]; /* all null (kind 0) */
+  struct vm vm = {.ctx = ctx, .prog = p, .host = host, .hctx = hctx, .arena = &ctx->arena};
+  if (!vars) vars = no_vars;
+  uint64_t iterations_left = ctx->max_iterations; /* a local: kept in a register */
+  ctx_scratch_reset(ctx);
   if (unlikely(p->frame > ctx->stack_cap)) ensure_stack(ctx, p->frame);
   struct expr_value *sp = ctx->stack; /* next free slot */
   struct expr_value *loc = ctx->stack + p->max_stack + 1;
@@ -966,6 +969,18 @@ int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
         abort();
     }
   }
+}
+
+/*
+ * A program with a closure (closure.c) enters through it: it answers the
+ * usual case of its condition, and runs the bytecode (vm_run), which gives
+ * the same answer or the exact error, when it bails.
+ */
+int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
+                    const struct expr_value *vars, const struct expr_host *host, void *hctx,
+                    struct expr_value *out) {
+  if (p->entry && vars) return p->entry(p, ctx, vars, host, hctx, out);
+  return vm_run(p, ctx, vars, host, hctx, out);
 }
 
 int baton_expr_eval_bool(const struct expr_program *p, struct expr_ctx *ctx,
