@@ -60,56 +60,126 @@ static int fail(struct segment_error *err, const char *code, const char *field, 
   return BATON_EINVAL;
 }
 
+/* Where an event is, for error messages: "batch[3]." or "" (not built unless needed). */
+struct ev_pos {
+  int in_batch;
+  size_t index;
+};
+
+/* Writes the field's full name ("batch[3].userId" or "userId") into buf. */
+static const char *field_name(char *buf, size_t cap, const struct ev_pos *pos, const char *name) {
+  if (pos->in_batch)
+    snprintf(buf, cap, "batch[%zu].%s", pos->index, name);
+  else
+    snprintf(buf, cap, "%s", name);
+  return buf;
+}
+
+/*
+ * The members of an event Baton reads (the first N_WATCHED, which an event may
+ * not give twice) or replaces. Looked up in one pass over the members: a
+ * strcmp per watched name per member was a visible share of parsing a batch.
+ */
+enum {
+  F_TYPE,
+  F_USER_ID,
+  F_ANONYMOUS_ID,
+  F_EVENT,
+  F_MESSAGE_ID,
+  F_TIMESTAMP,
+  F_SENT_AT,
+  F_ORIGINAL_TIMESTAMP,
+  F_WRITE_KEY,
+  F_PROPERTIES,
+  F_TRAITS,
+  F_CONTEXT,
+  F_PREVIOUS_ID,
+  F_GROUP_ID,
+  F_NAME,
+  F_INTEGRATIONS,
+  N_WATCHED,
+  F_RECEIVED_AT = N_WATCHED, /* replaced, but a second one is kept as sent */
+  N_FIELDS
+};
+
+static const char *const field_names[N_FIELDS] = {
+    "type",     "userId",     "anonymousId", "event",   "messageId",  "timestamp",
+    "sentAt",   "originalTimestamp",         "writeKey", "properties", "traits",
+    "context",  "previousId", "groupId",     "name",     "integrations", "receivedAt"};
+
+static int field_is(const char *k, int f) { return strcmp(k, field_names[f]) ? -1 : f; }
+
+/* The field named k, or -1. */
+static int field_of(const char *k) {
+  switch (k[0]) {
+    case 'a': return field_is(k, F_ANONYMOUS_ID);
+    case 'c': return field_is(k, F_CONTEXT);
+    case 'e': return field_is(k, F_EVENT);
+    case 'g': return field_is(k, F_GROUP_ID);
+    case 'i': return field_is(k, F_INTEGRATIONS);
+    case 'm': return field_is(k, F_MESSAGE_ID);
+    case 'n': return field_is(k, F_NAME);
+    case 'o': return field_is(k, F_ORIGINAL_TIMESTAMP);
+    case 'p': return k[1] == 'r' && k[2] == 'e' ? field_is(k, F_PREVIOUS_ID)
+                                                 : field_is(k, F_PROPERTIES);
+    case 'r': return field_is(k, F_RECEIVED_AT);
+    case 's': return field_is(k, F_SENT_AT);
+    case 't': return k[1] == 'y' ? field_is(k, F_TYPE)
+                     : k[1] == 'r' ? field_is(k, F_TRAITS)
+                                   : field_is(k, F_TIMESTAMP);
+    case 'u': return field_is(k, F_USER_ID);
+    case 'w': return field_is(k, F_WRITE_KEY);
+    default: return -1;
+  }
+}
+
 /* Returns the id as a string (numbers are accepted and converted, as Segment does). */
-static int get_id(cJSON *ev, const char *name, const char *prefix, char *tmp, size_t tmpcap,
-                  const char **out, struct segment_error *err) {
-  cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, name);
+static int get_id(cJSON *ev, cJSON *v, const char *name, const struct ev_pos *pos, char *tmp,
+                  size_t tmpcap, const char **out, struct segment_error *err) {
   *out = NULL;
   if (!v || cJSON_IsNull(v)) return 0;
-  /* The field name is only built for an error: snprintf per field per event
-     was a visible share of parsing a batch. */
   char field[64];
   if (cJSON_IsString(v)) {
     size_t n = strlen(v->valuestring);
     if (n == 0) return 0; /* empty is the same as absent */
     if (n > MAX_ID_LEN) {
-      snprintf(field, sizeof(field), "%s%s", prefix, name);
+      field_name(field, sizeof(field), pos, name);
       return fail(err, "invalid_field", field, "%s is longer than %d characters", field,
                   MAX_ID_LEN);
     }
     *out = v->valuestring;
     return 0;
   }
-  snprintf(field, sizeof(field), "%s%s", prefix, name);
   if (cJSON_IsNumber(v)) {
     double d = v->valuedouble;
-    if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740991.0)
+    if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740991.0) {
+      field_name(field, sizeof(field), pos, name);
       return fail(err, "invalid_field", field, "%s must be a string or an integer", field);
+    }
     snprintf(tmp, tmpcap, "%.0f", d);
     cJSON_ReplaceItemInObjectCaseSensitive(ev, name, cJSON_CreateString(tmp));
     *out = cJSON_GetObjectItemCaseSensitive(ev, name)->valuestring;
     return 0;
   }
+  field_name(field, sizeof(field), pos, name);
   return fail(err, "invalid_field", field, "%s must be a string or an integer", field);
 }
 
-static int check_object(cJSON *ev, const char *name, const char *prefix,
+static int check_object(const cJSON *v, const char *name, const struct ev_pos *pos,
                         struct segment_error *err) {
-  cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, name);
   if (!v || cJSON_IsNull(v) || cJSON_IsObject(v)) return 0;
   char field[64];
-  snprintf(field, sizeof(field), "%s%s", prefix, name);
+  field_name(field, sizeof(field), pos, name);
   return fail(err, "invalid_field", field, "%s must be an object", field);
 }
 
-static int get_time(cJSON *ev, const char *name, const char *prefix, int64_t *out, int *present,
-                    struct segment_error *err) {
-  cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, name);
+static int get_time(const cJSON *v, const char *name, const struct ev_pos *pos, int64_t *out,
+                    int *present, struct segment_error *err) {
   *present = 0;
   if (!v || cJSON_IsNull(v)) return 0;
   if (!cJSON_IsString(v) || clock_parse_iso8601(v->valuestring, out)) {
     char field[64];
-    snprintf(field, sizeof(field), "%s%s", prefix, name);
+    field_name(field, sizeof(field), pos, name);
     return fail(err, "invalid_field", field, "%s must be an ISO 8601 date-time string", field);
   }
   *present = 1;
@@ -140,105 +210,98 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
                      int64_t batch_sent_at, int batch_has_sent_at,
                      const struct segment_limits *lim, int64_t received_ms, const char *source,
                      uint64_t seed, struct segment_out *out, struct segment_error *err) {
-  char prefix[32] = "";
-  if (in_batch) snprintf(prefix, sizeof(prefix), "batch[%zu].", index);
+  const struct ev_pos pos = {in_batch, index};
+  char field[64];
   if (!cJSON_IsObject(ev)) {
-    char field[32];
     snprintf(field, sizeof(field), "batch[%zu]", index);
     return fail(err, "invalid_event", field, "%s must be an object", field);
   }
   /* A field Baton reads given twice is ambiguous (cJSON would read the first,
      a JavaScript reader of the stored event the last): refuse it. */
-  static const char *const watched[] = {"type",      "userId",     "anonymousId", "event",
-                                        "messageId", "timestamp",  "sentAt",      "originalTimestamp",
-                                        "writeKey",  "properties", "traits",      "context",
-                                        "previousId", "groupId",   "name",        "integrations"};
-  unsigned seen = 0;
-  for (const cJSON *f = ev->child; f; f = f->next) {
-    for (unsigned w = 0; w < ARRAY_SIZE(watched); w++) {
-      if (strcmp(f->string, watched[w])) continue;
-      if (seen & (1u << w)) {
-        char field[64];
-        if (in_batch)
-          snprintf(field, sizeof(field), "batch[%zu].%s", index, watched[w]);
-        else
-          snprintf(field, sizeof(field), "%s", watched[w]);
-        return fail(err, "invalid_field", field, "%s is given more than once", field);
-      }
-      seen |= 1u << w;
-      break;
+  cJSON *m[N_FIELDS] = {0};
+  for (cJSON *f = ev->child; f; f = f->next) {
+    int w = field_of(f->string);
+    if (w < 0) continue;
+    if (m[w]) {
+      if (w >= N_WATCHED) continue;
+      field_name(field, sizeof(field), &pos, field_names[w]);
+      return fail(err, "invalid_field", field, "%s is given more than once", field);
     }
+    m[w] = f;
   }
   if (in_batch) {
-    cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "type");
-    char field[48];
-    snprintf(field, sizeof(field), "%stype", prefix);
-    if (!cJSON_IsString(t))
+    const cJSON *t = m[F_TYPE];
+    if (!cJSON_IsString(t)) {
+      field_name(field, sizeof(field), &pos, "type");
       return fail(err, "invalid_field", field,
                   "%s is required: track, identify, page, screen, group or alias", field);
+    }
     kind = event_kind_parse(t->valuestring);
-    if (!kind)
+    if (!kind) {
+      field_name(field, sizeof(field), &pos, "type");
       return fail(err, "invalid_field", field,
                   "%s '%.40s' is not one of track, identify, page, screen, group, alias", field,
                   t->valuestring);
+    }
   } else {
     set_string(ev, "type", event_kind_name(kind));
   }
   char uid_tmp[48], aid_tmp[48];
   const char *user_id, *anon_id;
-  if (get_id(ev, "userId", prefix, uid_tmp, sizeof(uid_tmp), &user_id, err) ||
-      get_id(ev, "anonymousId", prefix, aid_tmp, sizeof(aid_tmp), &anon_id, err))
+  if (get_id(ev, m[F_USER_ID], "userId", &pos, uid_tmp, sizeof(uid_tmp), &user_id, err) ||
+      get_id(ev, m[F_ANONYMOUS_ID], "anonymousId", &pos, aid_tmp, sizeof(aid_tmp), &anon_id, err))
     return BATON_EINVAL;
   if (!user_id && !anon_id) {
-    char field[64];
-    snprintf(field, sizeof(field), "%suserId", prefix);
+    char prefix[32] = "";
+    if (in_batch) snprintf(prefix, sizeof(prefix), "batch[%zu].", index);
+    field_name(field, sizeof(field), &pos, "userId");
     return fail(err, "missing_identity", field, "%suserId or %sanonymousId is required", prefix,
                 prefix);
   }
   const char *name = "";
   if (kind == EV_TRACK) {
-    cJSON *n = cJSON_GetObjectItemCaseSensitive(ev, "event");
-    char field[48];
+    const cJSON *n = m[F_EVENT];
     if (!cJSON_IsString(n) || !n->valuestring[0]) {
-      snprintf(field, sizeof(field), "%sevent", prefix);
+      field_name(field, sizeof(field), &pos, "event");
       return fail(err, "invalid_field", field, "%s is required for track: a non-empty string",
                   field);
     }
     if (strlen(n->valuestring) > MAX_NAME_LEN) {
-      snprintf(field, sizeof(field), "%sevent", prefix);
+      field_name(field, sizeof(field), &pos, "event");
       return fail(err, "invalid_field", field, "%s is longer than %d characters", field,
                   MAX_NAME_LEN);
     }
     name = n->valuestring;
   } else if (kind == EV_PAGE || kind == EV_SCREEN) {
-    cJSON *n = cJSON_GetObjectItemCaseSensitive(ev, "name");
+    const cJSON *n = m[F_NAME];
     if (n && !cJSON_IsNull(n) && !cJSON_IsString(n)) {
-      char field[48];
-      snprintf(field, sizeof(field), "%sname", prefix);
+      field_name(field, sizeof(field), &pos, "name");
       return fail(err, "invalid_field", field, "%s must be a string", field);
     }
     if (cJSON_IsString(n) && strlen(n->valuestring) <= MAX_NAME_LEN) name = n->valuestring;
   } else if (kind == EV_ALIAS) {
-    cJSON *prev = cJSON_GetObjectItemCaseSensitive(ev, "previousId");
-    char field[48];
-    snprintf(field, sizeof(field), "%spreviousId", prefix);
-    if (!(cJSON_IsString(prev) && prev->valuestring[0]) && !cJSON_IsNumber(prev))
+    const cJSON *prev = m[F_PREVIOUS_ID];
+    if (!(cJSON_IsString(prev) && prev->valuestring[0]) && !cJSON_IsNumber(prev)) {
+      field_name(field, sizeof(field), &pos, "previousId");
       return fail(err, "invalid_field", field, "%s is required for alias", field);
+    }
   } else if (kind == EV_GROUP) {
-    cJSON *g = cJSON_GetObjectItemCaseSensitive(ev, "groupId");
-    char field[48];
-    snprintf(field, sizeof(field), "%sgroupId", prefix);
-    if (!(cJSON_IsString(g) && g->valuestring[0]) && !cJSON_IsNumber(g))
+    const cJSON *g = m[F_GROUP_ID];
+    if (!(cJSON_IsString(g) && g->valuestring[0]) && !cJSON_IsNumber(g)) {
+      field_name(field, sizeof(field), &pos, "groupId");
       return fail(err, "invalid_field", field, "%s is required for group", field);
+    }
   }
-  if (check_object(ev, "properties", prefix, err) || check_object(ev, "traits", prefix, err) ||
-      check_object(ev, "context", prefix, err) || check_object(ev, "integrations", prefix, err))
+  if (check_object(m[F_PROPERTIES], "properties", &pos, err) ||
+      check_object(m[F_TRAITS], "traits", &pos, err) ||
+      check_object(m[F_CONTEXT], "context", &pos, err) ||
+      check_object(m[F_INTEGRATIONS], "integrations", &pos, err))
     return BATON_EINVAL;
   int64_t ts, ots, sent;
   int has_ts, has_ots, has_sent;
-  if (get_time(ev, "timestamp", prefix, &ts, &has_ts, err) ||
-      get_time(ev, "originalTimestamp", prefix, &ots, &has_ots, err) ||
-      get_time(ev, "sentAt", prefix, &sent, &has_sent, err))
+  if (get_time(m[F_TIMESTAMP], "timestamp", &pos, &ts, &has_ts, err) ||
+      get_time(m[F_ORIGINAL_TIMESTAMP], "originalTimestamp", &pos, &ots, &has_ots, err) ||
+      get_time(m[F_SENT_AT], "sentAt", &pos, &sent, &has_sent, err))
     return BATON_EINVAL;
   if (!has_sent && batch_has_sent_at) {
     sent = batch_sent_at;
@@ -255,12 +318,12 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
   char midbuf[48];
   const char *message_id;
   if (mid && !cJSON_IsNull(mid)) {
-    char field[48];
-    snprintf(field, sizeof(field), "%smessageId", prefix);
     if (!cJSON_IsString(mid) || !mid->valuestring[0] ||
-        strlen(mid->valuestring) > MAX_MESSAGE_ID_LEN)
+        strlen(mid->valuestring) > MAX_MESSAGE_ID_LEN) {
+      field_name(field, sizeof(field), &pos, "messageId");
       return fail(err, "invalid_field", field, "%s must be a non-empty string of at most %d", field,
                   MAX_MESSAGE_ID_LEN);
+    }
     message_id = mid->valuestring;
   } else {
     gen_message_id(midbuf, seed, index);
@@ -271,11 +334,13 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
   if (batch_context && !cJSON_GetObjectItemCaseSensitive(ev, "context"))
     cJSON_AddItemToObject(ev, "context", cJSON_Duplicate(batch_context, 1));
   char *json = cJSON_PrintUnformatted(ev);
-  if (!json) return fail(err, "invalid_event", prefix, "event cannot be serialised");
+  if (!json) {
+    if (in_batch) snprintf(field, sizeof(field), "batch[%zu].", index);
+    return fail(err, "invalid_event", in_batch ? field : "", "event cannot be serialised");
+  }
   size_t jlen = strlen(json);
   if (jlen > lim->max_event_bytes) {
     free(json);
-    char field[32];
     snprintf(field, sizeof(field), in_batch ? "batch[%zu]" : "body", index);
     return fail(err, "event_too_large", field, "%s is %zu bytes; the limit is %zu per event", field,
                 jlen, lim->max_event_bytes);
@@ -345,6 +410,15 @@ static int find_nonfinite(const cJSON *v, char *path, size_t cap, size_t at) {
   return 0;
 }
 
+/* Whether v holds a number that is not finite (a walk without find_nonfinite's
+   path building, which cost a snprintf per member). */
+static int has_nonfinite(const cJSON *v) {
+  if (cJSON_IsNumber(v)) return !isfinite(v->valuedouble);
+  for (const cJSON *c = v->child; c; c = c->next)
+    if ((c->child || cJSON_IsNumber(c)) && has_nonfinite(c)) return 1;
+  return 0;
+}
+
 static void take_write_key(cJSON *root, struct segment_out *out) {
   cJSON *wk = cJSON_GetObjectItemCaseSensitive(root, "writeKey");
   if (cJSON_IsString(wk) && strlen(wk->valuestring) < sizeof(out->write_key))
@@ -390,7 +464,7 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
   }
   char path[128];
   path[0] = '\0';
-  if (find_nonfinite(root, path, sizeof(path), 0)) {
+  if (has_nonfinite(root) && find_nonfinite(root, path, sizeof(path), 0)) {
     rc = fail(err, "invalid_field", path, "%s is a number out of range", path);
     goto done;
   }
@@ -427,7 +501,10 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
     }
     int64_t sent = 0;
     int has_sent = 0;
-    if ((rc = get_time(root, "sentAt", "", &sent, &has_sent, err))) goto done;
+    static const struct ev_pos top = {0, 0};
+    if ((rc = get_time(cJSON_GetObjectItemCaseSensitive(root, "sentAt"), "sentAt", &top, &sent,
+                       &has_sent, err)))
+      goto done;
     size_t i = 0;
     cJSON *ev;
     cJSON_ArrayForEach(ev, batch) {
