@@ -367,25 +367,36 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
   return 0;
 }
 
+static int is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 /* cJSON keeps strings NUL-terminated and accepts raw control characters, so
    "a\u0000b" would silently become "a" (another customer's id) and a raw
    control byte would be stored as sent. RFC 8259 forbids raw control
-   characters in strings; Baton refuses the \u0000 escape it cannot keep. */
-size_t segment_find_bad_char(const char *body, size_t len, int *is_nul) {
+   characters in strings; Baton refuses the \u0000 escape it cannot keep, and
+   "\uZZZZ", which is not JSON and which cJSON (1.7.15, parse_hex4) decodes as
+   U+0000 as well. */
+size_t segment_find_bad_char(const char *body, size_t len, int *kind) {
   int in_str = 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)body[i];
     if (!in_str) {
       if (c == '"') in_str = 1;
-      else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') return *is_nul = 0, i;
+      else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r')
+        return *kind = SEG_BAD_CONTROL, i;
       continue;
     }
-    if (c < 0x20) return *is_nul = 0, i;
+    if (c < 0x20) return *kind = SEG_BAD_CONTROL, i;
     if (c == '"') {
       in_str = 0;
     } else if (c == '\\' && i + 1 < len) {
-      if (body[i + 1] == 'u' && i + 5 < len && !memcmp(body + i + 2, "0000", 4))
-        return *is_nul = 1, i;
+      if (body[i + 1] == 'u' && i + 5 < len) {
+        const char *h = body + i + 2;
+        if (!memcmp(h, "0000", 4)) return *kind = SEG_BAD_NUL, i;
+        if (!is_hex(h[0]) || !is_hex(h[1]) || !is_hex(h[2]) || !is_hex(h[3]))
+          return *kind = SEG_BAD_ESCAPE, i;
+      }
       i++; /* the escaped character */
     }
   }
@@ -453,12 +464,15 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
     rc = fail(err, "invalid_json", "body", "the request body must be a JSON object");
     goto done;
   }
-  int is_nul;
-  size_t bad = segment_find_bad_char(body, len, &is_nul);
+  int kind;
+  size_t bad = segment_find_bad_char(body, len, &kind);
   if (bad < len) {
     rc = fail(err, "invalid_json", "body",
-              is_nul ? "a string holds \\u0000 (NUL), which is not accepted, at byte %zu"
-                     : "a raw control character (not allowed in JSON) at byte %zu",
+              kind == SEG_BAD_NUL
+                  ? "a string holds \\u0000 (NUL), which is not accepted, at byte %zu"
+              : kind == SEG_BAD_ESCAPE
+                  ? "a string holds a \\u escape without four hex digits (not JSON) at byte %zu"
+                  : "a raw control character (not allowed in JSON) at byte %zu",
               bad);
     goto done;
   }
