@@ -371,6 +371,108 @@ static int is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* Bytes that end a run of ordinary characters for scan_body: the quote, the
+   backslash, control characters and (for UTF-8) non-ASCII. */
+static const unsigned char str_special[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1};
+
+/* Checks the UTF-8 sequence at *p (a byte >= 0x80) as baton_utf8_valid does,
+   and moves past it. Returns 0 if it is not well-formed. */
+static int utf8_seq(const unsigned char **pp, const unsigned char *end) {
+  const unsigned char *p = *pp;
+  unsigned c = *p, cp;
+  size_t n;
+  if (c >= 0xc2 && c <= 0xdf) n = 1, cp = c & 0x1f;
+  else if (c >= 0xe0 && c <= 0xef) n = 2, cp = c & 0x0f;
+  else if (c >= 0xf0 && c <= 0xf4) n = 3, cp = c & 0x07;
+  else return 0;
+  if ((size_t)(end - p) < n + 1) return 0;
+  for (size_t i = 1; i <= n; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3f);
+  }
+  if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+      (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  *pp = p + n + 1;
+  return 1;
+}
+
+/*
+ * One pass over a body for two questions: is it UTF-8 (if check_utf8; the
+ * return value, as baton_utf8_valid), and where is the first character
+ * segment_find_bad_char reports (*bad, or len if none, with *kind). Two
+ * separate passes were both visible in profiles of a batch.
+ */
+static inline int scan_body(const char *body, size_t len, int check_utf8, size_t *bad,
+                            int *kind) {
+  const unsigned char *start = (const unsigned char *)body, *p = start, *end = p + len;
+  *bad = len;
+  for (;;) {
+    /* Outside strings. */
+    for (;;) {
+      while (p < end && !str_special[*p]) p++;
+      if (p >= end) return 1;
+      unsigned c = *p;
+      if (c == '"') {
+        p++;
+        break;
+      }
+      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+        *kind = SEG_BAD_CONTROL;
+        goto found;
+      }
+      if (c >= 0x80 && check_utf8) {
+        if (!utf8_seq(&p, end)) return 0;
+        continue;
+      }
+      p++;
+    }
+    /* Inside a string. */
+    for (;;) {
+      while (p < end && !str_special[*p]) p++;
+      if (p >= end) return 1;
+      unsigned c = *p;
+      if (c == '"') {
+        p++;
+        break;
+      }
+      if (c == '\\') {
+        if (end - p > 1) {
+          if (p[1] == 'u' && end - p > 5) {
+            const char *h = (const char *)p + 2;
+            if (!memcmp(h, "0000", 4)) {
+              *kind = SEG_BAD_NUL;
+              goto found;
+            }
+            if (!is_hex(h[0]) || !is_hex(h[1]) || !is_hex(h[2]) || !is_hex(h[3])) {
+              *kind = SEG_BAD_ESCAPE;
+              goto found;
+            }
+          }
+          /* The escaped character is skipped unless it starts a UTF-8
+             sequence (never a quote, backslash or control character). */
+          if (p[1] < 0x80) p++;
+        }
+        p++;
+        continue;
+      }
+      if (c < 0x20) {
+        *kind = SEG_BAD_CONTROL;
+        goto found;
+      }
+      if (!check_utf8) { /* c >= 0x80 */
+        p++;
+      } else if (!utf8_seq(&p, end)) {
+        return 0;
+      }
+    }
+  }
+found:
+  *bad = (size_t)(p - start);
+  return !check_utf8 || baton_utf8_valid((const char *)p, (size_t)(end - p));
+}
+
 /* cJSON keeps strings NUL-terminated and accepts raw control characters, so
    "a\u0000b" would silently become "a" (another customer's id) and a raw
    control byte would be stored as sent. RFC 8259 forbids raw control
@@ -378,29 +480,9 @@ static int is_hex(char c) {
    "\uZZZZ", which is not JSON and which cJSON (1.7.15, parse_hex4) decodes as
    U+0000 as well. */
 size_t segment_find_bad_char(const char *body, size_t len, int *kind) {
-  int in_str = 0;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)body[i];
-    if (!in_str) {
-      if (c == '"') in_str = 1;
-      else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r')
-        return *kind = SEG_BAD_CONTROL, i;
-      continue;
-    }
-    if (c < 0x20) return *kind = SEG_BAD_CONTROL, i;
-    if (c == '"') {
-      in_str = 0;
-    } else if (c == '\\' && i + 1 < len) {
-      if (body[i + 1] == 'u' && i + 5 < len) {
-        const char *h = body + i + 2;
-        if (!memcmp(h, "0000", 4)) return *kind = SEG_BAD_NUL, i;
-        if (!is_hex(h[0]) || !is_hex(h[1]) || !is_hex(h[2]) || !is_hex(h[3]))
-          return *kind = SEG_BAD_ESCAPE, i;
-      }
-      i++; /* the escaped character */
-    }
-  }
-  return len;
+  size_t bad;
+  scan_body(body, len, 0, &bad, kind);
+  return bad;
 }
 
 /* cJSON turns a number beyond the double range (1e400) into infinity and
@@ -443,7 +525,10 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
   out_reset(out);
   out->write_key[0] = '\0';
   if (len == 0) return fail(err, "invalid_json", "body", "the request body is empty");
-  if (!baton_utf8_valid(body, len))
+  /* Both answers now, reported in this order: UTF-8, JSON, characters. */
+  size_t bad;
+  int bad_kind;
+  if (!scan_body(body, len, 1, &bad, &bad_kind))
     return fail(err, "invalid_utf8", "body", "the request body is not valid UTF-8");
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
@@ -464,13 +549,11 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
     rc = fail(err, "invalid_json", "body", "the request body must be a JSON object");
     goto done;
   }
-  int kind;
-  size_t bad = segment_find_bad_char(body, len, &kind);
   if (bad < len) {
     rc = fail(err, "invalid_json", "body",
-              kind == SEG_BAD_NUL
+              bad_kind == SEG_BAD_NUL
                   ? "a string holds \\u0000 (NUL), which is not accepted, at byte %zu"
-              : kind == SEG_BAD_ESCAPE
+              : bad_kind == SEG_BAD_ESCAPE
                   ? "a string holds a \\u escape without four hex digits (not JSON) at byte %zu"
                   : "a raw control character (not allowed in JSON) at byte %zu",
               bad);
