@@ -11,6 +11,7 @@
 #include "engine/record.h"
 #include "util/clock.h"
 #include "util/common.h"
+#include "util/jscan.h"
 
 #define MAX_ID_LEN 1024
 #define MAX_NAME_LEN 256
@@ -133,8 +134,8 @@ static int field_of(const char *k) {
   }
 }
 
-/* Returns the id as a string (numbers are accepted and converted, as Segment does). */
-static int get_id(cJSON *ev, cJSON *v, const char *name, const struct ev_pos *pos, char *tmp,
+/* Returns the id as a string (numbers are accepted and converted into tmp, as Segment does). */
+static int get_id(const cJSON *v, const char *name, const struct ev_pos *pos, char *tmp,
                   size_t tmpcap, const char **out, struct segment_error *err) {
   *out = NULL;
   if (!v || cJSON_IsNull(v)) return 0;
@@ -157,8 +158,7 @@ static int get_id(cJSON *ev, cJSON *v, const char *name, const struct ev_pos *po
       return fail(err, "invalid_field", field, "%s must be a string or an integer", field);
     }
     snprintf(tmp, tmpcap, "%.0f", d);
-    cJSON_ReplaceItemInObjectCaseSensitive(ev, name, cJSON_CreateString(tmp));
-    *out = cJSON_GetObjectItemCaseSensitive(ev, name)->valuestring;
+    *out = tmp;
     return 0;
   }
   field_name(field, sizeof(field), pos, name);
@@ -199,18 +199,264 @@ static void gen_message_id(char *out, uint64_t seed, size_t index) {
   out[38] = '\0';
 }
 
-static void set_string(cJSON *obj, const char *name, const char *val) {
-  if (cJSON_GetObjectItemCaseSensitive(obj, name))
-    cJSON_ReplaceItemInObjectCaseSensitive(obj, name, cJSON_CreateString(val));
-  else
-    cJSON_AddStringToObject(obj, name, val);
+/*
+ * The normalised event is written from the body's own text, not printed from
+ * the cJSON tree: printing was a third of the parse (a snprintf and an sscanf
+ * per number, a malloc per node). cJSON has accepted the body and scan_body
+ * has refused what cJSON would change, so the text means what the tree holds;
+ * copying it keeps numbers and escapes as the client wrote them ("1.50",
+ * "1e2", "\u00e9", 20-digit ids), drops the whitespace outside strings, and
+ * rewrites the few number spellings cJSON accepts but JSON does not (see
+ * copy_number). The members the tree replaced or removed before are the
+ * edits below, in the order and places cJSON put them.
+ */
+
+/* A member Baton sets: the value replaces member node (NULL: it is added at
+   the end) and is a string written as is (Baton's values never need an
+   escape), or the member is dropped (val NULL). */
+struct edit {
+  const cJSON *node;
+  const char *name;
+  const char *val;
+};
+
+/* The output: a buf's free room, checked once per token copied. */
+struct writer {
+  struct buf *b;
+  char *o, *lim; /* the next byte, the end of the room reserved */
+};
+
+static void writer_start(struct writer *w, struct buf *b) {
+  buf_clear(b);
+  w->b = b;
+  w->o = w->lim = NULL;
 }
 
-static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSON *batch_context,
-                     int64_t batch_sent_at, int batch_has_sent_at,
-                     const struct segment_limits *lim, int64_t received_ms, const char *source,
-                     uint64_t seed, struct segment_out *out, struct segment_error *err) {
+/* Makes room for n more bytes (doubling). Returns 0, or -1 past b's cap. */
+static int writer_grow(struct writer *w, size_t n) {
+  size_t used = w->o ? (size_t)(w->o - (w->b->ptr + w->b->len)) : 0;
+  size_t want = used + (n > used ? n : used) + 256, left = w->b->max - w->b->len;
+  if (want > left) want = used + n;
+  char *base;
+  if (buf_reserve(w->b, want, &base)) return -1;
+  w->o = base + used;
+  w->lim = base + want;
+  return 0;
+}
+
+static inline int room(struct writer *w, size_t n) {
+  return (size_t)(w->lim - w->o) >= n ? 0 : writer_grow(w, n);
+}
+
+static void writer_end(struct writer *w) {
+  if (w->o) buf_commit(w->b, (size_t)(w->o - (w->b->ptr + w->b->len)));
+}
+
+/* Characters cJSON reads as part of a number. */
+static int is_num_char(char c) {
+  return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/*
+ * Copies the number at p (which cJSON accepted: strtod read all of it) and
+ * returns the byte after it, or NULL. strtod also reads "012", "-.5", "1."
+ * and "1.e3", which JSON does not allow: those are rewritten to "12",
+ * "-0.5", "1" and "1e3", the same number.
+ */
+static const char *copy_number(struct writer *w, const char *p, const char *end) {
+  const char *s = p, *q = p;
+  while (p < end && is_num_char(*p)) p++;
+  if (room(w, (size_t)(p - s) + 1)) return NULL; /* "-.5" gains one byte */
+  if (q < p && *q == '-') q++;
+  const char *int_s = q;
+  while (q < p && is_digit(*q)) q++;
+  size_t n_int = (size_t)(q - int_s), n_frac = 0;
+  const char *frac_s = NULL;
+  if (q < p && *q == '.') {
+    frac_s = ++q;
+    while (q < p && is_digit(*q)) q++;
+    n_frac = (size_t)(q - frac_s);
+  }
+  char *o = w->o;
+  if (n_int >= 1 && (n_int == 1 || *int_s != '0') && (!frac_s || n_frac)) {
+    memcpy(o, s, (size_t)(p - s)); /* already JSON: the usual case */
+    w->o = o + (p - s);
+    return p;
+  }
+  if (*s == '-') *o++ = '-';
+  while (n_int > 1 && *int_s == '0') int_s++, n_int--;
+  if (!n_int) *o++ = '0';
+  memcpy(o, int_s, n_int);
+  o += n_int;
+  if (n_frac) {
+    *o++ = '.';
+    memcpy(o, frac_s, n_frac);
+    o += n_frac;
+  }
+  memcpy(o, q, (size_t)(p - q)); /* the exponent, if any */
+  w->o = o + (p - q);
+  return p;
+}
+
+/*
+ * Copies the value at p without the whitespace outside its strings and
+ * returns the byte after it, or NULL if the text cannot be followed (or the
+ * output would pass its buffer's cap).
+ */
+static const char *copy_value(struct writer *w, const char *p, const char *end) {
+  size_t depth = 0;
+  do {
+    if (p >= end) return NULL;
+    char c = *p;
+    switch (c) {
+      case '"': {
+        const char *q = jscan_string(p, end);
+        if (!q || room(w, (size_t)(q - p))) return NULL;
+        memcpy(w->o, p, (size_t)(q - p));
+        w->o += q - p;
+        p = q;
+        break;
+      }
+      case '{':
+      case '[':
+        depth++;
+        /* fall through */
+      case ',':
+      case ':':
+        if (room(w, 1)) return NULL;
+        *w->o++ = c;
+        p++;
+        break;
+      case '}':
+      case ']':
+        if (!depth || room(w, 1)) return NULL;
+        depth--;
+        *w->o++ = c;
+        p++;
+        break;
+      case ' ':
+      case '\t':
+      case '\n':
+      case '\r':
+        p++;
+        break;
+      default:
+        if (c == '-' || is_digit(c)) {
+          if (!(p = copy_number(w, p, end))) return NULL;
+        } else if (c >= 'a' && c <= 'z') { /* true, false, null */
+          const char *s = p;
+          while (p < end && *p >= 'a' && *p <= 'z') p++;
+          if (room(w, (size_t)(p - s))) return NULL;
+          memcpy(w->o, s, (size_t)(p - s));
+          w->o += p - s;
+        } else {
+          return NULL;
+        }
+    }
+  } while (depth);
+  return p;
+}
+
+/* Writes ["," ]"name":"val". */
+static int put_member(struct writer *w, int comma, const char *name, const char *val) {
+  size_t n = strlen(name), v = strlen(val);
+  if (room(w, n + v + 6)) return -1;
+  char *o = w->o;
+  if (comma) *o++ = ',';
+  *o++ = '"';
+  memcpy(o, name, n);
+  o += n;
+  memcpy(o, "\":\"", 3);
+  o += 3;
+  memcpy(o, val, v);
+  o += v;
+  *o++ = '"';
+  w->o = o;
+  return 0;
+}
+
+/*
+ * Writes the normalised event into b (emptied first): the members of the
+ * object ev, whose text starts at p, in their order with the edits applied,
+ * the added members after them, then ctx (a minified object, or NULL) as
+ * "context". Returns the byte after the object's text, or NULL if the text
+ * does not follow the tree (a bug: the event is then refused rather than
+ * stored as something else) or the event passes b's cap.
+ */
+static const char *build_event(struct buf *b, const cJSON *ev, const char *p, const char *end,
+                               const struct edit *ed, size_t n_ed, const char *ctx,
+                               size_t ctx_len) {
+  struct writer w;
+  writer_start(&w, b);
+  if (p >= end || *p != '{' || room(&w, 1)) return NULL;
+  *w.o++ = '{';
+  p++;
+  int comma = 0;
+  const char *k;
+  size_t k_len;
+  for (const cJSON *f = ev->child; f; f = f->next) {
+    if (jscan_next_key(&p, end, &k, &k_len) != 1) return NULL;
+    const struct edit *e = NULL;
+    for (size_t i = 0; i < n_ed && ed[i].node; i++)
+      if (ed[i].node == f) e = &ed[i];
+    if (e) {
+      if (!(p = jscan_value(p, end))) return NULL;
+      if (e->val && put_member(&w, comma++, e->name, e->val)) return NULL;
+      continue;
+    }
+    if (room(&w, k_len + 4)) return NULL;
+    if (comma++) *w.o++ = ',';
+    *w.o++ = '"';
+    memcpy(w.o, k, k_len);
+    w.o += k_len;
+    memcpy(w.o, "\":", 2);
+    w.o += 2;
+    if (!(p = copy_value(&w, p, end))) return NULL;
+  }
+  if (jscan_next_key(&p, end, &k, &k_len) != 0) return NULL; /* members the tree has not */
+  for (size_t i = 0; i < n_ed; i++)
+    if (!ed[i].node && put_member(&w, comma++, ed[i].name, ed[i].val)) return NULL;
+  if (room(&w, ctx_len + 12)) return NULL;
+  if (ctx) {
+    if (comma++) *w.o++ = ',';
+    memcpy(w.o, "\"context\":", 10);
+    memcpy(w.o + 10, ctx, ctx_len);
+    w.o += 10 + ctx_len;
+  }
+  *w.o++ = '}';
+  writer_end(&w);
+  return p;
+}
+
+/* What one request's events share. */
+struct parse_state {
+  const struct segment_limits *lim;
+  int64_t received_ms;
+  char received[32]; /* received_ms as ISO 8601 */
+  const char *source;
+  uint64_t seed;
+  const char *ctx; /* the batch's context, minified, or NULL */
+  size_t ctx_len;
+  int64_t sent_at; /* the batch's sentAt, if has_sent_at */
+  int has_sent_at;
+  struct buf json; /* the event being written */
+  struct segment_out *out;
+  struct segment_error *err;
+};
+
+/* Validates the event ev, whose text starts at *text (and ends before end),
+   appends its record to st->out and moves *text past the event's text. kind
+   is the endpoint's (0 in a batch: the type says). */
+static int one_event(struct parse_state *st, const cJSON *ev, const char **text,
+                     const char *end, int kind, size_t index, int in_batch) {
   const struct ev_pos pos = {in_batch, index};
+  struct segment_error *err = st->err;
+  /* Members Baton sets, in the order cJSON added them before: type, the two
+     ids, originalTimestamp, timestamp, receivedAt, messageId, writeKey. */
+  struct edit ed[8];
+  size_t n_ed = 0;
   char field[64];
   if (!cJSON_IsObject(ev)) {
     snprintf(field, sizeof(field), "batch[%zu]", index);
@@ -218,8 +464,8 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
   }
   /* A field Baton reads given twice is ambiguous (cJSON would read the first,
      a JavaScript reader of the stored event the last): refuse it. */
-  cJSON *m[N_FIELDS] = {0};
-  for (cJSON *f = ev->child; f; f = f->next) {
+  const cJSON *m[N_FIELDS] = {0};
+  for (const cJSON *f = ev->child; f; f = f->next) {
     int w = field_of(f->string);
     if (w < 0) continue;
     if (m[w]) {
@@ -244,13 +490,16 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
                   t->valuestring);
     }
   } else {
-    set_string(ev, "type", event_kind_name(kind));
+    ed[n_ed++] = (struct edit){m[F_TYPE], "type", event_kind_name(kind)};
   }
   char uid_tmp[48], aid_tmp[48];
   const char *user_id, *anon_id;
-  if (get_id(ev, m[F_USER_ID], "userId", &pos, uid_tmp, sizeof(uid_tmp), &user_id, err) ||
-      get_id(ev, m[F_ANONYMOUS_ID], "anonymousId", &pos, aid_tmp, sizeof(aid_tmp), &anon_id, err))
+  if (get_id(m[F_USER_ID], "userId", &pos, uid_tmp, sizeof(uid_tmp), &user_id, err) ||
+      get_id(m[F_ANONYMOUS_ID], "anonymousId", &pos, aid_tmp, sizeof(aid_tmp), &anon_id, err))
     return BATON_EINVAL;
+  /* Integer ids are stored as the strings they became. */
+  if (user_id == uid_tmp) ed[n_ed++] = (struct edit){m[F_USER_ID], "userId", uid_tmp};
+  if (anon_id == aid_tmp) ed[n_ed++] = (struct edit){m[F_ANONYMOUS_ID], "anonymousId", aid_tmp};
   if (!user_id && !anon_id) {
     char prefix[32] = "";
     if (in_batch) snprintf(prefix, sizeof(prefix), "batch[%zu].", index);
@@ -303,18 +552,21 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
       get_time(m[F_ORIGINAL_TIMESTAMP], "originalTimestamp", &pos, &ots, &has_ots, err) ||
       get_time(m[F_SENT_AT], "sentAt", &pos, &sent, &has_sent, err))
     return BATON_EINVAL;
-  if (!has_sent && batch_has_sent_at) {
-    sent = batch_sent_at;
+  if (!has_sent && st->has_sent_at) {
+    sent = st->sent_at;
     has_sent = 1;
   }
   int64_t orig = has_ts ? ts : ots;
   int has_orig = has_ts || has_ots;
+  int64_t received_ms = st->received_ms;
   int64_t when = has_orig && has_sent ? received_ms - (sent - orig) : has_orig ? orig : received_ms;
-  char tsbuf[32];
-  if (has_ts && !has_ots) set_string(ev, "originalTimestamp", clock_format_ms(ts, tsbuf));
-  set_string(ev, "timestamp", clock_format_ms(when, tsbuf));
-  set_string(ev, "receivedAt", clock_format_ms(received_ms, tsbuf));
-  cJSON *mid = cJSON_GetObjectItemCaseSensitive(ev, "messageId");
+  char ots_buf[32], ts_buf[32];
+  if (has_ts && !has_ots)
+    ed[n_ed++] = (struct edit){m[F_ORIGINAL_TIMESTAMP], "originalTimestamp",
+                               clock_format_ms(ts, ots_buf)};
+  ed[n_ed++] = (struct edit){m[F_TIMESTAMP], "timestamp", clock_format_ms(when, ts_buf)};
+  ed[n_ed++] = (struct edit){m[F_RECEIVED_AT], "receivedAt", st->received};
+  const cJSON *mid = m[F_MESSAGE_ID];
   char midbuf[48];
   const char *message_id;
   if (mid && !cJSON_IsNull(mid)) {
@@ -326,25 +578,31 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
     }
     message_id = mid->valuestring;
   } else {
-    gen_message_id(midbuf, seed, index);
-    set_string(ev, "messageId", midbuf);
-    message_id = cJSON_GetObjectItemCaseSensitive(ev, "messageId")->valuestring;
+    gen_message_id(midbuf, st->seed, index);
+    ed[n_ed++] = (struct edit){mid, "messageId", midbuf};
+    message_id = midbuf;
   }
-  cJSON_DeleteItemFromObjectCaseSensitive(ev, "writeKey");
-  if (batch_context && !cJSON_GetObjectItemCaseSensitive(ev, "context"))
-    cJSON_AddItemToObject(ev, "context", cJSON_Duplicate(batch_context, 1));
-  char *json = cJSON_PrintUnformatted(ev);
-  if (!json) {
+  if (m[F_WRITE_KEY]) ed[n_ed++] = (struct edit){m[F_WRITE_KEY], "writeKey", NULL};
+  /* In-place edits first, so build_event's loop over them stops early. */
+  struct edit sorted[8];
+  size_t n_sorted = 0;
+  for (size_t i = 0; i < n_ed; i++)
+    if (ed[i].node) sorted[n_sorted++] = ed[i];
+  for (size_t i = 0; i < n_ed; i++)
+    if (!ed[i].node) sorted[n_sorted++] = ed[i];
+  const char *ctx = st->ctx && !m[F_CONTEXT] ? st->ctx : NULL;
+  *text = build_event(&st->json, ev, *text, end, sorted, n_sorted, ctx, ctx ? st->ctx_len : 0);
+  if (!*text) {
     if (in_batch) snprintf(field, sizeof(field), "batch[%zu].", index);
     return fail(err, "invalid_event", in_batch ? field : "", "event cannot be serialised");
   }
-  size_t jlen = strlen(json);
-  if (jlen > lim->max_event_bytes) {
-    free(json);
+  size_t jlen = st->json.len;
+  if (jlen > st->lim->max_event_bytes) {
     snprintf(field, sizeof(field), in_batch ? "batch[%zu]" : "body", index);
     return fail(err, "event_too_large", field, "%s is %zu bytes; the limit is %zu per event", field,
-                jlen, lim->max_event_bytes);
+                jlen, st->lim->max_event_bytes);
   }
+  const char *source = st->source;
   struct rec_event r = {
       .kind = (uint8_t)kind,
       .received_ms = received_ms,
@@ -354,8 +612,9 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
       .message_id = {message_id, (uint32_t)strlen(message_id)},
       .name = {name, (uint32_t)strlen(name)},
       .source = {source, (uint32_t)strlen(source)},
-      .json = {json, (uint32_t)jlen},
+      .json = {st->json.ptr, (uint32_t)jlen},
   };
+  struct segment_out *out = st->out;
   if (out->n + 2 > out->cap) {
     out->cap = out->cap ? out->cap * 2 : 16;
     out->offsets = xrealloc(out->offsets, out->cap * sizeof(*out->offsets));
@@ -363,7 +622,6 @@ static int one_event(cJSON *ev, int kind, size_t index, int in_batch, const cJSO
   if (out->n == 0) out->offsets[0] = 0;
   rec_event_encode(&out->data, &r);
   out->offsets[++out->n] = out->data.len;
-  free(json);
   return 0;
 }
 
@@ -545,6 +803,11 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
                   (size_t)(p - body));
     }
   int rc = 0;
+  struct parse_state st = {.lim = lim, .received_ms = received_ms, .seed = seed, .out = out,
+                           .err = err};
+  /* An event's stored text is at most 4/3 of its text ("-.5," gains a byte)
+     plus the batch context and Baton's members (at most 64 bytes each). */
+  buf_init(&st.json, 3 * len + 4096);
   if (!cJSON_IsObject(root)) {
     rc = fail(err, "invalid_json", "body", "the request body must be a JSON object");
     goto done;
@@ -575,6 +838,12 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
       goto done;
     }
   }
+  st.source = source;
+  clock_format_ms(received_ms, st.received);
+  /* The root object's text: cJSON skips a UTF-8 byte order mark and whitespace. */
+  const char *text = body;
+  if (len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3)) text += 3;
+  text = jscan_ws(text, end);
   if (ep == SEG_BATCH) {
     cJSON *batch = cJSON_GetObjectItemCaseSensitive(root, "batch");
     if (!cJSON_IsArray(batch)) {
@@ -602,17 +871,48 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
     if ((rc = get_time(cJSON_GetObjectItemCaseSensitive(root, "sentAt"), "sentAt", &top, &sent,
                        &has_sent, err)))
       goto done;
-    size_t i = 0;
-    cJSON *ev;
-    cJSON_ArrayForEach(ev, batch) {
-      rc = one_event(ev, 0, i, 1, ctx, sent, has_sent, lim, received_ms, source, seed, out, err);
-      if (rc) goto done;
-      i++;
+    st.sent_at = sent;
+    st.has_sent_at = has_sent;
+    /* The texts of batch and context: the root's members in step with its
+       children, up to the later of the two. */
+    const char *p = text + 1, *batch_text = NULL;
+    struct buf ctx_text;
+    buf_init(&ctx_text, 2 * len + 16);
+    for (const cJSON *c = root->child; c; c = c->next) {
+      const char *k;
+      size_t k_len;
+      if (jscan_next_key(&p, end, &k, &k_len) != 1) break;
+      if (c == batch) batch_text = p;
+      if (c == ctx) {
+        struct writer w;
+        writer_start(&w, &ctx_text);
+        if (!(p = copy_value(&w, p, end))) break;
+        writer_end(&w);
+        st.ctx = ctx_text.ptr;
+        st.ctx_len = ctx_text.len;
+      }
+      if (batch_text && (!ctx || st.ctx)) break; /* not past the batch unless needed */
+      if (c != ctx && !(p = jscan_value(p, end))) break;
     }
+    if (!batch_text || (ctx && !st.ctx)) {
+      buf_release(&ctx_text);
+      rc = fail(err, "invalid_json", "body", "the request body cannot be read back");
+      goto done;
+    }
+    size_t i = 0;
+    p = batch_text + 1;
+    for (const cJSON *ev = batch->child; ev; ev = ev->next, i++) {
+      p = jscan_ws(p, end);
+      if (p < end && *p == ',') p = jscan_ws(p + 1, end);
+      rc = one_event(&st, ev, &p, end, 0, i, 1);
+      if (rc) break;
+    }
+    buf_release(&ctx_text);
   } else {
-    rc = one_event(root, (int)ep, 0, 0, NULL, 0, 0, lim, received_ms, source, seed, out, err);
+    rc = one_event(&st, root, &text, end, (int)ep, 0, 0);
   }
 done:
+  buf_release(&st.json);
   cJSON_Delete(root);
   if (rc) out_reset(out);
   return rc;

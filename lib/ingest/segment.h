@@ -7,7 +7,12 @@
  * writeKey; type is set from the endpoint; messageId is generated when
  * missing; receivedAt is added; timestamp follows Segment's clock-skew rule
  * timestamp = receivedAt - (sentAt - originalTimestamp) when the client sent
- * both, else the client's timestamp, else receivedAt.
+ * both, else the client's timestamp, else receivedAt; a batch's context is
+ * copied into events without one. The stored JSON is the body's own text
+ * minified: strings, keys and numbers as the client wrote them ("1.50",
+ * "\u00e9"), except number spellings JSON does not allow but cJSON reads
+ * ("012", "-.5", "1.": "12", "-0.5", "1"), integer ids (stored as strings),
+ * and the members Baton sets (in place when present, else appended).
  */
 #ifndef BATON_INGEST_SEGMENT_H
 #define BATON_INGEST_SEGMENT_H
