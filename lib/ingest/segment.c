@@ -229,12 +229,6 @@ struct writer {
   char *o, *lim; /* the next byte, the end of the room reserved */
 };
 
-static void writer_start(struct writer *w, struct buf *b) {
-  buf_clear(b);
-  w->b = b;
-  w->o = w->lim = NULL;
-}
-
 /* Makes room for n more bytes (doubling). Returns 0, or -1 past b's cap. */
 static int writer_grow(struct writer *w, size_t n) {
   size_t used = w->o ? (size_t)(w->o - (w->b->ptr + w->b->len)) : 0;
@@ -249,6 +243,13 @@ static int writer_grow(struct writer *w, size_t n) {
 
 static inline int room(struct writer *w, size_t n) {
   return (size_t)(w->lim - w->o) >= n ? 0 : writer_grow(w, n);
+}
+
+static void writer_start(struct writer *w, struct buf *b) {
+  buf_clear(b);
+  w->b = b;
+  w->o = w->lim = NULL;
+  writer_grow(w, 0); /* cannot fail: reserves at most what b may still hold */
 }
 
 static void writer_end(struct writer *w) {
