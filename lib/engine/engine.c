@@ -13,6 +13,7 @@
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/jlog.h"
+#include "util/jscan.h"
 
 #define APPLY_BATCH 1024     /* records applied per write-lock hold, at most */
 #define APPLY_HOLD_NS 250000 /* and for at most about this long: profile reads wait meanwhile */
@@ -67,75 +68,6 @@ void profile_ring_push(struct engine *e, struct profile *p, struct evcopy *ev) {
     evcopy_unref(p->ring[p->ring_head]);
     p->ring[p->ring_head] = ev;
     p->ring_head = p->ring_head + 1 == cap ? 0 : p->ring_head + 1;
-  }
-}
-
-/* Skips a JSON string starting at *p (the opening quote); 0, or -1 if unterminated.
-   *escaped is set if it holds a backslash. */
-static int skip_string(const char **p, const char *end, int *escaped) {
-  const char *q = *p + 1;
-  *escaped = 0;
-  while (q < end && *q != '"') {
-    if (*q == '\\') {
-      *escaped = 1;
-      q++;
-    }
-    q++;
-  }
-  if (q >= end) return -1;
-  *p = q + 1;
-  return 0;
-}
-
-/*
- * Finds the value of the first top-level member named key in the JSON object
- * json (as cJSON_GetObjectItemCaseSensitive would) without building a tree:
- * 1 with [*val, *val + *vlen) the value's text, 0 if there is no such member,
- * -1 if the text is not a shape this scanner handles (the caller then parses
- * the whole document). Visits each byte at most once.
- */
-static int json_top_member(const char *json, size_t len, const char *key, const char **val,
-                           size_t *vlen) {
-  const char *p = json, *end = json + len;
-  size_t klen = strlen(key);
-  while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
-  if (p >= end || *p++ != '{') return -1;
-  for (;;) {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ',')) p++;
-    if (p >= end) return -1;
-    if (*p == '}') return 0;
-    if (*p != '"') return -1;
-    const char *k = p + 1;
-    int esc;
-    if (skip_string(&p, end, &esc) || esc) return -1; /* escaped keys: let cJSON decide */
-    int match = (size_t)(p - 1 - k) == klen && !memcmp(k, key, klen);
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
-    if (p >= end || *p++ != ':') return -1;
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
-    const char *v = p;
-    int depth = 0;
-    while (p < end) {
-      if (*p == '"') {
-        if (skip_string(&p, end, &esc)) return -1;
-        if (!depth) break;
-        continue;
-      }
-      if (*p == '{' || *p == '[') depth++;
-      else if (*p == '}' || *p == ']') {
-        if (!depth) break; /* end of the enclosing object */
-        if (--depth == 0) {
-          p++;
-          break;
-        }
-      } else if (*p == ',' && !depth) break;
-      p++;
-    }
-    if (p > end || p == v) return -1;
-    if (match) {
-      *val = v;
-      *vlen = (size_t)(p - v);
-      return 1;
-    }
   }
 }
 
@@ -231,7 +163,7 @@ static int apply_event(struct engine *e, const struct rec_event *ev) {
        quarter of engine_apply's time with 15% identify events (bench/engine). */
     const char *tv;
     size_t tl;
-    int found = json_top_member(ev->json.ptr, ev->json.len, "traits", &tv, &tl);
+    int found = jscan_top_member(ev->json.ptr, ev->json.len, "traits", &tv, &tl);
     cJSON *doc = found > 0   ? cJSON_ParseWithLength(tv, tl)
                  : found < 0 ? cJSON_ParseWithLength(ev->json.ptr, ev->json.len)
                              : NULL;

@@ -7,7 +7,12 @@
  * writeKey; type is set from the endpoint; messageId is generated when
  * missing; receivedAt is added; timestamp follows Segment's clock-skew rule
  * timestamp = receivedAt - (sentAt - originalTimestamp) when the client sent
- * both, else the client's timestamp, else receivedAt.
+ * both, else the client's timestamp, else receivedAt; a batch's context is
+ * copied into events without one. The stored JSON is the body's own text
+ * minified: strings, keys and numbers as the client wrote them ("1.50",
+ * "\u00e9"), except number spellings JSON does not allow but cJSON reads
+ * ("012", "-.5", "1.": "12", "-0.5", "1"), integer ids (stored as strings),
+ * and the members Baton sets (in place when present, else appended).
  */
 #ifndef BATON_INGEST_SEGMENT_H
 #define BATON_INGEST_SEGMENT_H
@@ -70,14 +75,22 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
                   const struct segment_limits *lim, int64_t received_ms, const char *source,
                   uint64_t message_id_seed, struct segment_out *out, struct segment_error *err);
 
+/* What segment_find_bad_char found. */
+enum segment_bad_char {
+  SEG_BAD_CONTROL = 0, /* a raw control character (not allowed by RFC 8259) */
+  SEG_BAD_NUL = 1,     /* a \u0000 escape inside a string */
+  SEG_BAD_ESCAPE = 2,  /* \u without four hex digits, which cJSON reads as \u0000 */
+};
+
 /*
  * Finds what a JSON parser built on C strings would change silently in a
- * JSON text: a "\u0000" escape inside a string (the string would end there)
- * or a raw control character (not allowed by RFC 8259). Returns the offset of
- * the first one and sets *is_nul (1 for \u0000), or len if there is none.
- * Reads each byte once; body need not be NUL-terminated.
+ * JSON text that it accepted: a "\u0000" escape inside a string (the string
+ * would end there), a "\u" escape without four hex digits (cJSON decodes it
+ * as U+0000 too) or a raw control character. Returns the offset of the first
+ * one and sets *kind to an enum segment_bad_char, or returns len if there is
+ * none. Reads each byte once; body need not be NUL-terminated.
  */
-size_t segment_find_bad_char(const char *body, size_t len, int *is_nul);
+size_t segment_find_bad_char(const char *body, size_t len, int *kind);
 
 /* Maps a request path ("/v1/track", "/v1/t", ...) to its endpoint, or 0. */
 enum segment_endpoint segment_endpoint_for_path(const char *path);

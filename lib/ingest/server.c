@@ -495,12 +495,14 @@ static enum MHD_Result profile_write(struct req *r, const char *method, const ch
     return send_error(conn, 400, "invalid_utf8", "body", "the body is not valid UTF-8", 0);
   cJSON *in = cJSON_ParseWithLength(r->body.ptr ? r->body.ptr : "", r->body.len);
   if (!in) return send_error(conn, 400, "invalid_json", "body", "the body is not valid JSON", 0);
-  int is_nul;
-  if (segment_find_bad_char(r->body.ptr, r->body.len, &is_nul) < r->body.len) {
+  int kind;
+  if (segment_find_bad_char(r->body.ptr, r->body.len, &kind) < r->body.len) {
     cJSON_Delete(in); /* the text would have been cut at the \u0000 */
     return send_error(conn, 400, "invalid_json", "body",
-                      is_nul ? "a string holds \\u0000 (NUL), which is not accepted"
-                             : "a raw control character (not allowed in JSON)",
+                      kind == SEG_BAD_NUL ? "a string holds \\u0000 (NUL), which is not accepted"
+                      : kind == SEG_BAD_ESCAPE
+                          ? "a string holds a \\u escape without four hex digits (not JSON)"
+                          : "a raw control character (not allowed in JSON)",
                       0);
   }
   char msg[200];

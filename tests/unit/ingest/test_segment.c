@@ -146,7 +146,17 @@ static void test_bad_inputs(void **state) {
        SEG_BATCH, "invalid_field", "batch[0].traits.l[1]"},
       {"{\"userId\":\"victim\\u0000x\",\"event\":\"x\"}", SEG_TRACK, "invalid_json", "body"},
       {"{\"userId\":\"a\",\"event\":\"x\\u0000y\"}", SEG_TRACK, "invalid_json", "body"},
+      /* cJSON 1.7.15 decodes a \u escape without four hex digits as U+0000. */
+      {"{\"userId\":\"victim\\uZZZZ\",\"event\":\"x\"}", SEG_TRACK, "invalid_json", "body"},
+      {"{\"userId\":\"a\",\"event\":\"x\\u00G0y\"}", SEG_TRACK, "invalid_json", "body"},
+      {"{\"userId\":\"a\",\"event\":\"x\",\"properties\":{\"s\":\"\\u00\\\"y\"}}", SEG_TRACK,
+       "invalid_json", "body"},
       {"{\"userId\":\"a\x01\",\"event\":\"x\"}", SEG_TRACK, "invalid_json", "body"},
+      /* tab, CR and LF: whitespace between values, refused inside strings */
+      {"{\"userId\":\"a\tb\",\"event\":\"x\"}", SEG_TRACK, "invalid_json", "body"},
+      {"{\n\t\"userId\" : \"a\",\r\n\t\"event\" : \"x\ny\"\n}", SEG_TRACK, "invalid_json",
+       "body"},
+      {"{\"userId\":\"a\\\\\\u0000\",\"event\":\"x\"}", SEG_TRACK, "invalid_json", "body"},
       {"{\"userId\":\"a\",\x02\"event\":\"x\"}", SEG_TRACK, "invalid_json", "body"},
       {"{\"userId\":\"a\",\"event\":\"x\",\"timestamp\":\"2026-02-30T00:00:00Z\"}", SEG_TRACK,
        "invalid_field", "timestamp"},
@@ -196,6 +206,26 @@ static void test_limits(void **state) {
   struct rec r;
   decode(&out, 0, &r);
   assert_int_equal(r.u.ev.user_id.len, 8); /* the characters a, backslash, u, 0, 0, 0, 0, b */
+  /* Where: the first character refused, inside a string or not. */
+  assert_int_equal(parse("{\"userId\":\"a\",\"event\":\"x\\\\\\u0000\",\"n\":\"\x02\"}", SEG_TRACK,
+                         &out, &err),
+                   BATON_EINVAL);
+  assert_string_equal(err.msg, "a string holds \\u0000 (NUL), which is not accepted, at byte 26");
+  assert_int_equal(
+      parse("{\"userId\":\"a\",\n\"event\":\"x\",\"n\":\"\t\"}", SEG_TRACK, &out, &err),
+      BATON_EINVAL);
+  assert_string_equal(err.msg, "a raw control character (not allowed in JSON) at byte 32");
+  assert_int_equal(parse("{\"userId\":\"a\\\\\",\n\t\"event\":\"x\"}\r\n", SEG_TRACK, &out, &err),
+                   0);
+  /* \u escapes with four hex digits in either case are fine; others are named. */
+  assert_int_equal(
+      parse("{\"userId\":\"\\u00e9\\u00E9\",\"event\":\"x\"}", SEG_TRACK, &out, &err), 0);
+  decode(&out, 0, &r);
+  assert_int_equal(r.u.ev.user_id.len, 4);
+  assert_int_equal(parse("{\"userId\":\"a\\u12x4\",\"event\":\"x\"}", SEG_TRACK, &out, &err),
+                   BATON_EINVAL);
+  assert_string_equal(err.msg,
+                      "a string holds a \\u escape without four hex digits (not JSON) at byte 12");
   segment_out_release(&out);
   segment_out_init(&out);
   assert_int_equal(out.n, 0);
