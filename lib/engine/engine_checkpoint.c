@@ -665,6 +665,7 @@ static void ckpt_finish(struct engine *e, struct ckpt *c) {
   if (e->opt.log) evlog_checkpoint(e->opt.log, c->lsn + 1);
   atomic_fetch_add(&e->checkpoint_ns, (unsigned long long)c->took_ns);
   atomic_fetch_add(&e->checkpoint_cpu_ns, (unsigned long long)c->cpu_ns);
+  atomic_store(&e->last_ckpt_write_ms, (long long)(c->took_ns / 1000000));
   struct jlog_line l;
   jlog_begin(&l, JLOG_DEBUG, "checkpoint written");
   jlog_u64(&l, "applied_lsn", c->lsn);

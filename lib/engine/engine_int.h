@@ -161,6 +161,7 @@ struct engine {
   clockid_t cpu_clock;       /* the engine thread's CPU clock, once started */
   atomic_ullong checkpoint_ns; /* time spent writing checkpoints (for /v1/stats) */
   atomic_ullong checkpoint_cpu_ns; /* CPU time of it */
+  atomic_llong last_ckpt_write_ms; /* how long the last checkpoint took to write */
   int running;
   atomic_int stop;
   atomic_int tick_in_flight;

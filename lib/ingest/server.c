@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -29,6 +30,8 @@
 #define ADMIN_MAX_BODY (JOURNEY_MAX_SOURCE + 1024)
 
 struct req;
+
+#define WORKER_NICE 5 /* ingest workers' scheduling priority relative to the other threads */
 
 struct baton_server {
   struct server_deps deps;
@@ -854,6 +857,9 @@ static void run_req(struct req *r) {
 
 static void *worker_main(void *arg) {
   struct baton_server *s = arg;
+  /* When the CPUs are short, the event loop (answers, profile reads) and the engine go first:
+     parsing more ingest bodies can wait a little, the clients are waiting for answers. */
+  if (setpriority(PRIO_PROCESS, (id_t)gettid(), WORKER_NICE)) { /* not allowed: equal share */ }
   pthread_mutex_lock(&s->q_mu);
   for (;;) {
     while (!s->q_head && !s->q_quit) pthread_cond_wait(&s->q_cv, &s->q_mu);
