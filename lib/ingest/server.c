@@ -822,11 +822,15 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
 static void req_done(struct req *r) {
   struct baton_server *s = r->srv;
   pthread_mutex_lock(&s->done_mu);
+  int was_empty = !s->done;
   r->next = s->done;
   s->done = r;
   pthread_mutex_unlock(&s->done_mu);
+  /* One wake-up per batch: the loop reads the eventfd before it takes the whole list, so a
+     request added to a list that was not empty is taken with the one that woke it. (A group
+     commit finishes a score of requests at once.) */
   uint64_t one = 1;
-  if (write(s->efd, &one, sizeof(one)) < 0) { /* the counter cannot overflow here */ }
+  if (was_empty && write(s->efd, &one, sizeof(one)) < 0) { /* cannot overflow here */ }
 }
 
 /* The log writer's thread: the request's records are durable (or failed). */
