@@ -14,6 +14,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "engine/engine_int.h"
 #include "util/clock.h"
@@ -689,6 +691,12 @@ static void log_failure(const struct ckpt *c) {
 
 static void *ckpt_writer_main(void *arg) {
   struct engine *e = arg;
+  /* The checkpoint's disk writes yield to everyone else's: acknowledgements wait for the
+     event log's fdatasync on the same disk. (The commit's fdatasync issues the writeback from
+     this thread, so its requests carry this priority; mq-deadline serves the idle class when
+     nothing else waits, with aging, so the checkpoint still completes under load.) */
+  if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, (int)gettid(),
+              3 << 13 /* IOPRIO_CLASS_IDLE */) < 0) { /* not allowed: default priority */ }
   pthread_mutex_lock(&e->ckpt_mu);
   for (;;) {
     while (!e->ckpt_todo && !e->ckpt_quit) pthread_cond_wait(&e->ckpt_cv, &e->ckpt_mu);
