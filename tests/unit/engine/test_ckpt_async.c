@@ -8,22 +8,6 @@
 #include "engine/engine_int.h"
 #include "util/jlog.h"
 
-static size_t rows_with(struct store *st, MDB_dbi dbi, const char *needle) {
-  MDB_txn *txn = store_begin(st, 1);
-  MDB_cursor *cur;
-  mdb_cursor_open(txn, dbi, &cur);
-  MDB_val k, v;
-  size_t n = 0;
-  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-    if (memmem(k.mv_data, k.mv_size, needle, strlen(needle)) ||
-        memmem(v.mv_data, v.mv_size, needle, strlen(needle)))
-      n++;
-  mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
-  return n;
-}
-
 /* Pages through id's timeline (3 per page) and returns the "n" values seen, as a bit set;
    fails if one is seen twice or out of order. */
 static unsigned timeline_ns(struct engine *e, const char *id) {
@@ -64,16 +48,6 @@ static void add_track(struct recs *r, const char *uid, const char *aid, int n, i
   add_event_ids(r, EV_TRACK, uid, aid, "E", t, json);
 }
 
-static void add_delete(struct recs *r, const char *id, int64_t t) {
-  struct buf *b = &r->data[r->n++];
-  buf_init(b, 0);
-  const char *json = "{\"suppress\":false}";
-  struct rec_profile pr = {.op = POP_DELETE, .time_ms = t, .by = {"", 0},
-                           .id = {id, (uint32_t)strlen(id)}, .item_id = {"delete", 6},
-                           .json = {json, (uint32_t)strlen(json)}};
-  assert_int_equal(rec_profile_encode(b, &pr), 0);
-}
-
 static void test_apply_while_writing(void **state) {
   (void)state;
   char dir[] = "/tmp/baton-ckpt-XXXXXX";
@@ -95,7 +69,7 @@ static void test_apply_while_writing(void **state) {
   add_track(r, "alice", "", 7, T0 + 7);
   add_track(r, "alice", "b", 8, T0 + 8); /* anonymous b is merged into alice */
   add_track(r, "carl", "", 9, T0 + 9);
-  add_delete(r, "carl", T0 + 10);
+  add_delete(r, "", "carl", 0, T0 + 10);
   add_track(r, "dora", "", 10, T0 + 11);
   add_track(r, "carl", "", 11, T0 + 12); /* carl comes back: a new customer */
   apply_range(e, r, 0, first);

@@ -2,32 +2,6 @@
 #include "engine/fixture.h"
 #include "util/jlog.h"
 
-static size_t rows_with(struct store *st, MDB_dbi dbi, const char *needle) {
-  MDB_txn *txn = store_begin(st, 1);
-  MDB_cursor *cur;
-  mdb_cursor_open(txn, dbi, &cur);
-  MDB_val k, v;
-  size_t n = 0;
-  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-    if (memmem(k.mv_data, k.mv_size, needle, strlen(needle)) ||
-        memmem(v.mv_data, v.mv_size, needle, strlen(needle)))
-      n++;
-  mdb_cursor_close(cur);
-  mdb_txn_abort(txn);
-  return n;
-}
-
-static void add_delete(struct recs *r, const char *by, const char *id, int suppress, int64_t t) {
-  struct buf *b = &r->data[r->n++];
-  buf_init(b, 0);
-  const char *json = suppress ? "{\"suppress\":true}" : "{\"suppress\":false}";
-  struct rec_profile pr = {.op = POP_DELETE, .time_ms = t, .by = {by, (uint32_t)strlen(by)},
-                           .id = {id, (uint32_t)strlen(id)}, .item_id = {"delete", 6},
-                           .json = {json, (uint32_t)strlen(json)}};
-  assert_int_equal(rec_profile_encode(b, &pr), 0);
-}
-
 static const char journey[] =
     "id: hello\ntrigger: {event: Go}\nsteps:\n"
     "  - {id: send, type: webhook, url: http://127.0.0.1:1/x}\n"
