@@ -300,8 +300,6 @@ struct ckpt {
   /* result */
   int rc;
   int64_t took_ns, cpu_ns; /* wall and CPU time of the write */
-  int64_t paused_ns;       /* of took_ns, pauses between write-back steps */
-  unsigned n_steps;        /* write-back steps before the commit */
 };
 
 static void op_add(struct buf *b, int db, int op, const void *k, size_t kn, const void *v,
@@ -462,13 +460,8 @@ static int64_t thread_cpu_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Rows put between write-back steps of a checkpoint (store_pace). */
-#define WRITEBACK_STEP_BYTES ((size_t)8 << 20)
-
 static int ckpt_write(struct store *st, struct ckpt *c) {
   int64_t t0 = clock_mono_ns(), c0 = thread_cpu_ns();
-  struct store_pacer pc;
-  store_pacer_init(&pc, st, WRITEBACK_STEP_BYTES);
   MDB_txn *txn = store_begin(st, 0);
   /* Deletions first: they remove what earlier checkpoints stored of deleted customers, and must
      not remove what this one stores of a customer who came back after the deletion. */
@@ -500,7 +493,6 @@ static int ckpt_write(struct store *st, struct ckpt *c) {
       rc = mdb_put(txn, op_dbi(st, db), &key, &val, 0);
       if (rc) rc = store_fail(db == DB_PROFILES ? "put profile" : "put journey", rc);
     }
-    if (!rc) rc = store_pace(&pc, key.mv_size + val.mv_size);
   }
   free(ops);
   /* In key order: consecutive puts then land on the same or the next leaf page, which this
@@ -512,7 +504,6 @@ static int ckpt_write(struct store *st, struct ckpt *c) {
             val = {c->tl[i].ev->len, c->tl[i].ev->data};
     rc = mdb_put(txn, st->timeline, &k, &val, 0);
     if (rc) rc = store_fail("put timeline", rc);
-    if (!rc) rc = store_pace(&pc, k.mv_size + val.mv_size);
   }
   for (size_t off = 0; off + 4 <= c->outbox.len && !rc;) {
     uint32_t len;
@@ -572,8 +563,6 @@ static int ckpt_write(struct store *st, struct ckpt *c) {
     rc = store_commit(txn);
   c->rc = rc;
   c->took_ns = clock_mono_ns() - t0;
-  c->paused_ns = pc.paused_ns;
-  c->n_steps = pc.steps;
   c->cpu_ns = thread_cpu_ns() - c0;
   return rc;
 }
@@ -678,16 +667,13 @@ static void ckpt_finish(struct engine *e, struct ckpt *c) {
   if (e->opt.log) evlog_checkpoint(e->opt.log, c->lsn + 1);
   atomic_fetch_add(&e->checkpoint_ns, (unsigned long long)c->took_ns);
   atomic_fetch_add(&e->checkpoint_cpu_ns, (unsigned long long)c->cpu_ns);
-  /* The spacing of checkpoints follows the time the disk was busy with this one. */
-  atomic_store(&e->last_ckpt_write_ms, (long long)((c->took_ns - c->paused_ns) / 1000000));
+  atomic_store(&e->last_ckpt_write_ms, (long long)(c->took_ns / 1000000));
   struct jlog_line l;
   jlog_begin(&l, JLOG_DEBUG, "checkpoint written");
   jlog_u64(&l, "applied_lsn", c->lsn);
   jlog_u64(&l, "profiles", c->n_profile_rows);
   jlog_u64(&l, "events", c->n_tl);
   jlog_f64(&l, "ms", (double)c->took_ns / 1e6);
-  jlog_f64(&l, "paused_ms", (double)c->paused_ns / 1e6);
-  jlog_u64(&l, "steps", c->n_steps);
   jlog_f64(&l, "cpu_ms", (double)c->cpu_ns / 1e6);
   jlog_end(&l);
   ckpt_free(c);

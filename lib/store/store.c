@@ -7,10 +7,8 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "util/clock.h"
 #include "util/common.h"
 #include "util/jlog.h"
 
@@ -37,9 +35,7 @@ int store_open(const char *dir, uint64_t map_bytes, struct store **out) {
   mdb_env_set_maxdbs(st->env, 16);
   mdb_env_set_maxreaders(st->env, 512);
   mdb_env_set_mapsize(st->env, map_bytes ? map_bytes : (64ull << 30));
-  /* MDB_WRITEMAP: a write transaction's pages go straight to the file's page cache, so a long
-     one (a checkpoint) can be written back in steps while it runs (store_writeback). */
-  rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_WRITEMAP, 0600);
+  rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
   if (rc) goto fail;
   MDB_txn *txn;
   rc = mdb_txn_begin(st->env, NULL, 0, &txn);
@@ -67,40 +63,6 @@ fail:
   mdb_env_close(st->env);
   free(st);
   return store_fail("open", rc);
-}
-
-int store_writeback(struct store *st) {
-  int fd;
-  if (mdb_env_get_fd(st->env, &fd)) return BATON_ESTORE;
-  if (fdatasync(fd) < 0) {
-    jlog(JLOG_ERROR, "store: cannot write back", "error", strerror(errno));
-    return BATON_ESTORE;
-  }
-  return 0;
-}
-
-#define PACE_ROW_OVERHEAD 64 /* LMDB node header, slot and page fill, roughly */
-#define PACE_MAX_PAUSE_NS (250 * 1000000LL)
-
-void store_pacer_init(struct store_pacer *p, struct store *st, size_t step_bytes) {
-  *p = (struct store_pacer){.st = st, .step_bytes = step_bytes};
-}
-
-int store_pace(struct store_pacer *p, size_t row_bytes) {
-  p->bytes += row_bytes + PACE_ROW_OVERHEAD;
-  if (p->bytes < p->step_bytes) return 0;
-  p->bytes = 0;
-  int64_t t0 = clock_mono_ns();
-  if (store_writeback(p->st) < 0) return BATON_ESTORE;
-  int64_t took = clock_mono_ns() - t0;
-  p->steps++;
-  if (took <= 0) return 0;
-  if (took > PACE_MAX_PAUSE_NS) took = PACE_MAX_PAUSE_NS;
-  struct timespec ts = {(time_t)(took / 1000000000), (long)(took % 1000000000)};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
-  p->paused_ns += took;
-  return 0;
 }
 
 void store_close(struct store *st) {

@@ -16,10 +16,6 @@
  *   jstats      journey id, NUL, u32 BE version -> u64 entered, u64 completed,
  *               u32 n_steps, u64 passed[n_steps] (figures of one journey version)
  *
- * The environment is opened with MDB_WRITEMAP: the data file is as large as
- * the map (sparse: only written pages take space), and a write transaction
- * writes its pages into the file's page cache as it goes.
- *
  * LMDB allows one write transaction at a time across threads (it serialises
  * them itself) and any number of concurrent readers; read transactions here
  * use MDB_NOTLS so any thread may open one.
@@ -42,38 +38,6 @@ struct store {
  */
 int store_open(const char *dir, uint64_t map_bytes, struct store **out);
 void store_close(struct store *st);
-
-/*
- * Writes back, and waits for, the pages the current write transaction has
- * written so far. Safe in the middle of one: they are pages no committed
- * transaction refers to (LMDB never writes over a page a reader may still
- * use), so a crash before the commit leaves the store as it was. A long
- * transaction calls this every few megabytes, so its commit does not hand
- * the disk hundreds of megabytes at once, ahead of the event log's fsyncs.
- * Returns 0 or BATON_ESTORE (logged).
- */
-int store_writeback(struct store *st);
-
-/*
- * Pacing a long write transaction: store_pace counts the bytes of the rows
- * put (plus a per-row overhead for LMDB's node headers) and, every
- * step_bytes, writes back what the transaction wrote so far
- * (store_writeback) and then pauses as long as that took (at most 250 ms).
- * Committing a few hundred megabytes at once puts them all in the disk's
- * queue ahead of the event log's next fdatasync, which every acknowledgement
- * waits for; in steps, that fdatasync waits for one step at most, and the
- * transaction has the disk half the time at most while it runs.
- */
-struct store_pacer {
-  struct store *st;
-  size_t step_bytes;
-  size_t bytes;      /* since the last step */
-  unsigned steps;    /* write-backs done */
-  int64_t paused_ns; /* time spent pausing after them */
-};
-void store_pacer_init(struct store_pacer *p, struct store *st, size_t step_bytes);
-/* Call after each row put; returns 0 or BATON_ESTORE (a failed write-back, logged). */
-int store_pace(struct store_pacer *p, size_t row_bytes);
 
 /* Begin a transaction; aborts the process on failure (LMDB only fails here on
    resource exhaustion, e.g. the reader table is full). */
