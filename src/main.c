@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "util/jarena.h"
 
 struct command {
   const char *name;
@@ -52,6 +53,8 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
+  /* cJSON's allocation hooks, set before any thread uses cJSON (see util/jarena.h). */
+  jarena_install();
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
     if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
   fprintf(stderr, "baton: '%s' is not a baton command; see 'baton --help'\n", argv[1]);

@@ -5,7 +5,10 @@
  * the HTTP workers' biggest cost in the ingest benchmark, so changes to
  * lib/ingest can be measured without the noise of a loaded machine.
  *
- *   build/bench/ingest/bench_parse [-n batches (20000)] [-r runs (5)]
+ * cJSON's nodes come from the parsing thread's arena (util/jarena.h), as in
+ * the server; -m parses with malloc and free instead, for comparison.
+ *
+ *   build/bench/ingest/bench_parse [-n batches (20000)] [-r runs (5)] [-m]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 
 #include "ingest/segment.h"
 #include "util/buf.h"
+#include "util/jarena.h"
 #include "util/clock.h"
 
 static int64_t cpu_ns(void) {
@@ -24,12 +28,14 @@ static int64_t cpu_ns(void) {
 }
 
 int main(int argc, char **argv) {
-  int batches = 20000, runs = 5, c;
-  while ((c = getopt(argc, argv, "n:r:")) != -1) {
+  int batches = 20000, runs = 5, use_malloc = 0, c;
+  while ((c = getopt(argc, argv, "n:r:m")) != -1) {
     if (c == 'n') batches = atoi(optarg);
     else if (c == 'r') runs = atoi(optarg);
+    else if (c == 'm') use_malloc = 1;
     else return 2;
   }
+  if (!use_malloc) jarena_install();
   struct buf body;
   buf_init(&body, 0);
   buf_puts(&body, "{\"batch\":[");
@@ -50,7 +56,8 @@ int main(int argc, char **argv) {
   struct segment_out out;
   struct segment_error err;
   segment_out_init(&out);
-  printf("segment_parse: %d batches of 100 events, %zu bytes/body\n", batches, body.len);
+  printf("segment_parse: %d batches of 100 events, %zu bytes/body, cJSON nodes from %s\n", batches,
+         body.len, use_malloc ? "malloc" : "the thread's arena");
   for (int r = 0; r < runs; r++) {
     int64_t t0 = cpu_ns();
     size_t bytes = 0;

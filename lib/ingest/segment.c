@@ -14,6 +14,7 @@
 #include "engine/record.h"
 #include "util/clock.h"
 #include "util/common.h"
+#include "util/jarena.h"
 #include "util/jscan.h"
 
 #define MAX_ID_LEN 1024
@@ -861,8 +862,10 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
   if (!scan_body(body, len, 1, &bad, &bad_kind))
     return fail(err, "invalid_utf8", "body", "the request body is not valid UTF-8");
   const char *end = NULL;
+  jarena_begin(); /* the tree lives in this thread's arena until jarena_end below */
   cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
   if (!root) {
+    jarena_end();
     size_t at = end && end >= body ? (size_t)(end - body) : 0;
     return fail(err, "invalid_json", "body", "the request body is not valid JSON (near byte %zu)",
                 at);
@@ -871,6 +874,7 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
   for (const char *p = end; p && p < body + len; p++)
     if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
       cJSON_Delete(root);
+      jarena_end();
       return fail(err, "invalid_json", "body", "unexpected data after the JSON value at byte %zu",
                   (size_t)(p - body));
     }
@@ -986,6 +990,7 @@ int segment_parse(const char *body, size_t len, enum segment_endpoint ep,
 done:
   buf_release(&st.json);
   cJSON_Delete(root);
+  jarena_end();
   if (rc) out_reset(out);
   return rc;
 }
