@@ -70,22 +70,21 @@ static __attribute__((noinline)) bool long_key_eq(const char *a, const char *b, 
  * Field f of base where f's hint says it is, or NULL (base not a map, the
  * hint missed). The fast variants of the nodes read their one field with
  * this and, on NULL, hand over to the general variant, which reads it with
- * fetch (probing, rewriting the hint, or bailing). Without a call of its
- * own on the way, the fast variant needs no stack frame.
+ * fetch (probing, rewriting the hint, or bailing). The key is tested by its
+ * tag (key_tag), exactly for names of at most SHORT_WORD_MAX bytes, so the
+ * usual read is a bound check and one compare. Without a call of its own
+ * on the way, the fast variant needs no stack frame.
  */
 static inline __attribute__((always_inline)) const struct expr_value *probe(
     const struct expr_value *base, const struct cfield *f, bool long_keys) {
   if (unlikely(base->kind != EXPR_MAP)) return NULL;
   const struct expr_map *m = base->v.map;
   uint32_t i = __atomic_load_n(&f->hint, __ATOMIC_RELAXED);
-  if (unlikely(i >= m->len)) return NULL;
+  if (unlikely(i >= m->len) || unlikely(m->tags[i] != f->tag)) return NULL;
   const struct expr_map_entry *en = &m->entries[i];
-  if (unlikely(en->key.aux != f->len || en->key.kind != EXPR_STRING)) return NULL;
-  if (likely(f->len <= 8)) {
-    if (unlikely(key_word(en->key.v.s, f->len) != f->word)) return NULL;
-  } else if (!long_keys || unlikely(!long_key_eq(en->key.v.s, f->s, f->len))) {
+  if (unlikely(f->len > SHORT_WORD_MAX) &&
+      (!long_keys || en->key.aux != f->len || !long_key_eq(en->key.v.s, f->s, f->len)))
     return NULL;
-  }
   return &en->val;
 }
 
@@ -409,7 +408,7 @@ struct hoisted {
   hoisted_fn on;
   const struct cnode *t;
   const uint16_t *hint;
-  uint64_t word;
+  uint64_t tag;
   struct expr_value k;
   uint64_t kword; /* the node's */
   uint32_t len;
@@ -422,14 +421,11 @@ static inline __attribute__((always_inline)) const struct expr_value *hoisted_pr
   if (unlikely(base->kind != EXPR_MAP)) return NULL;
   const struct expr_map *m = base->v.map;
   uint32_t i = __atomic_load_n(h->hint, __ATOMIC_RELAXED);
-  if (unlikely(i >= m->len)) return NULL;
+  if (unlikely(i >= m->len) || unlikely(m->tags[i] != h->tag)) return NULL;
   const struct expr_map_entry *en = &m->entries[i];
-  if (unlikely(en->key.aux != h->len || en->key.kind != EXPR_STRING)) return NULL;
-  if (likely(h->len <= 8)) {
-    if (unlikely(key_word(en->key.v.s, h->len) != h->word)) return NULL;
-  } else if (unlikely(!long_key_eq(en->key.v.s, h->t->path.f[0].s, h->len))) {
+  if (unlikely(h->len > SHORT_WORD_MAX) &&
+      (en->key.aux != h->len || !long_key_eq(en->key.v.s, h->t->path.f[0].s, h->len)))
     return NULL;
-  }
   return &en->val;
 }
 
@@ -883,7 +879,7 @@ static void hoist(struct cbuild *bd, struct cnode *n, const struct cnode *b, uin
   for (uint32_t i = 0; i < len; i++) {
     const struct cnode *t = list[i];
     h[i].on = on_fns[t->test];
-    h[i].t = t, h[i].hint = &t->path.f[0].hint, h[i].word = t->path.f[0].word;
+    h[i].t = t, h[i].hint = &t->path.f[0].hint, h[i].tag = t->path.f[0].tag;
     h[i].len = t->path.f[0].len, h[i].k = t->k, h[i].kword = t->kword;
     h[i].on_item = t->path.local && t->path.slot == var;
   }
@@ -919,7 +915,7 @@ static bool field_of(struct cbuild *b, const struct ast *sel, struct cfield *f) 
   f->len = (uint32_t)sel->name_len;
   f->hash = key_hash(sel->name, sel->name_len);
   f->hint = 0;
-  f->word = f->len <= 8 ? key_word(sel->name, f->len) : 0;
+  f->tag = key_tag_str(sel->name, f->len);
   return f->s != NULL;
 }
 

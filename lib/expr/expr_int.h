@@ -62,6 +62,7 @@ struct expr_map {
   uint32_t len;
   uint32_t index_cap;   /* power of two, or 0: no index (linear scan) */
   struct map_slot *index; /* open addressing over the string keys */
+  uint64_t *tags;       /* key_tag() of each entry's key (see there), after entries[] */
   struct expr_map_entry entries[];
 };
 
@@ -173,6 +174,26 @@ static inline __attribute__((always_inline)) const struct expr_map_entry *map_fi
     if (e->key.aux == n && e->key.kind == EXPR_STRING && key_eq(e->key.v.s, s, n)) return e;
   }
   return NULL;
+}
+
+/*
+ * A map key as one word, kept beside each entry (expr_map.tags) so that a
+ * field read through its position hint tests the key with one compare
+ * instead of loading and comparing the key's bytes: for a string of at
+ * most SHORT_WORD_MAX bytes its short_word, equal exactly when the strings
+ * are; for a longer string its key_word with the top byte 0x80 (equal
+ * tags then still need the key compare); for any other key, and an entry
+ * not set yet, KEY_TAG_NONE, which no string's tag equals (a short
+ * word's top byte is its length, at most 7).
+ */
+#define KEY_TAG_NONE UINT64_MAX
+#define KEY_TAG_LONG (0x80ull << 56)
+static inline uint64_t key_tag_str(const char *s, uint32_t n) {
+  if (n <= SHORT_WORD_MAX) return short_word(s, n);
+  return (key_word(s, n) & ~(0xffull << 56)) | KEY_TAG_LONG;
+}
+static inline uint64_t key_tag(const struct expr_value *k) {
+  return k->kind == EXPR_STRING ? key_tag_str(k->v.s, k->aux) : KEY_TAG_NONE;
 }
 
 /* map_find_hinted's slow path, out of line so that the VM loop's hot paths
@@ -445,7 +466,7 @@ struct cfield {
   const char *s;
   uint32_t len, hash;
   uint16_t hint;
-  uint64_t word; /* key_word(s, len) when len <= 8 */
+  uint64_t tag; /* key_tag_str(s, len) */
 };
 
 /* vars[slot] (or loc[slot] when local), then each field in turn. */
