@@ -75,23 +75,34 @@ static __attribute__((noinline)) bool long_key_eq(const char *a, const char *b, 
  * usual read is a bound check and one compare. Without a call of its own
  * on the way, the fast variant needs no stack frame.
  */
+enum {
+  NAMES_SHORT, /* f's name has at most SHORT_WORD_MAX bytes (the caller knows) */
+  NAMES_16,    /* any name, those over 16 bytes always a miss */
+  NAMES_ANY,   /* any name, those over 16 bytes by a call */
+};
+
 static inline __attribute__((always_inline)) const struct expr_value *probe(
-    const struct expr_value *base, const struct cfield *f, bool long_keys) {
+    const struct expr_value *base, const struct cfield *f, int names) {
   if (unlikely(base->kind != EXPR_MAP)) return NULL;
   const struct expr_map *m = base->v.map;
   uint32_t i = __atomic_load_n(&f->hint, __ATOMIC_RELAXED);
   if (unlikely(i >= m->len) || unlikely(m->tags[i] != f->tag)) return NULL;
   const struct expr_map_entry *en = &m->entries[i];
-  if (unlikely(f->len > SHORT_WORD_MAX) &&
-      (!long_keys || en->key.aux != f->len || !long_key_eq(en->key.v.s, f->s, f->len)))
-    return NULL;
+  if (names != NAMES_SHORT && unlikely(f->len > SHORT_WORD_MAX)) {
+    if (en->key.aux != f->len) return NULL;
+    if (f->len <= 16) {
+      if (load64(en->key.v.s) != f->w1 || load64(en->key.v.s + f->len - 8) != f->w2) return NULL;
+    } else if (names != NAMES_ANY || !long_key_eq(en->key.v.s, f->s, f->len)) {
+      return NULL;
+    }
+  }
   return &en->val;
 }
 
-#define probe1(base, f) probe((base), (f), true)
-/* probe1 taking field names over 8 bytes for a miss: for functions whose
+#define probe1(base, f) probe((base), (f), NAMES_ANY)
+/* probe1 taking field names over 16 bytes for a miss: for functions whose
  * miss path is a tail call, so that they make no call of their own. */
-#define probe_short(base, f) probe((base), (f), false)
+#define probe_tail(base, f) probe((base), (f), NAMES_16)
 
 #define BASE(n, e) ((n)->path.local ? &(e)->loc[(n)->path.slot] : &(e)->vars[(n)->path.slot])
 
@@ -126,6 +137,22 @@ static inline __attribute__((always_inline)) bool prefix_is(const struct expr_va
                                                             uint64_t kword) {
   if (k->aux > x->aux) return false;
   return k->aux <= 8 ? key_word(x->v.s, k->aux) == kword : key_eq(x->v.s, k->v.s, k->aux);
+}
+
+/* str_is and prefix_is for a constant of 4 to 8 bytes (the tests T_*48):
+ * key_word's two overlapping loads, without testing the length. */
+static inline __attribute__((always_inline)) uint64_t word48(const char *s, uint32_t n) {
+  return load32(s) | (uint64_t)load32(s + n - 4) << 32;
+}
+static inline __attribute__((always_inline)) bool str_is48(const struct expr_value *x,
+                                                           const struct expr_value *k,
+                                                           uint64_t kword) {
+  return x->aux == k->aux && word48(x->v.s, k->aux) == kword;
+}
+static inline __attribute__((always_inline)) bool prefix_is48(const struct expr_value *x,
+                                                              const struct expr_value *k,
+                                                              uint64_t kword) {
+  return k->aux <= x->aux && word48(x->v.s, k->aux) == kword;
 }
 
 /* Bit (c + 1) of rel_mask[rel] is x <rel> k for an ordering c in -1..1. */
@@ -328,6 +355,7 @@ enum {
   T_INT_EQ, T_INT_NE, T_INT_LT, T_INT_LE, T_INT_GT, T_INT_GE,
   T_DBL_EQ, T_DBL_NE, T_DBL_LT, T_DBL_LE, T_DBL_GT, T_DBL_GE,
   T_STR_EQ, T_STR_NE, T_STARTS, T_ENDS, T_IN_SHORT,
+  T_STR_EQ48, T_STR_NE48, T_STARTS48, /* T_STR_EQ.. with a constant of 4 to 8 bytes */
 };
 
 /* a && b && ...: the first answer that is not true is the answer (false,
@@ -446,6 +474,9 @@ DBL_ON(on_dbl_le, <=) DBL_ON(on_dbl_gt, >) DBL_ON(on_dbl_ge, >=)
 ON_FN(on_str_eq, x->kind != EXPR_STRING ? -1 : str_is(x, k, h->kword))
 ON_FN(on_str_ne, x->kind != EXPR_STRING ? -1 : !str_is(x, k, h->kword))
 ON_FN(on_starts, x->kind != EXPR_STRING ? -1 : prefix_is(x, k, h->kword))
+ON_FN(on_str_eq48, x->kind != EXPR_STRING ? -1 : str_is48(x, k, h->kword))
+ON_FN(on_str_ne48, x->kind != EXPR_STRING ? -1 : !str_is48(x, k, h->kword))
+ON_FN(on_starts48, x->kind != EXPR_STRING ? -1 : prefix_is48(x, k, h->kword))
 ON_FN(on_ends, x->kind != EXPR_STRING
                    ? -1
                    : k->aux <= x->aux && key_eq(x->v.s + x->aux - k->aux, k->v.s, k->aux))
@@ -462,7 +493,8 @@ static const hoisted_fn on_fns[] = {
     [T_DBL_EQ] = on_dbl_eq, [T_DBL_NE] = on_dbl_ne,   [T_DBL_LT] = on_dbl_lt,
     [T_DBL_LE] = on_dbl_le, [T_DBL_GT] = on_dbl_gt,   [T_DBL_GE] = on_dbl_ge,
     [T_STR_EQ] = on_str_eq, [T_STR_NE] = on_str_ne,   [T_STARTS] = on_starts,
-    [T_ENDS] = on_ends,     [T_IN_SHORT] = on_in_short,
+    [T_ENDS] = on_ends,     [T_IN_SHORT] = on_in_short, [T_STR_EQ48] = on_str_eq48,
+    [T_STR_NE48] = on_str_ne48, [T_STARTS48] = on_starts48,
 };
 
 /*
@@ -521,6 +553,10 @@ static inline __attribute__((always_inline)) int quantify_one(const struct cnode
       QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : !str_is(x, &k, h0.kword))
     case T_STARTS:
       QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : prefix_is(x, &k, h0.kword))
+    case T_STR_EQ48:
+      QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : str_is48(x, &k, h0.kword))
+    case T_STARTS48:
+      QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : prefix_is48(x, &k, h0.kword))
     default: /* the rarer tests through their function */
       QUANTIFY_ONE(h0.on(&h0, item))
   }
@@ -657,21 +693,30 @@ static __attribute__((noinline)) int host_error(const struct cnode *n, struct ce
   return C_ERROR;
 }
 
+/* Asks the host count(k2[, window]) or openCases(k2) into *c, its return
+ * code into *rc; false, without asking, if it lacks the callback (the VM's
+ * "not available"). */
+static inline __attribute__((always_inline)) bool host_int_ask(const struct cnode *n,
+                                                               const struct expr_host *h,
+                                                               void *hctx, int64_t *c, int *rc) {
+  if (n->fn_id == FN_COUNT) {
+    if (!h || !h->count_events) return false;
+    int64_t now = h->now_ms ? h->now_ms(hctx) : clock_now_ms();
+    int64_t since = n->window_ms < 0 ? INT64_MIN : now - n->window_ms;
+    *rc = h->count_events(hctx, n->k2.v.s, n->k2.aux, since, now + 1, c);
+  } else {
+    if (!h || !h->open_cases) return false;
+    *rc = h->open_cases(hctx, n->k2.v.s, n->k2.aux, c);
+  }
+  return true;
+}
+
 /* count(k2[, window]) or openCases(k2), compared with k. Bails only before
- * asking the host (a missing callback: the VM's "not available"). */
+ * asking the host. */
 static int c_host_int(const struct cnode *n, struct ceval *e) {
-  const struct expr_host *h = e->host;
   int64_t c = 0;
   int rc;
-  if (n->fn_id == FN_COUNT) {
-    if (!h || !h->count_events) return C_BAIL;
-    int64_t now = h->now_ms ? h->now_ms(e->hctx) : clock_now_ms();
-    int64_t since = n->window_ms < 0 ? INT64_MIN : now - n->window_ms;
-    rc = h->count_events(e->hctx, n->k2.v.s, n->k2.aux, since, now + 1, &c);
-  } else {
-    if (!h || !h->open_cases) return C_BAIL;
-    rc = h->open_cases(e->hctx, n->k2.v.s, n->k2.aux, &c);
-  }
+  if (!host_int_ask(n, e->host, e->hctx, &c, &rc)) return C_BAIL;
   if (unlikely(rc)) return host_error(n, e, rc);
   /* k is a number (closure_compile checks): no bail here. */
   return cmp_value(baton_expr_int(c), n->k, n->rel);
@@ -723,19 +768,24 @@ static __attribute__((noinline)) int closure_run(const struct expr_program *p,
  * arguments as they come, with no state to set up; anything but its fast
  * case goes to closure_run.
  */
-#define ROOT_FN(NAME, COND)                                                    \
-  static int NAME(const struct expr_program *p, struct expr_ctx *ctx,          \
-                  const struct expr_value *vars, const struct expr_host *host, \
-                  void *hctx, struct expr_value *out) {                        \
-    const struct cnode *n = p->closure;                                        \
-    const struct expr_value *x = probe_short(&vars[n->path.slot], &n->path.f[0]); \
-    int r = likely(x != NULL) ? (COND) : -1;                                   \
-    if (likely(r >= 0)) {                                                      \
-      *out = baton_expr_bool(r);                                               \
-      return 0;                                                                \
-    }                                                                          \
-    return closure_run(p, ctx, vars, host, hctx, out);                         \
+#define ROOT_FN1(NAME, COND, NAMES)                                                  \
+  static int NAME(const struct expr_program *p, struct expr_ctx *ctx,                  \
+                  const struct expr_value *vars, const struct expr_host *host,         \
+                  void *hctx, struct expr_value *out) {                                \
+    const struct cnode *n = &p->root;                                                \
+    const struct expr_value *x = probe(&vars[n->path.slot], &n->path.f[0], NAMES);     \
+    int r = likely(x != NULL) ? (COND) : -1;                                           \
+    if (likely(r >= 0)) {                                                              \
+      *out = baton_expr_bool(r);                                                       \
+      return 0;                                                                        \
+    }                                                                                  \
+    return closure_run(p, ctx, vars, host, hctx, out);                                 \
   }
+/* NAME for a field name of at most SHORT_WORD_MAX bytes (its tag is the
+ * whole test), NAME_l for longer ones. */
+#define ROOT_FN(NAME, COND)                 \
+  ROOT_FN1(NAME, COND, NAMES_SHORT)         \
+  ROOT_FN1(NAME##_l, COND, NAMES_16)
 #define INT_ROOT(NAME, OP) ROOT_FN(NAME, x->kind == EXPR_INT ? x->v.i OP n->k.v.i : -1)
 #define DBL_ROOT(NAME, OP) ROOT_FN(NAME, x->kind == EXPR_DOUBLE ? x->v.d OP n->k.v.d : -1)
 INT_ROOT(root_int_eq, ==) INT_ROOT(root_int_ne, !=) INT_ROOT(root_int_lt, <)
@@ -747,24 +797,56 @@ ROOT_FN(root_str_ne, x->kind == EXPR_STRING ? !str_is(x, &n->k, n->kword) : -1)
 ROOT_FN(root_starts, x->kind == EXPR_STRING ? prefix_is(x, &n->k, n->kword) : -1)
 ROOT_FN(root_ends, x->kind == EXPR_STRING ? ends_on(n, NULL, *x) : -1)
 ROOT_FN(root_in_short, x->kind == EXPR_STRING ? in_short_on(n, NULL, *x) : -1)
+ROOT_FN(root_str_eq48, x->kind == EXPR_STRING ? str_is48(x, &n->k, n->kword) : -1)
+ROOT_FN(root_str_ne48, x->kind == EXPR_STRING ? !str_is48(x, &n->k, n->kword) : -1)
+ROOT_FN(root_starts48, x->kind == EXPR_STRING ? prefix_is48(x, &n->k, n->kword) : -1)
 #undef INT_ROOT
 #undef DBL_ROOT
 #undef ROOT_FN
+#undef ROOT_FN1
 
-static const expr_entry_fn root_fns[] = {
-    [T_INT_EQ] = root_int_eq, [T_INT_NE] = root_int_ne, [T_INT_LT] = root_int_lt,
-    [T_INT_LE] = root_int_le, [T_INT_GT] = root_int_gt, [T_INT_GE] = root_int_ge,
-    [T_DBL_EQ] = root_dbl_eq, [T_DBL_NE] = root_dbl_ne, [T_DBL_LT] = root_dbl_lt,
-    [T_DBL_LE] = root_dbl_le, [T_DBL_GT] = root_dbl_gt, [T_DBL_GE] = root_dbl_ge,
-    [T_STR_EQ] = root_str_eq, [T_STR_NE] = root_str_ne, [T_STARTS] = root_starts,
-    [T_ENDS] = root_ends,     [T_IN_SHORT] = root_in_short,
-};
+/* [field name over SHORT_WORD_MAX bytes][test] */
+#define ROOTS(SUFFIX)                                                                    \
+  {                                                                                      \
+    [T_INT_EQ] = root_int_eq##SUFFIX, [T_INT_NE] = root_int_ne##SUFFIX,                  \
+    [T_INT_LT] = root_int_lt##SUFFIX, [T_INT_LE] = root_int_le##SUFFIX,                  \
+    [T_INT_GT] = root_int_gt##SUFFIX, [T_INT_GE] = root_int_ge##SUFFIX,                  \
+    [T_DBL_EQ] = root_dbl_eq##SUFFIX, [T_DBL_NE] = root_dbl_ne##SUFFIX,                  \
+    [T_DBL_LT] = root_dbl_lt##SUFFIX, [T_DBL_LE] = root_dbl_le##SUFFIX,                  \
+    [T_DBL_GT] = root_dbl_gt##SUFFIX, [T_DBL_GE] = root_dbl_ge##SUFFIX,                  \
+    [T_STR_EQ] = root_str_eq##SUFFIX, [T_STR_NE] = root_str_ne##SUFFIX,                  \
+    [T_STARTS] = root_starts##SUFFIX, [T_ENDS] = root_ends##SUFFIX,                      \
+    [T_IN_SHORT] = root_in_short##SUFFIX, [T_STR_EQ48] = root_str_eq48##SUFFIX,          \
+    [T_STR_NE48] = root_str_ne48##SUFFIX, [T_STARTS48] = root_starts48##SUFFIX,          \
+  }
+static const expr_entry_fn root_fns[2][T_STARTS48 + 1] = {ROOTS(), ROOTS(_l)};
+#undef ROOTS
+
+/* The way in for a condition that is a journey function compared with a
+ * constant (count("purchase", duration("720h")) >= 2): c_host_int with no
+ * evaluation state. */
+static int root_host_int(const struct expr_program *p, struct expr_ctx *ctx,
+                         const struct expr_value *vars, const struct expr_host *host, void *hctx,
+                         struct expr_value *out) {
+  const struct cnode *n = &p->root;
+  int64_t c = 0;
+  int rc;
+  if (!host_int_ask(n, host, hctx, &c, &rc)) return vm_run(p, ctx, vars, host, hctx, out);
+  if (unlikely(rc)) {
+    ctx_scratch_reset(ctx);
+    *out = journey_host_failed(&ctx->arena, n->fn_id, rc, n->pos);
+    return BATON_EINVAL;
+  }
+  /* An int against a number, or == / != anything: never a bail. */
+  *out = baton_expr_bool(cmp_value(baton_expr_int(c), n->k, n->rel) == C_TRUE);
+  return 0;
+}
 
 /* Test t on its path's base value, inline: 0 or 1, or -1 when it is not
  * its fast case. With no call, a function made of these needs no frame. */
 static inline __attribute__((always_inline)) int test_on(const struct cnode *t,
                                                          const struct expr_value *base) {
-  const struct expr_value *x = probe_short(base, &t->path.f[0]), *k = &t->k;
+  const struct expr_value *x = probe_tail(base, &t->path.f[0]), *k = &t->k;
   if (unlikely(!x)) return -1;
   switch (t->test) {
 #define INT_CASE(T, OP) \
@@ -789,6 +871,12 @@ static inline __attribute__((always_inline)) int test_on(const struct cnode *t,
       return x->kind == EXPR_STRING ? ends_on(t, NULL, *x) : -1;
     case T_IN_SHORT:
       return x->kind == EXPR_STRING ? in_short_on(t, NULL, *x) : -1;
+    case T_STR_EQ48:
+      return x->kind == EXPR_STRING ? str_is48(x, k, t->kword) : -1;
+    case T_STR_NE48:
+      return x->kind == EXPR_STRING ? !str_is48(x, k, t->kword) : -1;
+    case T_STARTS48:
+      return x->kind == EXPR_STRING ? prefix_is48(x, k, t->kword) : -1;
   }
   return -1;
 }
@@ -799,7 +887,7 @@ static inline __attribute__((always_inline)) int test_on(const struct cnode *t,
 static int root_chain(const struct expr_program *p, struct expr_ctx *ctx,
                       const struct expr_value *vars, const struct expr_host *host, void *hctx,
                       struct expr_value *out) {
-  const struct cnode *n = p->closure;
+  const struct cnode *n = &p->root;
   const int go_on = n->fn == c_conj ? C_TRUE : C_FALSE;
   int r = go_on;
   for (uint32_t i = 0, len = n->n_list; i < len && r == go_on; i++) {
@@ -811,35 +899,53 @@ static int root_chain(const struct expr_program *p, struct expr_ctx *ctx,
   return 0;
 }
 
-/* A string (in)equality test of a variable's field, as test_on does it. */
+/* A string (in)equality test of a variable's field, as test_on does it
+ * (rel: 0 for ==, 1 for !=), by str_is48 (constants of 4 to 8 bytes) or
+ * str_is. */
 static inline __attribute__((always_inline)) int str_test_on(const struct cnode *t,
-                                                             const struct expr_value *vars) {
-  const struct expr_value *x = probe_short(&vars[t->path.slot], &t->path.f[0]);
+                                                             const struct expr_value *vars,
+                                                             bool is48, int names) {
+  const struct expr_value *x = probe(&vars[t->path.slot], &t->path.f[0], names);
   if (unlikely(!x || x->kind != EXPR_STRING)) return -1;
-  return str_is(x, &t->k, t->kword) ^ (t->test == T_STR_NE);
+  return (is48 ? str_is48(x, &t->k, t->kword) : str_is(x, &t->k, t->kword)) ^ t->rel;
 }
 
 /* root_chain2 when both tests are string (in)equalities, the commonest
- * pair (profile.tier == "gold" && event.name == "purchase"): no switch. */
-static int root_str_chain2(const struct expr_program *p, struct expr_ctx *ctx,
-                           const struct expr_value *vars, const struct expr_host *host,
-                           void *hctx, struct expr_value *out) {
-  const struct cnode *n = p->closure;
-  int r = str_test_on(n->list[0], vars);
-  if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
-  if (r == (n->fn == c_conj)) {
-    r = str_test_on(n->list[1], vars);
-    if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
+ * pair (profile.tier == "gold" && event.name == "purchase"): no switch;
+ * one function for && (GO_ON 1) and one for ||, each for constants of any
+ * length (str_is) and of 4 to 8 bytes (str_is48). */
+#define STR_CHAIN2(NAME, IS48, GO_ON, NAMES)                                             \
+  static int NAME(const struct expr_program *p, struct expr_ctx *ctx,                   \
+                  const struct expr_value *vars, const struct expr_host *host, void *hctx, \
+                  struct expr_value *out) {                                             \
+    const struct cnode *const *l = p->root.list;                                   \
+    int r = str_test_on(l[0], vars, IS48, NAMES);                                      \
+    if (r == GO_ON) r = str_test_on(l[1], vars, IS48, NAMES);                           \
+    if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);             \
+    *out = baton_expr_bool(r);                                                         \
+    return 0;                                                                          \
   }
-  *out = baton_expr_bool(r);
-  return 0;
-}
+STR_CHAIN2(root_str_or2, false, 0, NAMES_SHORT)
+STR_CHAIN2(root_str_and2, false, 1, NAMES_SHORT)
+STR_CHAIN2(root_str48_or2, true, 0, NAMES_SHORT)
+STR_CHAIN2(root_str48_and2, true, 1, NAMES_SHORT)
+STR_CHAIN2(root_str_or2_l, false, 0, NAMES_16)
+STR_CHAIN2(root_str_and2_l, false, 1, NAMES_16)
+STR_CHAIN2(root_str48_or2_l, true, 0, NAMES_16)
+STR_CHAIN2(root_str48_and2_l, true, 1, NAMES_16)
+#undef STR_CHAIN2
+
+/* [a field name over SHORT_WORD_MAX bytes][both constants of 4 to 8 bytes][&&] */
+static const expr_entry_fn str_chain2_fns[2][2][2] = {
+    {{root_str_or2, root_str_and2}, {root_str48_or2, root_str48_and2}},
+    {{root_str_or2_l, root_str_and2_l}, {root_str48_or2_l, root_str48_and2_l}},
+};
 
 /* root_chain for the commonest chain, a && b or a || b, unrolled. */
 static int root_chain2(const struct expr_program *p, struct expr_ctx *ctx,
                        const struct expr_value *vars, const struct expr_host *host, void *hctx,
                        struct expr_value *out) {
-  const struct cnode *n = p->closure, *a = n->list[0];
+  const struct cnode *n = &p->root, *a = n->list[0];
   int r = test_on(a, &vars[a->path.slot]);
   if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
   if (r == (n->fn == c_conj)) {
@@ -916,6 +1022,8 @@ static bool field_of(struct cbuild *b, const struct ast *sel, struct cfield *f) 
   f->hash = key_hash(sel->name, sel->name_len);
   f->hint = 0;
   f->tag = key_tag_str(sel->name, f->len);
+  f->w1 = f->len >= 8 && f->len <= 16 ? load64(sel->name) : 0;
+  f->w2 = f->len >= 8 && f->len <= 16 ? load64(sel->name + f->len - 8) : 0;
   return f->s != NULL;
 }
 
@@ -1039,6 +1147,7 @@ static struct cnode *build_compare(struct cbuild *b, const struct ast *n, bool h
   if (!c) return NULL;
   c->path = x, c->k = k, c->rel = (uint8_t)rel, c->kword = kword_of(k);
   if (fn) c->test = (uint8_t)((kind == 0 ? T_INT_EQ : kind == 1 ? T_DBL_EQ : T_STR_EQ) + rel);
+  if (fn && kind == 2 && k.aux >= 4 && k.aux <= 8) c->test = (uint8_t)(T_STR_EQ48 + rel);
   return c;
 }
 
@@ -1126,6 +1235,7 @@ static struct cnode *build_call(struct cbuild *b, const struct ast *n, bool host
       if (!c) return NULL;
       c->path = x, c->k = k, c->kword = kword_of(k);
       if (one && n->fn != FN_CONTAINS) c->test = n->fn == FN_STARTS_WITH ? T_STARTS : T_ENDS;
+      if (c->test == T_STARTS && k.aux >= 4 && k.aux <= 8) c->test = T_STARTS48;
       return c;
     }
     case FN_IN_SEGMENT:
@@ -1245,8 +1355,12 @@ static struct cnode *build(struct cbuild *b, const struct ast *n, bool host_ok) 
   }
 }
 
+static bool is_str_test48(const struct cnode *t) {
+  return t->test == T_STR_EQ48 || t->test == T_STR_NE48;
+}
+
 static bool is_str_test(const struct cnode *t) {
-  return t->test == T_STR_EQ || t->test == T_STR_NE;
+  return t->test == T_STR_EQ || t->test == T_STR_NE || is_str_test48(t);
 }
 
 int closure_compile(struct expr_program *p, const struct ast *root) {
@@ -1254,16 +1368,25 @@ int closure_compile(struct expr_program *p, const struct ast *root) {
   if (p->n_locals > CLOSURE_MAX_LOCALS) return 0;
   const struct cnode *c = build(&b, root, true);
   if (b.rc) return b.rc;
-  p->closure = c;
   if (!c) return 0;
+  /* Nothing points at the root node, so it can move into p, where the
+   * ways in reach it without a load. */
+  p->root = *c;
+  c = p->closure = &p->root;
   /* The way in: a specialised one for a leaf test or a chain of them on
    * variables (hoisted with no macro variable: on_item is false). */
   if (c->test && !c->path.local)
-    p->entry = root_fns[c->test];
+    p->entry = root_fns[c->path.f[0].len > SHORT_WORD_MAX][c->test];
   else if ((c->fn == c_conj || c->fn == c_disj) && c->n_hoisted)
     p->entry = c->n_list != 2 ? root_chain
-               : is_str_test(c->list[0]) && is_str_test(c->list[1]) ? root_str_chain2
-                                                                    : root_chain2;
+               : is_str_test(c->list[0]) && is_str_test(c->list[1])
+                   ? str_chain2_fns[c->list[0]->path.f[0].len > SHORT_WORD_MAX ||
+                                    c->list[1]->path.f[0].len > SHORT_WORD_MAX]
+                                   [is_str_test48(c->list[0]) && is_str_test48(c->list[1])]
+                                   [c->fn == c_conj]
+                   : root_chain2;
+  else if (c->fn == c_host_int)
+    p->entry = root_host_int;
   else
     p->entry = closure_run;
   return 0;

@@ -467,6 +467,7 @@ struct cfield {
   uint32_t len, hash;
   uint16_t hint;
   uint64_t tag; /* key_tag_str(s, len) */
+  uint64_t w1, w2; /* names of 8 to 16 bytes: their first and last 8 bytes */
 };
 
 /* vars[slot] (or loc[slot] when local), then each field in turn. */
@@ -535,7 +536,8 @@ struct expr_program {
   size_t src_len;
   struct regex_cache *regexes; /* constant patterns of matches(), compiled once */
   const struct cnode *closure; /* the same program as closures (closure.c), or NULL */
-  expr_entry_fn entry;         /* how baton_expr_eval runs the closure, or NULL */
+  struct cnode root;           /* where closure points: the ways in find it at p + offset */
+  expr_entry_fn entry;         /* how baton_expr_eval runs the program: vm_run without a closure */
 };
 
 /* Compiler helpers that closure.c shares. ast_is_const: n is a literal or a

@@ -97,6 +97,7 @@ int baton_expr_compile(const struct expr_env *env, const char *src, size_t len, 
     baton_expr_program_free(p);
     return rc;
   }
+  if (!p->entry) p->entry = vm_run;
   *out = p;
   return 0;
 }

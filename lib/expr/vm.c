@@ -979,7 +979,9 @@ int vm_run(const struct expr_program *p, struct expr_ctx *ctx, const struct expr
 int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
                     const struct expr_value *vars, const struct expr_host *host, void *hctx,
                     struct expr_value *out) {
-  if (p->entry && vars) return p->entry(p, ctx, vars, host, hctx, out);
+  /* entry is vm_run for a program without a closure (the closures read
+   * vars without testing it). */
+  if (likely(vars != NULL)) return p->entry(p, ctx, vars, host, hctx, out);
   return vm_run(p, ctx, vars, host, hctx, out);
 }
 
