@@ -125,6 +125,15 @@ static char *gen_profile(void) {
   add_field(&b, &first, "tags", tags, ARRAY_SIZE(tags));
   add_field(&b, &first, "items", items, ARRAY_SIZE(items));
   add_field(&b, &first, "address", addresses, ARRAY_SIZE(addresses));
+  /* Names over 7 bytes, whose key tags are not the whole key: pairs that
+   * differ only in their last byte share a tag (and, one missing, the
+   * other takes its place under the same hint). */
+  add_field(&b, &first, "category", tiers, ARRAY_SIZE(tiers));
+  add_field(&b, &first, "categorz", tiers, ARRAY_SIZE(tiers));
+  add_field(&b, &first, "lifetime_value", ages, ARRAY_SIZE(ages));
+  add_field(&b, &first, "lifetime_valuf", ages, ARRAY_SIZE(ages));
+  add_field(&b, &first, "a_field_name_over_16_bytes", emails, ARRAY_SIZE(emails));
+  add_field(&b, &first, "a_field_name_over_16_bytez", emails, ARRAY_SIZE(emails));
   buf_putc(&b, '}');
   return buf_steal(&b, NULL);
 }
@@ -161,7 +170,9 @@ static void gen_path(struct gen *g) {
       "profile.age", "profile.score", "profile.tier", "profile.country", "profile.email",
       "profile.flag", "profile.tags", "profile.items", "profile.address", "profile.address.city",
       "profile.missing", "event.x", "event.u", "event.d", "event.s", "event.ts", "event.name",
-      "context.channel", "profile.address.city.x", "profile.k3"};
+      "context.channel", "profile.address.city.x", "profile.k3", "profile.category",
+      "profile.categorz", "profile.lifetime_value", "profile.lifetime_valuf",
+      "profile.a_field_name_over_16_bytes", "profile.a_field_name_over_16_bytez"};
   if (g->n_scopes && rnd(2)) {
     const struct scope *s = &g->scopes[rnd((uint32_t)g->n_scopes)];
     static const char *const item_fields[] = {".sku", ".price", ".qty", ".none", ""};
