@@ -428,14 +428,21 @@ static __attribute__((noinline)) int item_call(const struct cnode *b, uint16_t v
 /*
  * A leaf test of a predicate, with what it reads every element copied out
  * of its node into the macro's frame, and a function for its kind of test
- * (on_fns), so an element costs one call and no reload of the node.
+ * (on_fns), so an element costs one call and no reload of the node. at is
+ * the field's hint as the loop read it when it began, read again after
+ * each element that went through the node's own function (which may have
+ * rewritten it): the hint is only a guess, which every element's tag
+ * checks, so one read serves the elements in between.
  */
+#define HOIST_MAX 4 /* leaf tests of a predicate or chain, at most */
+
 struct hoisted;
 typedef int (*hoisted_fn)(const struct hoisted *h, const struct expr_value *base);
 struct hoisted {
   hoisted_fn on;
   const struct cnode *t;
   const uint16_t *hint;
+  uint32_t at;
   uint64_t tag;
   struct expr_value k;
   uint64_t kword; /* the node's */
@@ -444,27 +451,34 @@ struct hoisted {
 };
 
 /* The test's field in base, by the hint alone (probe1 on hoisted values). */
+static inline uint32_t hint_now(const struct hoisted *h) {
+  return __atomic_load_n(h->hint, __ATOMIC_RELAXED);
+}
+
 static inline __attribute__((always_inline)) const struct expr_value *hoisted_probe(
-    const struct hoisted *h, const struct expr_value *base) {
+    const struct hoisted *h, const struct expr_value *base, int names) {
   if (unlikely(base->kind != EXPR_MAP)) return NULL;
   const struct expr_map *m = base->v.map;
-  uint32_t i = __atomic_load_n(h->hint, __ATOMIC_RELAXED);
+  uint32_t i = h->at;
   if (unlikely(i >= m->len) || unlikely(m->tags[i] != h->tag)) return NULL;
   const struct expr_map_entry *en = &m->entries[i];
-  if (unlikely(h->len > SHORT_WORD_MAX) &&
+  if (names != NAMES_SHORT && unlikely(h->len > SHORT_WORD_MAX) &&
       (en->key.aux != h->len || !long_key_eq(en->key.v.s, h->t->path.f[0].s, h->len)))
     return NULL;
   return &en->val;
 }
 
-/* One function per test: 0 or 1, or -1 when it is not the fast case. */
-#define ON_FN(NAME, COND)                                                        \
+/* One function per test: 0 or 1, or -1 when it is not the fast case;
+ * NAME for a field name of at most SHORT_WORD_MAX bytes (no key compare,
+ * no call, no frame), NAME_l for any. */
+#define ON_FN1(NAME, COND, NAMES)                                                \
   static int NAME(const struct hoisted *h, const struct expr_value *base) {      \
-    const struct expr_value *x = hoisted_probe(h, base), *k = &h->k;             \
+    const struct expr_value *x = hoisted_probe(h, base, NAMES), *k = &h->k;      \
     (void)k;                                                                     \
     if (unlikely(!x)) return -1;                                                 \
     return COND;                                                                 \
   }
+#define ON_FN(NAME, COND) ON_FN1(NAME, COND, NAMES_SHORT) ON_FN1(NAME##_l, COND, NAMES_ANY)
 #define INT_ON(NAME, OP) ON_FN(NAME, x->kind == EXPR_INT ? x->v.i OP k->v.i : -1)
 #define DBL_ON(NAME, OP) ON_FN(NAME, x->kind == EXPR_DOUBLE ? x->v.d OP k->v.d : -1)
 INT_ON(on_int_eq, ==) INT_ON(on_int_ne, !=) INT_ON(on_int_lt, <)
@@ -486,16 +500,24 @@ ON_FN(on_in_short, x->kind != EXPR_STRING || x->aux > SHORT_WORD_MAX
 #undef INT_ON
 #undef DBL_ON
 #undef ON_FN
+#undef ON_FN1
 
-static const hoisted_fn on_fns[] = {
-    [T_INT_EQ] = on_int_eq, [T_INT_NE] = on_int_ne,   [T_INT_LT] = on_int_lt,
-    [T_INT_LE] = on_int_le, [T_INT_GT] = on_int_gt,   [T_INT_GE] = on_int_ge,
-    [T_DBL_EQ] = on_dbl_eq, [T_DBL_NE] = on_dbl_ne,   [T_DBL_LT] = on_dbl_lt,
-    [T_DBL_LE] = on_dbl_le, [T_DBL_GT] = on_dbl_gt,   [T_DBL_GE] = on_dbl_ge,
-    [T_STR_EQ] = on_str_eq, [T_STR_NE] = on_str_ne,   [T_STARTS] = on_starts,
-    [T_ENDS] = on_ends,     [T_IN_SHORT] = on_in_short, [T_STR_EQ48] = on_str_eq48,
-    [T_STR_NE48] = on_str_ne48, [T_STARTS48] = on_starts48,
-};
+/* [field name over SHORT_WORD_MAX bytes][test] */
+#define ONS(SUFFIX)                                                                         \
+  {                                                                                         \
+    [T_INT_EQ] = on_int_eq##SUFFIX, [T_INT_NE] = on_int_ne##SUFFIX,                         \
+    [T_INT_LT] = on_int_lt##SUFFIX, [T_INT_LE] = on_int_le##SUFFIX,                         \
+    [T_INT_GT] = on_int_gt##SUFFIX, [T_INT_GE] = on_int_ge##SUFFIX,                         \
+    [T_DBL_EQ] = on_dbl_eq##SUFFIX, [T_DBL_NE] = on_dbl_ne##SUFFIX,                         \
+    [T_DBL_LT] = on_dbl_lt##SUFFIX, [T_DBL_LE] = on_dbl_le##SUFFIX,                         \
+    [T_DBL_GT] = on_dbl_gt##SUFFIX, [T_DBL_GE] = on_dbl_ge##SUFFIX,                         \
+    [T_STR_EQ] = on_str_eq##SUFFIX, [T_STR_NE] = on_str_ne##SUFFIX,                         \
+    [T_STARTS] = on_starts##SUFFIX, [T_ENDS] = on_ends##SUFFIX,                             \
+    [T_IN_SHORT] = on_in_short##SUFFIX, [T_STR_EQ48] = on_str_eq48##SUFFIX,                 \
+    [T_STR_NE48] = on_str_ne48##SUFFIX, [T_STARTS48] = on_starts48##SUFFIX,                 \
+  }
+static const hoisted_fn on_fns[2][T_STARTS48 + 1] = {ONS(), ONS(_l)};
+#undef ONS
 
 /*
  * The loop of quantify over a list whose predicate is one leaf test on the
@@ -508,12 +530,13 @@ static const hoisted_fn on_fns[] = {
   for (uint32_t i = 0;; i++) {                                                \
     if (unlikely(budget-- == 0)) return C_BAIL;                               \
     if (i == len) break;                                                      \
-    const struct expr_value *item = &items[i], *x = hoisted_probe(&h0, item); \
+    const struct expr_value *item = &items[i], *x = hoisted_probe(&h0, item, NAMES_ANY); \
     int p = likely(x != NULL) ? (COND) : -1;                                  \
     if (unlikely(p < 0)) {                                                    \
       e->budget = budget;                                                     \
       p = item_call(t, var, item, e);                                         \
       budget = e->budget;                                                     \
+      h0.at = hint_now(&h0);                                                  \
     }                                                                         \
     if (p != !stop) {                                                         \
       if (p != stop) return C_BAIL;                                           \
@@ -527,7 +550,8 @@ static inline __attribute__((always_inline)) int quantify_one(const struct cnode
                                                               struct ceval *e, int stop,
                                                               const struct expr_list *l,
                                                               const struct hoisted *h) {
-  const struct hoisted h0 = *h;
+  struct hoisted h0 = *h;
+  h0.at = hint_now(&h0);
   const struct cnode *t = h0.t;
   const struct expr_value k = h0.k, *items = l->items;
   const uint32_t len = l->len;
@@ -571,7 +595,8 @@ static inline __attribute__((always_inline)) int quantify_two(const struct cnode
                                                               struct ceval *e, int stop,
                                                               const struct expr_list *l,
                                                               const struct hoisted *h, int go_on) {
-  const struct hoisted h0 = h[0], h1 = h[1];
+  struct hoisted h0 = h[0], h1 = h[1];
+  h0.at = hint_now(&h0), h1.at = hint_now(&h1);
   const struct expr_value *items = l->items;
   const uint32_t len = l->len;
   const uint16_t var = n->var;
@@ -586,6 +611,7 @@ static inline __attribute__((always_inline)) int quantify_two(const struct cnode
       e->budget = budget;
       p = item_call(h0.t, var, item, e);
       budget = e->budget;
+      h0.at = hint_now(&h0);
     }
     if (p == go_on) {
       p = h1.on(&h1, item);
@@ -593,6 +619,7 @@ static inline __attribute__((always_inline)) int quantify_two(const struct cnode
         e->budget = budget;
         p = item_call(h1.t, var, item, e);
         budget = e->budget;
+        h1.at = hint_now(&h1);
       }
     }
     if (p != !stop) {
@@ -625,11 +652,13 @@ static inline __attribute__((always_inline)) int quantify(const struct cnode *n,
   }
   const struct cnode *b = n->a;
   const uint16_t var = n->var;
-  const struct hoisted *h = n->hoisted;
   const uint32_t nh = n->n_hoisted;
-  if (nh == 1 && items && h[0].on_item) return quantify_one(n, e, stop, r.v.list, &h[0]);
-  if (nh == 2 && items && h[0].on_item && h[1].on_item)
-    return quantify_two(n, e, stop, r.v.list, h, b->fn == c_disj ? C_FALSE : C_TRUE);
+  if (nh == 1 && items && n->hoisted[0].on_item)
+    return quantify_one(n, e, stop, r.v.list, &n->hoisted[0]);
+  if (nh == 2 && items && n->hoisted[0].on_item && n->hoisted[1].on_item)
+    return quantify_two(n, e, stop, r.v.list, n->hoisted, b->fn == c_disj ? C_FALSE : C_TRUE);
+  struct hoisted h[HOIST_MAX];
+  for (uint32_t j = 0; j < nh; j++) h[j] = n->hoisted[j], h[j].at = hint_now(&h[j]);
   /* A chain goes on while its tests are go_on: true for &&, false for ||. */
   const int go_on = nh > 1 && b->fn == c_disj ? C_FALSE : C_TRUE;
   uint64_t budget = e->budget;
@@ -645,6 +674,7 @@ static inline __attribute__((always_inline)) int quantify(const struct cnode *n,
         e->budget = budget;
         p = item_call(h[j].t, var, item, e);
         budget = e->budget;
+        h[j].at = hint_now(&h[j]);
       }
     }
     if (!nh) {
@@ -964,8 +994,6 @@ struct cbuild {
   int rc; /* BATON_ETOOBIG once the program's arena is full */
 };
 
-#define HOIST_MAX 4
-
 /* The leaf tests of predicate or chain b (one, or a chain of up to
  * HOIST_MAX) copied into n->hoisted, their paths starting at local var (a
  * macro's variable) or not (var UINT32_MAX); n->n_hoisted stays 0 if b is
@@ -984,7 +1012,7 @@ static void hoist(struct cbuild *bd, struct cnode *n, const struct cnode *b, uin
   }
   for (uint32_t i = 0; i < len; i++) {
     const struct cnode *t = list[i];
-    h[i].on = on_fns[t->test];
+    h[i].on = on_fns[t->path.f[0].len > SHORT_WORD_MAX][t->test];
     h[i].t = t, h[i].hint = &t->path.f[0].hint, h[i].tag = t->path.f[0].tag;
     h[i].len = t->path.f[0].len, h[i].k = t->k, h[i].kword = t->kword;
     h[i].on_item = t->path.local && t->path.slot == var;
