@@ -52,7 +52,7 @@ static inline __attribute__((always_inline)) bool fetch(const struct cpath *p,
     const struct cfield *f = &p->f[i];
     if (unlikely(x.kind != EXPR_MAP)) return false;
     const struct expr_map_entry *en =
-        map_find_hinted(x.v.map, f->s, f->len, f->hash, (uint16_t *)&f->hint);
+        map_find_hinted(x.v.map, f->s, f->len, f->hash, f->tag, (uint16_t *)&f->hint);
     if (unlikely(!en)) return false;
     x = en->val;
   }
@@ -265,7 +265,7 @@ static int c_has(const struct cnode *n, struct ceval *e) {
   struct expr_value x;
   if (!fetch(&n->path, e, &x) || x.kind != EXPR_MAP) return C_BAIL;
   const struct cfield *f = &n->path2.f[0];
-  return map_find_hinted(x.v.map, f->s, f->len, f->hash, (uint16_t *)&f->hint) != NULL;
+  return map_find_hinted(x.v.map, f->s, f->len, f->hash, f->tag, (uint16_t *)&f->hint) != NULL;
 }
 
 /* x in list l, as the VM's contains(). */

@@ -205,18 +205,20 @@ const struct expr_map_entry *map_find_miss(const struct expr_map *m, const char 
  * map_find_h first trying entry *hint, the index at which this instruction
  * last found its field: maps made by the same code (profiles parsed from
  * the same producer's JSON) hold their keys in the same order, so this is
- * usually one key compare instead of a probe of the index (V8's inline
- * caches on hidden classes do the same for cel-js). The hint is only ever a
- * guess, checked against the key; it is shared by the threads running the
- * program, hence the relaxed atomics, and rewritten only when it missed.
+ * usually one compare of key tags (tag: key_tag_str(s, n)) instead of a
+ * probe of the index (V8's inline caches on hidden classes do the same for
+ * cel-js). The hint is only ever a guess, checked against the key; it is
+ * shared by the threads running the program, hence the relaxed atomics, and
+ * rewritten only when it missed.
  */
 static inline __attribute__((always_inline)) const struct expr_map_entry *map_find_hinted(
-    const struct expr_map *m, const char *s, uint32_t n, uint32_t h, uint16_t *hint) {
+    const struct expr_map *m, const char *s, uint32_t n, uint32_t h, uint64_t tag,
+    uint16_t *hint) {
   uint32_t i = __atomic_load_n(hint, __ATOMIC_RELAXED);
-  if (likely(i < m->len)) {
+  if (likely(i < m->len) && likely(m->tags[i] == tag)) {
     const struct expr_map_entry *e = &m->entries[i];
-    if (likely(e->key.aux == n && e->key.kind == EXPR_STRING && key_eq(e->key.v.s, s, n)))
-      return e;
+    /* Equal tags are equal keys up to SHORT_WORD_MAX bytes. */
+    if (likely(n <= SHORT_WORD_MAX) || (e->key.aux == n && key_eq(e->key.v.s, s, n))) return e;
   }
   return map_find_miss(m, s, n, h, hint);
 }
@@ -527,6 +529,7 @@ struct expr_program {
   size_t n_code;
   struct expr_value *consts;
   uint32_t *khash; /* key_hash of each string constant (0 for others) */
+  uint64_t *ktag;  /* key_tag of each constant */
   size_t n_consts;
   uint32_t n_locals;
   uint32_t max_stack;

@@ -63,6 +63,7 @@ void baton_expr_program_free(struct expr_program *p) {
   free(p->code);
   free(p->consts);
   free(p->khash);
+  free(p->ktag);
   arena_release(&p->arena);
   free(p);
 }

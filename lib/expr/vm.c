@@ -512,7 +512,8 @@ int vm_run(const struct expr_program *p, struct expr_ctx *ctx, const struct expr
   do {                                                                              \
     if (likely((x).kind == EXPR_MAP)) {                                             \
       const struct expr_map_entry *e = map_find_hinted(                             \
-          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], HINT(in));        \
+          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], p->ktag[in->b],  \
+          HINT(in));                                                                \
       if (likely(e != NULL)) {                                                      \
         *sp++ = e->val;                                                             \
         DISPATCH();                                                                 \
@@ -653,7 +654,8 @@ int vm_run(const struct expr_program *p, struct expr_ctx *ctx, const struct expr
   do {                                                                              \
     if (likely((x).kind == EXPR_MAP)) {                                             \
       const struct expr_map_entry *e = map_find_hinted(                             \
-          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], HINT(in));        \
+          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], p->ktag[in->b],  \
+          HINT(in));                                                                \
       if (likely(e != NULL)) {                                                      \
         int r = cmp_k(e->val, k[ip->a], ip->op - OP_EQ_K);                          \
         if (likely(r >= 0)) {                                                       \
