@@ -104,6 +104,11 @@ static inline __attribute__((always_inline)) const struct expr_value *probe(
  * miss path is a tail call, so that they make no call of their own. */
 #define probe_tail(base, f) probe((base), (f), NAMES_16)
 
+/* vars[slot] as vars + its byte offset (cpath.off): no scaling. */
+static inline const struct expr_value *at_off(const struct expr_value *vars, uint32_t off) {
+  return (const struct expr_value *)((const char *)vars + off);
+}
+
 #define BASE(n, e) ((n)->path.local ? &(e)->loc[(n)->path.slot] : &(e)->vars[(n)->path.slot])
 
 /*
@@ -803,7 +808,7 @@ static __attribute__((noinline)) int closure_run(const struct expr_program *p,
                   const struct expr_value *vars, const struct expr_host *host,         \
                   void *hctx, struct expr_value *out) {                                \
     const struct cnode *n = &p->root;                                                \
-    const struct expr_value *x = probe(&vars[n->path.slot], &n->path.f[0], NAMES);     \
+    const struct expr_value *x = probe(at_off(vars, n->path.off), &n->path.f[0], NAMES); \
     int r = likely(x != NULL) ? (COND) : -1;                                           \
     if (likely(r >= 0)) {                                                              \
       *out = baton_expr_bool(r);                                                       \
@@ -922,7 +927,7 @@ static int root_chain(const struct expr_program *p, struct expr_ctx *ctx,
   int r = go_on;
   for (uint32_t i = 0, len = n->n_list; i < len && r == go_on; i++) {
     const struct cnode *t = n->list[i];
-    r = test_on(t, &vars[t->path.slot]);
+    r = test_on(t, at_off(vars, t->path.off));
     if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
   }
   *out = baton_expr_bool(r);
@@ -935,7 +940,7 @@ static int root_chain(const struct expr_program *p, struct expr_ctx *ctx,
 static inline __attribute__((always_inline)) int str_test_on(const struct cnode *t,
                                                              const struct expr_value *vars,
                                                              bool is48, int names) {
-  const struct expr_value *x = probe(&vars[t->path.slot], &t->path.f[0], names);
+  const struct expr_value *x = probe(at_off(vars, t->path.off), &t->path.f[0], names);
   if (unlikely(!x || x->kind != EXPR_STRING)) return -1;
   return (is48 ? str_is48(x, &t->k, t->kword) : str_is(x, &t->k, t->kword)) ^ t->rel;
 }
@@ -976,11 +981,11 @@ static int root_chain2(const struct expr_program *p, struct expr_ctx *ctx,
                        const struct expr_value *vars, const struct expr_host *host, void *hctx,
                        struct expr_value *out) {
   const struct cnode *n = &p->root, *a = n->list[0];
-  int r = test_on(a, &vars[a->path.slot]);
+  int r = test_on(a, at_off(vars, a->path.off));
   if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
   if (r == (n->fn == c_conj)) {
     const struct cnode *b = n->list[1];
-    r = test_on(b, &vars[b->path.slot]);
+    r = test_on(b, at_off(vars, b->path.off));
     if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
   }
   *out = baton_expr_bool(r);
@@ -1076,6 +1081,7 @@ static bool path_of(struct cbuild *b, const struct ast *n, struct cpath *out) {
     out->local = true;
   }
   out->n = (uint8_t)depth;
+  out->off = (uint32_t)out->slot * sizeof(struct expr_value);
   for (uint32_t i = 0; i < depth; i++)
     if (!field_of(b, sel[depth - 1 - i], &out->f[i])) return false;
   return true;

@@ -477,6 +477,7 @@ struct cpath {
   uint16_t slot;
   bool local;
   uint8_t n;
+  uint32_t off; /* slot * sizeof(struct expr_value): the ways in add it to vars */
   struct cfield f[CPATH_MAX];
 };
 
