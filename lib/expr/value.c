@@ -34,8 +34,9 @@ struct expr_list *list_alloc(struct expr_arena *a, size_t cap) {
   return l;
 }
 
-/* The tags follow the entries in the same block; they say KEY_TAG_NONE
- * until baton_expr_map_set or map_seal computes them from the keys. */
+/* The tags follow the entries in the same block, unset: map_seal (or
+ * baton_expr_map_new and _set) computes them from the keys, and every map
+ * is sealed before anything reads it. */
 struct expr_map *map_alloc(struct expr_arena *a, size_t n) {
   if (n > UINT32_MAX / (sizeof(struct expr_map_entry) + sizeof(uint64_t))) return NULL;
   struct expr_map *m =
@@ -45,7 +46,6 @@ struct expr_map *map_alloc(struct expr_arena *a, size_t n) {
   m->index_cap = 0;
   m->index = NULL;
   m->tags = (uint64_t *)(m->entries + n);
-  memset(m->tags, 0xff, n * sizeof(uint64_t));
   return m;
 }
 
@@ -85,7 +85,10 @@ struct expr_value baton_expr_list_new(struct expr_arena *a, size_t n, struct exp
 struct expr_value baton_expr_map_new(struct expr_arena *a, size_t n) {
   struct expr_map *m = map_alloc(a, n);
   if (!m) return expr_error_oom(0);
-  for (size_t i = 0; i < n; i++) m->entries[i].key = m->entries[i].val = baton_expr_null();
+  for (size_t i = 0; i < n; i++) {
+    m->entries[i].key = m->entries[i].val = baton_expr_null();
+    m->tags[i] = KEY_TAG_NONE;
+  }
   struct expr_value v = {.kind = EXPR_MAP, .v.map = m};
   return v;
 }
