@@ -104,6 +104,11 @@ static inline uint64_t load64(const char *p) {
   memcpy(&x, p, 8);
   return x;
 }
+static inline uint16_t load16(const char *p) {
+  uint16_t x;
+  memcpy(&x, p, 2);
+  return x;
+}
 static inline uint32_t load32(const char *p) {
   uint32_t x;
   memcpy(&x, p, 4);
@@ -144,9 +149,10 @@ static inline uint64_t short_word(const char *s, uint32_t n) {
   uint64_t w;
   if (n >= 4) {
     w = load32(s) | ((uint64_t)load32(s + n - 4) >> (8 * (8 - n))) << 32;
+  } else if (n >= 2) { /* two overlapping 2-byte loads */
+    w = load16(s) | (uint64_t)load16(s + n - 2) << (8 * (n - 2));
   } else if (n) {
-    const unsigned char *u = (const unsigned char *)s;
-    w = u[0] | (uint64_t)u[n >> 1] << (8 * (n >> 1)) | (uint64_t)u[n - 1] << (8 * (n - 1));
+    w = (unsigned char)s[0];
   } else {
     w = 0;
   }
