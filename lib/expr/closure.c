@@ -525,6 +525,19 @@ static const hoisted_fn on_fns[2][T_STARTS48 + 1] = {ONS(), ONS(_l)};
 #undef ONS
 
 /*
+ * The loops of quantify_one and quantify_two count the iteration budget as
+ * the VM does, one per element and one for the step that finds the end,
+ * without a test per element: with budget iterations left before element
+ * 0, they run elements [0, budget_end) and, past the last, bail unless the
+ * budget reached beyond the end. An element through the node's own
+ * function (which may spend iterations in a macro of its own) moves the
+ * end.
+ */
+static inline uint32_t budget_end(uint64_t budget, uint32_t len) {
+  return budget > len ? len : (uint32_t)budget;
+}
+
+/*
  * The loop of quantify over a list whose predicate is one leaf test on the
  * element: COND, of the field value x and the constant k, is the test
  * inline (0, 1, or -1 for not the fast case), so an element costs the
@@ -532,21 +545,20 @@ static const hoisted_fn on_fns[2][T_STARTS48 + 1] = {ONS(), ONS(_l)};
  * e->budget is its home only across calls.
  */
 #define QUANTIFY_ONE(COND)                                                    \
-  for (uint32_t i = 0;; i++) {                                                \
-    if (unlikely(budget-- == 0)) return C_BAIL;                               \
-    if (i == len) break;                                                      \
+  for (uint32_t i = 0; i != end; i++) {                                       \
     const struct expr_value *item = &items[i], *x = hoisted_probe(&h0, item, NAMES_ANY); \
     int p = likely(x != NULL) ? (COND) : -1;                                  \
     if (unlikely(p < 0)) {                                                    \
-      e->budget = budget;                                                     \
+      e->budget = budget - (i + 1);                                           \
       p = item_call(t, var, item, e);                                         \
-      budget = e->budget;                                                     \
+      budget = e->budget + (i + 1);                                           \
+      end = budget_end(budget, len);                                          \
       h0.at = hint_now(&h0);                                                  \
     }                                                                         \
     if (p != !stop) {                                                         \
       if (p != stop) return C_BAIL;                                           \
-      result = stop;                                                          \
-      break;                                                                  \
+      e->budget = budget - (i + 1);                                           \
+      return stop;                                                            \
     }                                                                         \
   }                                                                           \
   break;
@@ -562,7 +574,7 @@ static inline __attribute__((always_inline)) int quantify_one(const struct cnode
   const uint32_t len = l->len;
   const uint16_t var = n->var;
   uint64_t budget = e->budget;
-  int result = !stop;
+  uint32_t end = budget_end(budget, len);
   switch (t->test) {
 #define INT_LOOP(T, OP) \
   case T:               \
@@ -589,8 +601,9 @@ static inline __attribute__((always_inline)) int quantify_one(const struct cnode
     default: /* the rarer tests through their function */
       QUANTIFY_ONE(h0.on(&h0, item))
   }
-  e->budget = budget;
-  return result;
+  if (budget <= len) return C_BAIL; /* spent before the step that finds the end */
+  e->budget = budget - (len + 1);
+  return !stop;
 }
 #undef QUANTIFY_ONE
 
@@ -606,35 +619,36 @@ static inline __attribute__((always_inline)) int quantify_two(const struct cnode
   const uint32_t len = l->len;
   const uint16_t var = n->var;
   uint64_t budget = e->budget;
-  int result = !stop;
-  for (uint32_t i = 0;; i++) {
-    if (unlikely(budget-- == 0)) return C_BAIL;
-    if (i == len) break;
+  uint32_t end = budget_end(budget, len);
+  for (uint32_t i = 0; i != end; i++) {
     const struct expr_value *item = &items[i];
     int p = h0.on(&h0, item);
     if (unlikely(p < 0)) {
-      e->budget = budget;
+      e->budget = budget - (i + 1);
       p = item_call(h0.t, var, item, e);
-      budget = e->budget;
+      budget = e->budget + (i + 1);
+      end = budget_end(budget, len);
       h0.at = hint_now(&h0);
     }
     if (p == go_on) {
       p = h1.on(&h1, item);
       if (unlikely(p < 0)) {
-        e->budget = budget;
+        e->budget = budget - (i + 1);
         p = item_call(h1.t, var, item, e);
-        budget = e->budget;
+        budget = e->budget + (i + 1);
+        end = budget_end(budget, len);
         h1.at = hint_now(&h1);
       }
     }
     if (p != !stop) {
       if (p != stop) return C_BAIL;
-      result = stop;
-      break;
+      e->budget = budget - (i + 1);
+      return stop;
     }
   }
-  e->budget = budget;
-  return result;
+  if (budget <= len) return C_BAIL; /* spent before the step that finds the end */
+  e->budget = budget - (len + 1);
+  return !stop;
 }
 
 /* all (stop: false) and exists (stop: true): the first element whose
