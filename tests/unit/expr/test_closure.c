@@ -437,8 +437,8 @@ static void test_closure_budget(void **state) {
       "profile.items.exists(i, i.price > 90.0) && profile.items.all(i, i.qty >= 1)",
       "profile.items.all(i, i.qty < 3) || profile.items.exists(i, i.qty == 3)",
       "profile.items.exists(i, i.qty == 3 || i.price > 90.0) && profile.items.all(i, i.qty >= 1)",
-      "profile.items.all(i, i.qty >= 1 && i.sku.startsWith(\"SKU-\")) && "
-      "profile.items.exists(i, i.qty == 3)",
+      ("profile.items.all(i, i.qty >= 1 && i.sku.startsWith(\"SKU-\")) && "
+       "profile.items.exists(i, i.qty == 3)"),
   };
   struct expr_env *env = baton_expr_env_new_default();
   struct expr_arena *a = baton_expr_arena_new(0);
