@@ -188,9 +188,12 @@ static inline __attribute__((always_inline)) const struct expr_map_entry *map_fi
  * instead of loading and comparing the key's bytes: for a string of at
  * most SHORT_WORD_MAX bytes its short_word, equal exactly when the strings
  * are; for a longer string its key_word with the top byte 0x80 (equal
- * tags then still need the key compare); for any other key, and an entry
- * not set yet, KEY_TAG_NONE, which no string's tag equals (a short
- * word's top byte is its length, at most 7).
+ * tags then still need the key compare); for any other key (and the
+ * entries of a map from baton_expr_map_new until they are set)
+ * KEY_TAG_NONE, which no string's tag equals (a short word's top byte is
+ * its length, at most 7). map_seal computes them, and baton_expr_map_set
+ * keeps them: the tags cost about 26 instructions a key when a map is
+ * built (docs/PERFORMANCE.md, "Key tags and ways in").
  */
 #define KEY_TAG_NONE UINT64_MAX
 #define KEY_TAG_LONG (0x80ull << 56)
