@@ -69,7 +69,7 @@ static bool strict(const struct checker *c) { return !(c->flags & BATON_EXPR_UNC
 /* A sample value of kind k, for overload probes. */
 static struct expr_value sample(int k) {
   static const struct expr_list empty_list = {0, 0};
-  static const struct expr_map empty_map = {0, 0, NULL};
+  static const struct expr_map empty_map = {0, 0, NULL, NULL};
   struct expr_value v = {.kind = (uint8_t)k};
   switch (k) {
     case EXPR_STRING:

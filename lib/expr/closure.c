@@ -52,7 +52,7 @@ static inline __attribute__((always_inline)) bool fetch(const struct cpath *p,
     const struct cfield *f = &p->f[i];
     if (unlikely(x.kind != EXPR_MAP)) return false;
     const struct expr_map_entry *en =
-        map_find_hinted(x.v.map, f->s, f->len, f->hash, (uint16_t *)&f->hint);
+        map_find_hinted(x.v.map, f->s, f->len, f->hash, f->tag, (uint16_t *)&f->hint);
     if (unlikely(!en)) return false;
     x = en->val;
   }
@@ -70,29 +70,44 @@ static __attribute__((noinline)) bool long_key_eq(const char *a, const char *b, 
  * Field f of base where f's hint says it is, or NULL (base not a map, the
  * hint missed). The fast variants of the nodes read their one field with
  * this and, on NULL, hand over to the general variant, which reads it with
- * fetch (probing, rewriting the hint, or bailing). Without a call of its
- * own on the way, the fast variant needs no stack frame.
+ * fetch (probing, rewriting the hint, or bailing). The key is tested by its
+ * tag (key_tag), exactly for names of at most SHORT_WORD_MAX bytes, so the
+ * usual read is a bound check and one compare. Without a call of its own
+ * on the way, the fast variant needs no stack frame.
  */
+enum {
+  NAMES_SHORT, /* f's name has at most SHORT_WORD_MAX bytes (the caller knows) */
+  NAMES_16,    /* any name, those over 16 bytes always a miss */
+  NAMES_ANY,   /* any name, those over 16 bytes by a call */
+};
+
 static inline __attribute__((always_inline)) const struct expr_value *probe(
-    const struct expr_value *base, const struct cfield *f, bool long_keys) {
+    const struct expr_value *base, const struct cfield *f, int names) {
   if (unlikely(base->kind != EXPR_MAP)) return NULL;
   const struct expr_map *m = base->v.map;
   uint32_t i = __atomic_load_n(&f->hint, __ATOMIC_RELAXED);
-  if (unlikely(i >= m->len)) return NULL;
+  if (unlikely(i >= m->len) || unlikely(m->tags[i] != f->tag)) return NULL;
   const struct expr_map_entry *en = &m->entries[i];
-  if (unlikely(en->key.aux != f->len || en->key.kind != EXPR_STRING)) return NULL;
-  if (likely(f->len <= 8)) {
-    if (unlikely(key_word(en->key.v.s, f->len) != f->word)) return NULL;
-  } else if (!long_keys || unlikely(!long_key_eq(en->key.v.s, f->s, f->len))) {
-    return NULL;
+  if (names != NAMES_SHORT && unlikely(f->len > SHORT_WORD_MAX)) {
+    if (en->key.aux != f->len) return NULL;
+    if (f->len <= 16) {
+      if (load64(en->key.v.s) != f->w1 || load64(en->key.v.s + f->len - 8) != f->w2) return NULL;
+    } else if (names != NAMES_ANY || !long_key_eq(en->key.v.s, f->s, f->len)) {
+      return NULL;
+    }
   }
   return &en->val;
 }
 
-#define probe1(base, f) probe((base), (f), true)
-/* probe1 taking field names over 8 bytes for a miss: for functions whose
+#define probe1(base, f) probe((base), (f), NAMES_ANY)
+/* probe1 taking field names over 16 bytes for a miss: for functions whose
  * miss path is a tail call, so that they make no call of their own. */
-#define probe_short(base, f) probe((base), (f), false)
+#define probe_tail(base, f) probe((base), (f), NAMES_16)
+
+/* vars[slot] as vars + its byte offset (cpath.off): no scaling. */
+static inline const struct expr_value *at_off(const struct expr_value *vars, uint32_t off) {
+  return (const struct expr_value *)((const char *)vars + off);
+}
 
 #define BASE(n, e) ((n)->path.local ? &(e)->loc[(n)->path.slot] : &(e)->vars[(n)->path.slot])
 
@@ -127,6 +142,22 @@ static inline __attribute__((always_inline)) bool prefix_is(const struct expr_va
                                                             uint64_t kword) {
   if (k->aux > x->aux) return false;
   return k->aux <= 8 ? key_word(x->v.s, k->aux) == kword : key_eq(x->v.s, k->v.s, k->aux);
+}
+
+/* str_is and prefix_is for a constant of 4 to 8 bytes (the tests T_*48):
+ * key_word's two overlapping loads, without testing the length. */
+static inline __attribute__((always_inline)) uint64_t word48(const char *s, uint32_t n) {
+  return load32(s) | (uint64_t)load32(s + n - 4) << 32;
+}
+static inline __attribute__((always_inline)) bool str_is48(const struct expr_value *x,
+                                                           const struct expr_value *k,
+                                                           uint64_t kword) {
+  return x->aux == k->aux && word48(x->v.s, k->aux) == kword;
+}
+static inline __attribute__((always_inline)) bool prefix_is48(const struct expr_value *x,
+                                                              const struct expr_value *k,
+                                                              uint64_t kword) {
+  return k->aux <= x->aux && word48(x->v.s, k->aux) == kword;
 }
 
 /* Bit (c + 1) of rel_mask[rel] is x <rel> k for an ordering c in -1..1. */
@@ -239,7 +270,7 @@ static int c_has(const struct cnode *n, struct ceval *e) {
   struct expr_value x;
   if (!fetch(&n->path, e, &x) || x.kind != EXPR_MAP) return C_BAIL;
   const struct cfield *f = &n->path2.f[0];
-  return map_find_hinted(x.v.map, f->s, f->len, f->hash, (uint16_t *)&f->hint) != NULL;
+  return map_find_hinted(x.v.map, f->s, f->len, f->hash, f->tag, (uint16_t *)&f->hint) != NULL;
 }
 
 /* x in list l, as the VM's contains(). */
@@ -329,6 +360,7 @@ enum {
   T_INT_EQ, T_INT_NE, T_INT_LT, T_INT_LE, T_INT_GT, T_INT_GE,
   T_DBL_EQ, T_DBL_NE, T_DBL_LT, T_DBL_LE, T_DBL_GT, T_DBL_GE,
   T_STR_EQ, T_STR_NE, T_STARTS, T_ENDS, T_IN_SHORT,
+  T_STR_EQ48, T_STR_NE48, T_STARTS48, /* T_STR_EQ.. with a constant of 4 to 8 bytes */
 };
 
 /* a && b && ...: the first answer that is not true is the answer (false,
@@ -401,15 +433,22 @@ static __attribute__((noinline)) int item_call(const struct cnode *b, uint16_t v
 /*
  * A leaf test of a predicate, with what it reads every element copied out
  * of its node into the macro's frame, and a function for its kind of test
- * (on_fns), so an element costs one call and no reload of the node.
+ * (on_fns), so an element costs one call and no reload of the node. at is
+ * the field's hint as the loop read it when it began, read again after
+ * each element that went through the node's own function (which may have
+ * rewritten it): the hint is only a guess, which every element's tag
+ * checks, so one read serves the elements in between.
  */
+#define HOIST_MAX 4 /* leaf tests of a predicate or chain, at most */
+
 struct hoisted;
 typedef int (*hoisted_fn)(const struct hoisted *h, const struct expr_value *base);
 struct hoisted {
   hoisted_fn on;
   const struct cnode *t;
   const uint16_t *hint;
-  uint64_t word;
+  uint32_t at;
+  uint64_t tag;
   struct expr_value k;
   uint64_t kword; /* the node's */
   uint32_t len;
@@ -417,30 +456,34 @@ struct hoisted {
 };
 
 /* The test's field in base, by the hint alone (probe1 on hoisted values). */
+static inline uint32_t hint_now(const struct hoisted *h) {
+  return __atomic_load_n(h->hint, __ATOMIC_RELAXED);
+}
+
 static inline __attribute__((always_inline)) const struct expr_value *hoisted_probe(
-    const struct hoisted *h, const struct expr_value *base) {
+    const struct hoisted *h, const struct expr_value *base, int names) {
   if (unlikely(base->kind != EXPR_MAP)) return NULL;
   const struct expr_map *m = base->v.map;
-  uint32_t i = __atomic_load_n(h->hint, __ATOMIC_RELAXED);
-  if (unlikely(i >= m->len)) return NULL;
+  uint32_t i = h->at;
+  if (unlikely(i >= m->len) || unlikely(m->tags[i] != h->tag)) return NULL;
   const struct expr_map_entry *en = &m->entries[i];
-  if (unlikely(en->key.aux != h->len || en->key.kind != EXPR_STRING)) return NULL;
-  if (likely(h->len <= 8)) {
-    if (unlikely(key_word(en->key.v.s, h->len) != h->word)) return NULL;
-  } else if (unlikely(!long_key_eq(en->key.v.s, h->t->path.f[0].s, h->len))) {
+  if (names != NAMES_SHORT && unlikely(h->len > SHORT_WORD_MAX) &&
+      (en->key.aux != h->len || !long_key_eq(en->key.v.s, h->t->path.f[0].s, h->len)))
     return NULL;
-  }
   return &en->val;
 }
 
-/* One function per test: 0 or 1, or -1 when it is not the fast case. */
-#define ON_FN(NAME, COND)                                                        \
+/* One function per test: 0 or 1, or -1 when it is not the fast case;
+ * NAME for a field name of at most SHORT_WORD_MAX bytes (no key compare,
+ * no call, no frame), NAME_l for any. */
+#define ON_FN1(NAME, COND, NAMES)                                                \
   static int NAME(const struct hoisted *h, const struct expr_value *base) {      \
-    const struct expr_value *x = hoisted_probe(h, base), *k = &h->k;             \
+    const struct expr_value *x = hoisted_probe(h, base, NAMES), *k = &h->k;      \
     (void)k;                                                                     \
     if (unlikely(!x)) return -1;                                                 \
     return COND;                                                                 \
   }
+#define ON_FN(NAME, COND) ON_FN1(NAME, COND, NAMES_SHORT) ON_FN1(NAME##_l, COND, NAMES_ANY)
 #define INT_ON(NAME, OP) ON_FN(NAME, x->kind == EXPR_INT ? x->v.i OP k->v.i : -1)
 #define DBL_ON(NAME, OP) ON_FN(NAME, x->kind == EXPR_DOUBLE ? x->v.d OP k->v.d : -1)
 INT_ON(on_int_eq, ==) INT_ON(on_int_ne, !=) INT_ON(on_int_lt, <)
@@ -450,6 +493,9 @@ DBL_ON(on_dbl_le, <=) DBL_ON(on_dbl_gt, >) DBL_ON(on_dbl_ge, >=)
 ON_FN(on_str_eq, x->kind != EXPR_STRING ? -1 : str_is(x, k, h->kword))
 ON_FN(on_str_ne, x->kind != EXPR_STRING ? -1 : !str_is(x, k, h->kword))
 ON_FN(on_starts, x->kind != EXPR_STRING ? -1 : prefix_is(x, k, h->kword))
+ON_FN(on_str_eq48, x->kind != EXPR_STRING ? -1 : str_is48(x, k, h->kword))
+ON_FN(on_str_ne48, x->kind != EXPR_STRING ? -1 : !str_is48(x, k, h->kword))
+ON_FN(on_starts48, x->kind != EXPR_STRING ? -1 : prefix_is48(x, k, h->kword))
 ON_FN(on_ends, x->kind != EXPR_STRING
                    ? -1
                    : k->aux <= x->aux && key_eq(x->v.s + x->aux - k->aux, k->v.s, k->aux))
@@ -459,15 +505,37 @@ ON_FN(on_in_short, x->kind != EXPR_STRING || x->aux > SHORT_WORD_MAX
 #undef INT_ON
 #undef DBL_ON
 #undef ON_FN
+#undef ON_FN1
 
-static const hoisted_fn on_fns[] = {
-    [T_INT_EQ] = on_int_eq, [T_INT_NE] = on_int_ne,   [T_INT_LT] = on_int_lt,
-    [T_INT_LE] = on_int_le, [T_INT_GT] = on_int_gt,   [T_INT_GE] = on_int_ge,
-    [T_DBL_EQ] = on_dbl_eq, [T_DBL_NE] = on_dbl_ne,   [T_DBL_LT] = on_dbl_lt,
-    [T_DBL_LE] = on_dbl_le, [T_DBL_GT] = on_dbl_gt,   [T_DBL_GE] = on_dbl_ge,
-    [T_STR_EQ] = on_str_eq, [T_STR_NE] = on_str_ne,   [T_STARTS] = on_starts,
-    [T_ENDS] = on_ends,     [T_IN_SHORT] = on_in_short,
-};
+/* [field name over SHORT_WORD_MAX bytes][test] */
+#define ONS(SUFFIX)                                                                         \
+  {                                                                                         \
+    [T_INT_EQ] = on_int_eq##SUFFIX, [T_INT_NE] = on_int_ne##SUFFIX,                         \
+    [T_INT_LT] = on_int_lt##SUFFIX, [T_INT_LE] = on_int_le##SUFFIX,                         \
+    [T_INT_GT] = on_int_gt##SUFFIX, [T_INT_GE] = on_int_ge##SUFFIX,                         \
+    [T_DBL_EQ] = on_dbl_eq##SUFFIX, [T_DBL_NE] = on_dbl_ne##SUFFIX,                         \
+    [T_DBL_LT] = on_dbl_lt##SUFFIX, [T_DBL_LE] = on_dbl_le##SUFFIX,                         \
+    [T_DBL_GT] = on_dbl_gt##SUFFIX, [T_DBL_GE] = on_dbl_ge##SUFFIX,                         \
+    [T_STR_EQ] = on_str_eq##SUFFIX, [T_STR_NE] = on_str_ne##SUFFIX,                         \
+    [T_STARTS] = on_starts##SUFFIX, [T_ENDS] = on_ends##SUFFIX,                             \
+    [T_IN_SHORT] = on_in_short##SUFFIX, [T_STR_EQ48] = on_str_eq48##SUFFIX,                 \
+    [T_STR_NE48] = on_str_ne48##SUFFIX, [T_STARTS48] = on_starts48##SUFFIX,                 \
+  }
+static const hoisted_fn on_fns[2][T_STARTS48 + 1] = {ONS(), ONS(_l)};
+#undef ONS
+
+/*
+ * The loops of quantify_one and quantify_two count the iteration budget as
+ * the VM does, one per element and one for the step that finds the end,
+ * without a test per element: with budget iterations left before element
+ * 0, they run elements [0, budget_end) and, past the last, bail unless the
+ * budget reached beyond the end. An element through the node's own
+ * function (which may spend iterations in a macro of its own) moves the
+ * end.
+ */
+static inline uint32_t budget_end(uint64_t budget, uint32_t len) {
+  return budget > len ? len : (uint32_t)budget;
+}
 
 /*
  * The loop of quantify over a list whose predicate is one leaf test on the
@@ -477,20 +545,20 @@ static const hoisted_fn on_fns[] = {
  * e->budget is its home only across calls.
  */
 #define QUANTIFY_ONE(COND)                                                    \
-  for (uint32_t i = 0;; i++) {                                                \
-    if (unlikely(budget-- == 0)) return C_BAIL;                               \
-    if (i == len) break;                                                      \
-    const struct expr_value *item = &items[i], *x = hoisted_probe(&h0, item); \
+  for (uint32_t i = 0; i != end; i++) {                                       \
+    const struct expr_value *item = &items[i], *x = hoisted_probe(&h0, item, NAMES_ANY); \
     int p = likely(x != NULL) ? (COND) : -1;                                  \
     if (unlikely(p < 0)) {                                                    \
-      e->budget = budget;                                                     \
+      e->budget = budget - (i + 1);                                           \
       p = item_call(t, var, item, e);                                         \
-      budget = e->budget;                                                     \
+      budget = e->budget + (i + 1);                                           \
+      end = budget_end(budget, len);                                          \
+      h0.at = hint_now(&h0);                                                  \
     }                                                                         \
     if (p != !stop) {                                                         \
       if (p != stop) return C_BAIL;                                           \
-      result = stop;                                                          \
-      break;                                                                  \
+      e->budget = budget - (i + 1);                                           \
+      return stop;                                                            \
     }                                                                         \
   }                                                                           \
   break;
@@ -499,13 +567,14 @@ static inline __attribute__((always_inline)) int quantify_one(const struct cnode
                                                               struct ceval *e, int stop,
                                                               const struct expr_list *l,
                                                               const struct hoisted *h) {
-  const struct hoisted h0 = *h;
+  struct hoisted h0 = *h;
+  h0.at = hint_now(&h0);
   const struct cnode *t = h0.t;
   const struct expr_value k = h0.k, *items = l->items;
   const uint32_t len = l->len;
   const uint16_t var = n->var;
   uint64_t budget = e->budget;
-  int result = !stop;
+  uint32_t end = budget_end(budget, len);
   switch (t->test) {
 #define INT_LOOP(T, OP) \
   case T:               \
@@ -525,11 +594,16 @@ static inline __attribute__((always_inline)) int quantify_one(const struct cnode
       QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : !str_is(x, &k, h0.kword))
     case T_STARTS:
       QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : prefix_is(x, &k, h0.kword))
+    case T_STR_EQ48:
+      QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : str_is48(x, &k, h0.kword))
+    case T_STARTS48:
+      QUANTIFY_ONE(x->kind != EXPR_STRING ? -1 : prefix_is48(x, &k, h0.kword))
     default: /* the rarer tests through their function */
       QUANTIFY_ONE(h0.on(&h0, item))
   }
-  e->budget = budget;
-  return result;
+  if (budget <= len) return C_BAIL; /* spent before the step that finds the end */
+  e->budget = budget - (len + 1);
+  return !stop;
 }
 #undef QUANTIFY_ONE
 
@@ -539,38 +613,42 @@ static inline __attribute__((always_inline)) int quantify_two(const struct cnode
                                                               struct ceval *e, int stop,
                                                               const struct expr_list *l,
                                                               const struct hoisted *h, int go_on) {
-  const struct hoisted h0 = h[0], h1 = h[1];
+  struct hoisted h0 = h[0], h1 = h[1];
+  h0.at = hint_now(&h0), h1.at = hint_now(&h1);
   const struct expr_value *items = l->items;
   const uint32_t len = l->len;
   const uint16_t var = n->var;
   uint64_t budget = e->budget;
-  int result = !stop;
-  for (uint32_t i = 0;; i++) {
-    if (unlikely(budget-- == 0)) return C_BAIL;
-    if (i == len) break;
+  uint32_t end = budget_end(budget, len);
+  for (uint32_t i = 0; i != end; i++) {
     const struct expr_value *item = &items[i];
     int p = h0.on(&h0, item);
     if (unlikely(p < 0)) {
-      e->budget = budget;
+      e->budget = budget - (i + 1);
       p = item_call(h0.t, var, item, e);
-      budget = e->budget;
+      budget = e->budget + (i + 1);
+      end = budget_end(budget, len);
+      h0.at = hint_now(&h0);
     }
     if (p == go_on) {
       p = h1.on(&h1, item);
       if (unlikely(p < 0)) {
-        e->budget = budget;
+        e->budget = budget - (i + 1);
         p = item_call(h1.t, var, item, e);
-        budget = e->budget;
+        budget = e->budget + (i + 1);
+        end = budget_end(budget, len);
+        h1.at = hint_now(&h1);
       }
     }
     if (p != !stop) {
       if (p != stop) return C_BAIL;
-      result = stop;
-      break;
+      e->budget = budget - (i + 1);
+      return stop;
     }
   }
-  e->budget = budget;
-  return result;
+  if (budget <= len) return C_BAIL; /* spent before the step that finds the end */
+  e->budget = budget - (len + 1);
+  return !stop;
 }
 
 /* all (stop: false) and exists (stop: true): the first element whose
@@ -593,11 +671,13 @@ static inline __attribute__((always_inline)) int quantify(const struct cnode *n,
   }
   const struct cnode *b = n->a;
   const uint16_t var = n->var;
-  const struct hoisted *h = n->hoisted;
   const uint32_t nh = n->n_hoisted;
-  if (nh == 1 && items && h[0].on_item) return quantify_one(n, e, stop, r.v.list, &h[0]);
-  if (nh == 2 && items && h[0].on_item && h[1].on_item)
-    return quantify_two(n, e, stop, r.v.list, h, b->fn == c_disj ? C_FALSE : C_TRUE);
+  if (nh == 1 && items && n->hoisted[0].on_item)
+    return quantify_one(n, e, stop, r.v.list, &n->hoisted[0]);
+  if (nh == 2 && items && n->hoisted[0].on_item && n->hoisted[1].on_item)
+    return quantify_two(n, e, stop, r.v.list, n->hoisted, b->fn == c_disj ? C_FALSE : C_TRUE);
+  struct hoisted h[HOIST_MAX];
+  for (uint32_t j = 0; j < nh; j++) h[j] = n->hoisted[j], h[j].at = hint_now(&h[j]);
   /* A chain goes on while its tests are go_on: true for &&, false for ||. */
   const int go_on = nh > 1 && b->fn == c_disj ? C_FALSE : C_TRUE;
   uint64_t budget = e->budget;
@@ -613,6 +693,7 @@ static inline __attribute__((always_inline)) int quantify(const struct cnode *n,
         e->budget = budget;
         p = item_call(h[j].t, var, item, e);
         budget = e->budget;
+        h[j].at = hint_now(&h[j]);
       }
     }
     if (!nh) {
@@ -661,21 +742,30 @@ static __attribute__((noinline)) int host_error(const struct cnode *n, struct ce
   return C_ERROR;
 }
 
+/* Asks the host count(k2[, window]) or openCases(k2) into *c, its return
+ * code into *rc; false, without asking, if it lacks the callback (the VM's
+ * "not available"). */
+static inline __attribute__((always_inline)) bool host_int_ask(const struct cnode *n,
+                                                               const struct expr_host *h,
+                                                               void *hctx, int64_t *c, int *rc) {
+  if (n->fn_id == FN_COUNT) {
+    if (!h || !h->count_events) return false;
+    int64_t now = h->now_ms ? h->now_ms(hctx) : clock_now_ms();
+    int64_t since = n->window_ms < 0 ? INT64_MIN : now - n->window_ms;
+    *rc = h->count_events(hctx, n->k2.v.s, n->k2.aux, since, now + 1, c);
+  } else {
+    if (!h || !h->open_cases) return false;
+    *rc = h->open_cases(hctx, n->k2.v.s, n->k2.aux, c);
+  }
+  return true;
+}
+
 /* count(k2[, window]) or openCases(k2), compared with k. Bails only before
- * asking the host (a missing callback: the VM's "not available"). */
+ * asking the host. */
 static int c_host_int(const struct cnode *n, struct ceval *e) {
-  const struct expr_host *h = e->host;
   int64_t c = 0;
   int rc;
-  if (n->fn_id == FN_COUNT) {
-    if (!h || !h->count_events) return C_BAIL;
-    int64_t now = h->now_ms ? h->now_ms(e->hctx) : clock_now_ms();
-    int64_t since = n->window_ms < 0 ? INT64_MIN : now - n->window_ms;
-    rc = h->count_events(e->hctx, n->k2.v.s, n->k2.aux, since, now + 1, &c);
-  } else {
-    if (!h || !h->open_cases) return C_BAIL;
-    rc = h->open_cases(e->hctx, n->k2.v.s, n->k2.aux, &c);
-  }
+  if (!host_int_ask(n, e->host, e->hctx, &c, &rc)) return C_BAIL;
   if (unlikely(rc)) return host_error(n, e, rc);
   /* k is a number (closure_compile checks): no bail here. */
   return cmp_value(baton_expr_int(c), n->k, n->rel);
@@ -727,19 +817,24 @@ static __attribute__((noinline)) int closure_run(const struct expr_program *p,
  * arguments as they come, with no state to set up; anything but its fast
  * case goes to closure_run.
  */
-#define ROOT_FN(NAME, COND)                                                    \
-  static int NAME(const struct expr_program *p, struct expr_ctx *ctx,          \
-                  const struct expr_value *vars, const struct expr_host *host, \
-                  void *hctx, struct expr_value *out) {                        \
-    const struct cnode *n = p->closure;                                        \
-    const struct expr_value *x = probe_short(&vars[n->path.slot], &n->path.f[0]); \
-    int r = likely(x != NULL) ? (COND) : -1;                                   \
-    if (likely(r >= 0)) {                                                      \
-      *out = baton_expr_bool(r);                                               \
-      return 0;                                                                \
-    }                                                                          \
-    return closure_run(p, ctx, vars, host, hctx, out);                         \
+#define ROOT_FN1(NAME, COND, NAMES)                                                  \
+  static int NAME(const struct expr_program *p, struct expr_ctx *ctx,                  \
+                  const struct expr_value *vars, const struct expr_host *host,         \
+                  void *hctx, struct expr_value *out) {                                \
+    const struct cnode *n = &p->root;                                                \
+    const struct expr_value *x = probe(at_off(vars, n->path.off), &n->path.f[0], NAMES); \
+    int r = likely(x != NULL) ? (COND) : -1;                                           \
+    if (likely(r >= 0)) {                                                              \
+      *out = baton_expr_bool(r);                                                       \
+      return 0;                                                                        \
+    }                                                                                  \
+    return closure_run(p, ctx, vars, host, hctx, out);                                 \
   }
+/* NAME for a field name of at most SHORT_WORD_MAX bytes (its tag is the
+ * whole test), NAME_l for longer ones. */
+#define ROOT_FN(NAME, COND)                 \
+  ROOT_FN1(NAME, COND, NAMES_SHORT)         \
+  ROOT_FN1(NAME##_l, COND, NAMES_16)
 #define INT_ROOT(NAME, OP) ROOT_FN(NAME, x->kind == EXPR_INT ? x->v.i OP n->k.v.i : -1)
 #define DBL_ROOT(NAME, OP) ROOT_FN(NAME, x->kind == EXPR_DOUBLE ? x->v.d OP n->k.v.d : -1)
 INT_ROOT(root_int_eq, ==) INT_ROOT(root_int_ne, !=) INT_ROOT(root_int_lt, <)
@@ -751,24 +846,56 @@ ROOT_FN(root_str_ne, x->kind == EXPR_STRING ? !str_is(x, &n->k, n->kword) : -1)
 ROOT_FN(root_starts, x->kind == EXPR_STRING ? prefix_is(x, &n->k, n->kword) : -1)
 ROOT_FN(root_ends, x->kind == EXPR_STRING ? ends_on(n, NULL, *x) : -1)
 ROOT_FN(root_in_short, x->kind == EXPR_STRING ? in_short_on(n, NULL, *x) : -1)
+ROOT_FN(root_str_eq48, x->kind == EXPR_STRING ? str_is48(x, &n->k, n->kword) : -1)
+ROOT_FN(root_str_ne48, x->kind == EXPR_STRING ? !str_is48(x, &n->k, n->kword) : -1)
+ROOT_FN(root_starts48, x->kind == EXPR_STRING ? prefix_is48(x, &n->k, n->kword) : -1)
 #undef INT_ROOT
 #undef DBL_ROOT
 #undef ROOT_FN
+#undef ROOT_FN1
 
-static const expr_entry_fn root_fns[] = {
-    [T_INT_EQ] = root_int_eq, [T_INT_NE] = root_int_ne, [T_INT_LT] = root_int_lt,
-    [T_INT_LE] = root_int_le, [T_INT_GT] = root_int_gt, [T_INT_GE] = root_int_ge,
-    [T_DBL_EQ] = root_dbl_eq, [T_DBL_NE] = root_dbl_ne, [T_DBL_LT] = root_dbl_lt,
-    [T_DBL_LE] = root_dbl_le, [T_DBL_GT] = root_dbl_gt, [T_DBL_GE] = root_dbl_ge,
-    [T_STR_EQ] = root_str_eq, [T_STR_NE] = root_str_ne, [T_STARTS] = root_starts,
-    [T_ENDS] = root_ends,     [T_IN_SHORT] = root_in_short,
-};
+/* [field name over SHORT_WORD_MAX bytes][test] */
+#define ROOTS(SUFFIX)                                                                    \
+  {                                                                                      \
+    [T_INT_EQ] = root_int_eq##SUFFIX, [T_INT_NE] = root_int_ne##SUFFIX,                  \
+    [T_INT_LT] = root_int_lt##SUFFIX, [T_INT_LE] = root_int_le##SUFFIX,                  \
+    [T_INT_GT] = root_int_gt##SUFFIX, [T_INT_GE] = root_int_ge##SUFFIX,                  \
+    [T_DBL_EQ] = root_dbl_eq##SUFFIX, [T_DBL_NE] = root_dbl_ne##SUFFIX,                  \
+    [T_DBL_LT] = root_dbl_lt##SUFFIX, [T_DBL_LE] = root_dbl_le##SUFFIX,                  \
+    [T_DBL_GT] = root_dbl_gt##SUFFIX, [T_DBL_GE] = root_dbl_ge##SUFFIX,                  \
+    [T_STR_EQ] = root_str_eq##SUFFIX, [T_STR_NE] = root_str_ne##SUFFIX,                  \
+    [T_STARTS] = root_starts##SUFFIX, [T_ENDS] = root_ends##SUFFIX,                      \
+    [T_IN_SHORT] = root_in_short##SUFFIX, [T_STR_EQ48] = root_str_eq48##SUFFIX,          \
+    [T_STR_NE48] = root_str_ne48##SUFFIX, [T_STARTS48] = root_starts48##SUFFIX,          \
+  }
+static const expr_entry_fn root_fns[2][T_STARTS48 + 1] = {ROOTS(), ROOTS(_l)};
+#undef ROOTS
+
+/* The way in for a condition that is a journey function compared with a
+ * constant (count("purchase", duration("720h")) >= 2): c_host_int with no
+ * evaluation state. */
+static int root_host_int(const struct expr_program *p, struct expr_ctx *ctx,
+                         const struct expr_value *vars, const struct expr_host *host, void *hctx,
+                         struct expr_value *out) {
+  const struct cnode *n = &p->root;
+  int64_t c = 0;
+  int rc;
+  if (!host_int_ask(n, host, hctx, &c, &rc)) return vm_run(p, ctx, vars, host, hctx, out);
+  if (unlikely(rc)) {
+    ctx_scratch_reset(ctx);
+    *out = journey_host_failed(&ctx->arena, n->fn_id, rc, n->pos);
+    return BATON_EINVAL;
+  }
+  /* An int against a number, or == / != anything: never a bail. */
+  *out = baton_expr_bool(cmp_value(baton_expr_int(c), n->k, n->rel) == C_TRUE);
+  return 0;
+}
 
 /* Test t on its path's base value, inline: 0 or 1, or -1 when it is not
  * its fast case. With no call, a function made of these needs no frame. */
 static inline __attribute__((always_inline)) int test_on(const struct cnode *t,
                                                          const struct expr_value *base) {
-  const struct expr_value *x = probe_short(base, &t->path.f[0]), *k = &t->k;
+  const struct expr_value *x = probe_tail(base, &t->path.f[0]), *k = &t->k;
   if (unlikely(!x)) return -1;
   switch (t->test) {
 #define INT_CASE(T, OP) \
@@ -793,6 +920,12 @@ static inline __attribute__((always_inline)) int test_on(const struct cnode *t,
       return x->kind == EXPR_STRING ? ends_on(t, NULL, *x) : -1;
     case T_IN_SHORT:
       return x->kind == EXPR_STRING ? in_short_on(t, NULL, *x) : -1;
+    case T_STR_EQ48:
+      return x->kind == EXPR_STRING ? str_is48(x, k, t->kword) : -1;
+    case T_STR_NE48:
+      return x->kind == EXPR_STRING ? !str_is48(x, k, t->kword) : -1;
+    case T_STARTS48:
+      return x->kind == EXPR_STRING ? prefix_is48(x, k, t->kword) : -1;
   }
   return -1;
 }
@@ -803,52 +936,70 @@ static inline __attribute__((always_inline)) int test_on(const struct cnode *t,
 static int root_chain(const struct expr_program *p, struct expr_ctx *ctx,
                       const struct expr_value *vars, const struct expr_host *host, void *hctx,
                       struct expr_value *out) {
-  const struct cnode *n = p->closure;
+  const struct cnode *n = &p->root;
   const int go_on = n->fn == c_conj ? C_TRUE : C_FALSE;
   int r = go_on;
   for (uint32_t i = 0, len = n->n_list; i < len && r == go_on; i++) {
     const struct cnode *t = n->list[i];
-    r = test_on(t, &vars[t->path.slot]);
+    r = test_on(t, at_off(vars, t->path.off));
     if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
   }
   *out = baton_expr_bool(r);
   return 0;
 }
 
-/* A string (in)equality test of a variable's field, as test_on does it. */
+/* A string (in)equality test of a variable's field, as test_on does it
+ * (rel: 0 for ==, 1 for !=), by str_is48 (constants of 4 to 8 bytes) or
+ * str_is. */
 static inline __attribute__((always_inline)) int str_test_on(const struct cnode *t,
-                                                             const struct expr_value *vars) {
-  const struct expr_value *x = probe_short(&vars[t->path.slot], &t->path.f[0]);
+                                                             const struct expr_value *vars,
+                                                             bool is48, int names) {
+  const struct expr_value *x = probe(at_off(vars, t->path.off), &t->path.f[0], names);
   if (unlikely(!x || x->kind != EXPR_STRING)) return -1;
-  return str_is(x, &t->k, t->kword) ^ (t->test == T_STR_NE);
+  return (is48 ? str_is48(x, &t->k, t->kword) : str_is(x, &t->k, t->kword)) ^ t->rel;
 }
 
 /* root_chain2 when both tests are string (in)equalities, the commonest
- * pair (profile.tier == "gold" && event.name == "purchase"): no switch. */
-static int root_str_chain2(const struct expr_program *p, struct expr_ctx *ctx,
-                           const struct expr_value *vars, const struct expr_host *host,
-                           void *hctx, struct expr_value *out) {
-  const struct cnode *n = p->closure;
-  int r = str_test_on(n->list[0], vars);
-  if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
-  if (r == (n->fn == c_conj)) {
-    r = str_test_on(n->list[1], vars);
-    if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
+ * pair (profile.tier == "gold" && event.name == "purchase"): no switch;
+ * one function for && (GO_ON 1) and one for ||, each for constants of any
+ * length (str_is) and of 4 to 8 bytes (str_is48). */
+#define STR_CHAIN2(NAME, IS48, GO_ON, NAMES)                                             \
+  static int NAME(const struct expr_program *p, struct expr_ctx *ctx,                   \
+                  const struct expr_value *vars, const struct expr_host *host, void *hctx, \
+                  struct expr_value *out) {                                             \
+    const struct cnode *const *l = p->root.list;                                   \
+    int r = str_test_on(l[0], vars, IS48, NAMES);                                      \
+    if (r == GO_ON) r = str_test_on(l[1], vars, IS48, NAMES);                           \
+    if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);             \
+    *out = baton_expr_bool(r);                                                         \
+    return 0;                                                                          \
   }
-  *out = baton_expr_bool(r);
-  return 0;
-}
+STR_CHAIN2(root_str_or2, false, 0, NAMES_SHORT)
+STR_CHAIN2(root_str_and2, false, 1, NAMES_SHORT)
+STR_CHAIN2(root_str48_or2, true, 0, NAMES_SHORT)
+STR_CHAIN2(root_str48_and2, true, 1, NAMES_SHORT)
+STR_CHAIN2(root_str_or2_l, false, 0, NAMES_16)
+STR_CHAIN2(root_str_and2_l, false, 1, NAMES_16)
+STR_CHAIN2(root_str48_or2_l, true, 0, NAMES_16)
+STR_CHAIN2(root_str48_and2_l, true, 1, NAMES_16)
+#undef STR_CHAIN2
+
+/* [a field name over SHORT_WORD_MAX bytes][both constants of 4 to 8 bytes][&&] */
+static const expr_entry_fn str_chain2_fns[2][2][2] = {
+    {{root_str_or2, root_str_and2}, {root_str48_or2, root_str48_and2}},
+    {{root_str_or2_l, root_str_and2_l}, {root_str48_or2_l, root_str48_and2_l}},
+};
 
 /* root_chain for the commonest chain, a && b or a || b, unrolled. */
 static int root_chain2(const struct expr_program *p, struct expr_ctx *ctx,
                        const struct expr_value *vars, const struct expr_host *host, void *hctx,
                        struct expr_value *out) {
-  const struct cnode *n = p->closure, *a = n->list[0];
-  int r = test_on(a, &vars[a->path.slot]);
+  const struct cnode *n = &p->root, *a = n->list[0];
+  int r = test_on(a, at_off(vars, a->path.off));
   if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
   if (r == (n->fn == c_conj)) {
     const struct cnode *b = n->list[1];
-    r = test_on(b, &vars[b->path.slot]);
+    r = test_on(b, at_off(vars, b->path.off));
     if (unlikely(r < 0)) return closure_run(p, ctx, vars, host, hctx, out);
   }
   *out = baton_expr_bool(r);
@@ -861,8 +1012,6 @@ struct cbuild {
   struct expr_program *p;
   int rc; /* BATON_ETOOBIG once the program's arena is full */
 };
-
-#define HOIST_MAX 4
 
 /* The leaf tests of predicate or chain b (one, or a chain of up to
  * HOIST_MAX) copied into n->hoisted, their paths starting at local var (a
@@ -882,8 +1031,8 @@ static void hoist(struct cbuild *bd, struct cnode *n, const struct cnode *b, uin
   }
   for (uint32_t i = 0; i < len; i++) {
     const struct cnode *t = list[i];
-    h[i].on = on_fns[t->test];
-    h[i].t = t, h[i].hint = &t->path.f[0].hint, h[i].word = t->path.f[0].word;
+    h[i].on = on_fns[t->path.f[0].len > SHORT_WORD_MAX][t->test];
+    h[i].t = t, h[i].hint = &t->path.f[0].hint, h[i].tag = t->path.f[0].tag;
     h[i].len = t->path.f[0].len, h[i].k = t->k, h[i].kword = t->kword;
     h[i].on_item = t->path.local && t->path.slot == var;
   }
@@ -919,7 +1068,9 @@ static bool field_of(struct cbuild *b, const struct ast *sel, struct cfield *f) 
   f->len = (uint32_t)sel->name_len;
   f->hash = key_hash(sel->name, sel->name_len);
   f->hint = 0;
-  f->word = f->len <= 8 ? key_word(sel->name, f->len) : 0;
+  f->tag = key_tag_str(sel->name, f->len);
+  f->w1 = f->len >= 8 && f->len <= 16 ? load64(sel->name) : 0;
+  f->w2 = f->len >= 8 && f->len <= 16 ? load64(sel->name + f->len - 8) : 0;
   return f->s != NULL;
 }
 
@@ -944,6 +1095,7 @@ static bool path_of(struct cbuild *b, const struct ast *n, struct cpath *out) {
     out->local = true;
   }
   out->n = (uint8_t)depth;
+  out->off = (uint32_t)out->slot * sizeof(struct expr_value);
   for (uint32_t i = 0; i < depth; i++)
     if (!field_of(b, sel[depth - 1 - i], &out->f[i])) return false;
   return true;
@@ -1043,6 +1195,7 @@ static struct cnode *build_compare(struct cbuild *b, const struct ast *n, bool h
   if (!c) return NULL;
   c->path = x, c->k = k, c->rel = (uint8_t)rel, c->kword = kword_of(k);
   if (fn) c->test = (uint8_t)((kind == 0 ? T_INT_EQ : kind == 1 ? T_DBL_EQ : T_STR_EQ) + rel);
+  if (fn && kind == 2 && k.aux >= 4 && k.aux <= 8) c->test = (uint8_t)(T_STR_EQ48 + rel);
   return c;
 }
 
@@ -1130,6 +1283,7 @@ static struct cnode *build_call(struct cbuild *b, const struct ast *n, bool host
       if (!c) return NULL;
       c->path = x, c->k = k, c->kword = kword_of(k);
       if (one && n->fn != FN_CONTAINS) c->test = n->fn == FN_STARTS_WITH ? T_STARTS : T_ENDS;
+      if (c->test == T_STARTS && k.aux >= 4 && k.aux <= 8) c->test = T_STARTS48;
       return c;
     }
     case FN_IN_SEGMENT:
@@ -1249,8 +1403,12 @@ static struct cnode *build(struct cbuild *b, const struct ast *n, bool host_ok) 
   }
 }
 
+static bool is_str_test48(const struct cnode *t) {
+  return t->test == T_STR_EQ48 || t->test == T_STR_NE48;
+}
+
 static bool is_str_test(const struct cnode *t) {
-  return t->test == T_STR_EQ || t->test == T_STR_NE;
+  return t->test == T_STR_EQ || t->test == T_STR_NE || is_str_test48(t);
 }
 
 int closure_compile(struct expr_program *p, const struct ast *root) {
@@ -1258,16 +1416,25 @@ int closure_compile(struct expr_program *p, const struct ast *root) {
   if (p->n_locals > CLOSURE_MAX_LOCALS) return 0;
   const struct cnode *c = build(&b, root, true);
   if (b.rc) return b.rc;
-  p->closure = c;
   if (!c) return 0;
+  /* Nothing points at the root node, so it can move into p, where the
+   * ways in reach it without a load. */
+  p->root = *c;
+  c = p->closure = &p->root;
   /* The way in: a specialised one for a leaf test or a chain of them on
    * variables (hoisted with no macro variable: on_item is false). */
   if (c->test && !c->path.local)
-    p->entry = root_fns[c->test];
+    p->entry = root_fns[c->path.f[0].len > SHORT_WORD_MAX][c->test];
   else if ((c->fn == c_conj || c->fn == c_disj) && c->n_hoisted)
     p->entry = c->n_list != 2 ? root_chain
-               : is_str_test(c->list[0]) && is_str_test(c->list[1]) ? root_str_chain2
-                                                                    : root_chain2;
+               : is_str_test(c->list[0]) && is_str_test(c->list[1])
+                   ? str_chain2_fns[c->list[0]->path.f[0].len > SHORT_WORD_MAX ||
+                                    c->list[1]->path.f[0].len > SHORT_WORD_MAX]
+                                   [is_str_test48(c->list[0]) && is_str_test48(c->list[1])]
+                                   [c->fn == c_conj]
+                   : root_chain2;
+  else if (c->fn == c_host_int)
+    p->entry = root_host_int;
   else
     p->entry = closure_run;
   return 0;

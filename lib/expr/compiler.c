@@ -454,8 +454,11 @@ int compile_ast(struct expr_program *p, struct ast *root, unsigned flags, struct
   p->consts = c.consts;
   p->n_consts = c.nk;
   p->khash = xcalloc(c.nk ? c.nk : 1, sizeof(*p->khash));
-  for (size_t i = 0; i < c.nk; i++)
+  p->ktag = xcalloc(c.nk ? c.nk : 1, sizeof(*p->ktag));
+  for (size_t i = 0; i < c.nk; i++) {
     if (c.consts[i].kind == EXPR_STRING) p->khash[i] = key_hash(c.consts[i].v.s, c.consts[i].aux);
+    p->ktag[i] = key_tag(&c.consts[i]);
+  }
   p->max_stack = (uint32_t)c.max_depth + 1;
   p->frame = (size_t)p->max_stack + p->n_locals + 1;
   return 0;

@@ -62,6 +62,7 @@ struct expr_map {
   uint32_t len;
   uint32_t index_cap;   /* power of two, or 0: no index (linear scan) */
   struct map_slot *index; /* open addressing over the string keys */
+  uint64_t *tags;       /* key_tag() of each entry's key (see there), after entries[] */
   struct expr_map_entry entries[];
 };
 
@@ -101,6 +102,11 @@ static inline uint32_t key_hash(const char *s, size_t n) { return (uint32_t)bato
 static inline uint64_t load64(const char *p) {
   uint64_t x;
   memcpy(&x, p, 8);
+  return x;
+}
+static inline uint16_t load16(const char *p) {
+  uint16_t x;
+  memcpy(&x, p, 2);
   return x;
 }
 static inline uint32_t load32(const char *p) {
@@ -143,9 +149,10 @@ static inline uint64_t short_word(const char *s, uint32_t n) {
   uint64_t w;
   if (n >= 4) {
     w = load32(s) | ((uint64_t)load32(s + n - 4) >> (8 * (8 - n))) << 32;
+  } else if (n >= 2) { /* two overlapping 2-byte loads */
+    w = load16(s) | (uint64_t)load16(s + n - 2) << (8 * (n - 2));
   } else if (n) {
-    const unsigned char *u = (const unsigned char *)s;
-    w = u[0] | (uint64_t)u[n >> 1] << (8 * (n >> 1)) | (uint64_t)u[n - 1] << (8 * (n - 1));
+    w = (unsigned char)s[0];
   } else {
     w = 0;
   }
@@ -175,6 +182,29 @@ static inline __attribute__((always_inline)) const struct expr_map_entry *map_fi
   return NULL;
 }
 
+/*
+ * A map key as one word, kept beside each entry (expr_map.tags) so that a
+ * field read through its position hint tests the key with one compare
+ * instead of loading and comparing the key's bytes: for a string of at
+ * most SHORT_WORD_MAX bytes its short_word, equal exactly when the strings
+ * are; for a longer string its key_word with the top byte 0x80 (equal
+ * tags then still need the key compare); for any other key (and the
+ * entries of a map from baton_expr_map_new until they are set)
+ * KEY_TAG_NONE, which no string's tag equals (a short word's top byte is
+ * its length, at most 7). map_seal computes them, and baton_expr_map_set
+ * keeps them: the tags cost about 26 instructions a key when a map is
+ * built (docs/PERFORMANCE.md, "Key tags and ways in").
+ */
+#define KEY_TAG_NONE UINT64_MAX
+#define KEY_TAG_LONG (0x80ull << 56)
+static inline uint64_t key_tag_str(const char *s, uint32_t n) {
+  if (n <= SHORT_WORD_MAX) return short_word(s, n);
+  return (key_word(s, n) & ~(0xffull << 56)) | KEY_TAG_LONG;
+}
+static inline uint64_t key_tag(const struct expr_value *k) {
+  return k->kind == EXPR_STRING ? key_tag_str(k->v.s, k->aux) : KEY_TAG_NONE;
+}
+
 /* map_find_hinted's slow path, out of line so that the VM loop's hot paths
  * keep their registers: map_find_h, then the hint updated. */
 const struct expr_map_entry *map_find_miss(const struct expr_map *m, const char *s, uint32_t n,
@@ -184,18 +214,20 @@ const struct expr_map_entry *map_find_miss(const struct expr_map *m, const char 
  * map_find_h first trying entry *hint, the index at which this instruction
  * last found its field: maps made by the same code (profiles parsed from
  * the same producer's JSON) hold their keys in the same order, so this is
- * usually one key compare instead of a probe of the index (V8's inline
- * caches on hidden classes do the same for cel-js). The hint is only ever a
- * guess, checked against the key; it is shared by the threads running the
- * program, hence the relaxed atomics, and rewritten only when it missed.
+ * usually one compare of key tags (tag: key_tag_str(s, n)) instead of a
+ * probe of the index (V8's inline caches on hidden classes do the same for
+ * cel-js). The hint is only ever a guess, checked against the key; it is
+ * shared by the threads running the program, hence the relaxed atomics, and
+ * rewritten only when it missed.
  */
 static inline __attribute__((always_inline)) const struct expr_map_entry *map_find_hinted(
-    const struct expr_map *m, const char *s, uint32_t n, uint32_t h, uint16_t *hint) {
+    const struct expr_map *m, const char *s, uint32_t n, uint32_t h, uint64_t tag,
+    uint16_t *hint) {
   uint32_t i = __atomic_load_n(hint, __ATOMIC_RELAXED);
-  if (likely(i < m->len)) {
+  if (likely(i < m->len) && likely(m->tags[i] == tag)) {
     const struct expr_map_entry *e = &m->entries[i];
-    if (likely(e->key.aux == n && e->key.kind == EXPR_STRING && key_eq(e->key.v.s, s, n)))
-      return e;
+    /* Equal tags are equal keys up to SHORT_WORD_MAX bytes. */
+    if (likely(n <= SHORT_WORD_MAX) || (e->key.aux == n && key_eq(e->key.v.s, s, n))) return e;
   }
   return map_find_miss(m, s, n, h, hint);
 }
@@ -445,7 +477,8 @@ struct cfield {
   const char *s;
   uint32_t len, hash;
   uint16_t hint;
-  uint64_t word; /* key_word(s, len) when len <= 8 */
+  uint64_t tag; /* key_tag_str(s, len) */
+  uint64_t w1, w2; /* names of 8 to 16 bytes: their first and last 8 bytes */
 };
 
 /* vars[slot] (or loc[slot] when local), then each field in turn. */
@@ -453,6 +486,7 @@ struct cpath {
   uint16_t slot;
   bool local;
   uint8_t n;
+  uint32_t off; /* slot * sizeof(struct expr_value): the ways in add it to vars */
   struct cfield f[CPATH_MAX];
 };
 
@@ -505,6 +539,7 @@ struct expr_program {
   size_t n_code;
   struct expr_value *consts;
   uint32_t *khash; /* key_hash of each string constant (0 for others) */
+  uint64_t *ktag;  /* key_tag of each constant */
   size_t n_consts;
   uint32_t n_locals;
   uint32_t max_stack;
@@ -514,7 +549,8 @@ struct expr_program {
   size_t src_len;
   struct regex_cache *regexes; /* constant patterns of matches(), compiled once */
   const struct cnode *closure; /* the same program as closures (closure.c), or NULL */
-  expr_entry_fn entry;         /* how baton_expr_eval runs the closure, or NULL */
+  struct cnode root;           /* where closure points: the ways in find it at p + offset */
+  expr_entry_fn entry;         /* how baton_expr_eval runs the program: vm_run without a closure */
 };
 
 /* Compiler helpers that closure.c shares. ast_is_const: n is a literal or a

@@ -63,6 +63,7 @@ void baton_expr_program_free(struct expr_program *p) {
   free(p->code);
   free(p->consts);
   free(p->khash);
+  free(p->ktag);
   arena_release(&p->arena);
   free(p);
 }
@@ -97,6 +98,7 @@ int baton_expr_compile(const struct expr_env *env, const char *src, size_t len, 
     baton_expr_program_free(p);
     return rc;
   }
+  if (!p->entry) p->entry = vm_run;
   *out = p;
   return 0;
 }

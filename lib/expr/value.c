@@ -34,13 +34,18 @@ struct expr_list *list_alloc(struct expr_arena *a, size_t cap) {
   return l;
 }
 
+/* The tags follow the entries in the same block, unset: map_seal (or
+ * baton_expr_map_new and _set) computes them from the keys, and every map
+ * is sealed before anything reads it. */
 struct expr_map *map_alloc(struct expr_arena *a, size_t n) {
-  if (n > UINT32_MAX / sizeof(struct expr_map_entry)) return NULL;
-  struct expr_map *m = arena_alloc(a, sizeof(*m) + n * sizeof(struct expr_map_entry));
+  if (n > UINT32_MAX / (sizeof(struct expr_map_entry) + sizeof(uint64_t))) return NULL;
+  struct expr_map *m =
+      arena_alloc(a, sizeof(*m) + n * (sizeof(struct expr_map_entry) + sizeof(uint64_t)));
   if (!m) return NULL;
   m->len = (uint32_t)n;
   m->index_cap = 0;
   m->index = NULL;
+  m->tags = (uint64_t *)(m->entries + n);
   return m;
 }
 
@@ -80,7 +85,10 @@ struct expr_value baton_expr_list_new(struct expr_arena *a, size_t n, struct exp
 struct expr_value baton_expr_map_new(struct expr_arena *a, size_t n) {
   struct expr_map *m = map_alloc(a, n);
   if (!m) return expr_error_oom(0);
-  for (size_t i = 0; i < n; i++) m->entries[i].key = m->entries[i].val = baton_expr_null();
+  for (size_t i = 0; i < n; i++) {
+    m->entries[i].key = m->entries[i].val = baton_expr_null();
+    m->tags[i] = KEY_TAG_NONE;
+  }
   struct expr_value v = {.kind = EXPR_MAP, .v.map = m};
   return v;
 }
@@ -90,6 +98,7 @@ void baton_expr_map_set(struct expr_value map, size_t i, struct expr_value key,
   struct expr_map *m = (struct expr_map *)map.v.map;
   m->entries[i].key = key;
   m->entries[i].val = val;
+  m->tags[i] = key_tag(&key);
 }
 
 int baton_expr_map_seal(struct expr_arena *a, struct expr_value map) {
@@ -121,6 +130,7 @@ int map_seal(struct expr_arena *a, struct expr_map *m) {
   for (uint32_t i = 0; i < m->len; i++) {
     if (!key_kind_ok(m->entries[i].key.kind)) return BATON_ETYPE;
     if (m->entries[i].key.kind != EXPR_STRING) n_other++;
+    m->tags[i] = key_tag(&m->entries[i].key);
   }
   if (m->len < MAP_INDEX_MIN) {
     for (uint32_t i = 1; i < m->len; i++)

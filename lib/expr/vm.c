@@ -512,7 +512,8 @@ int vm_run(const struct expr_program *p, struct expr_ctx *ctx, const struct expr
   do {                                                                              \
     if (likely((x).kind == EXPR_MAP)) {                                             \
       const struct expr_map_entry *e = map_find_hinted(                             \
-          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], HINT(in));        \
+          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], p->ktag[in->b],  \
+          HINT(in));                                                                \
       if (likely(e != NULL)) {                                                      \
         *sp++ = e->val;                                                             \
         DISPATCH();                                                                 \
@@ -653,7 +654,8 @@ int vm_run(const struct expr_program *p, struct expr_ctx *ctx, const struct expr
   do {                                                                              \
     if (likely((x).kind == EXPR_MAP)) {                                             \
       const struct expr_map_entry *e = map_find_hinted(                             \
-          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], HINT(in));        \
+          (x).v.map, k[in->b].v.s, k[in->b].aux, p->khash[in->b], p->ktag[in->b],  \
+          HINT(in));                                                                \
       if (likely(e != NULL)) {                                                      \
         int r = cmp_k(e->val, k[ip->a], ip->op - OP_EQ_K);                          \
         if (likely(r >= 0)) {                                                       \
@@ -979,7 +981,9 @@ int vm_run(const struct expr_program *p, struct expr_ctx *ctx, const struct expr
 int baton_expr_eval(const struct expr_program *p, struct expr_ctx *ctx,
                     const struct expr_value *vars, const struct expr_host *host, void *hctx,
                     struct expr_value *out) {
-  if (p->entry && vars) return p->entry(p, ctx, vars, host, hctx, out);
+  /* entry is vm_run for a program without a closure (the closures read
+   * vars without testing it). */
+  if (likely(vars != NULL)) return p->entry(p, ctx, vars, host, hctx, out);
   return vm_run(p, ctx, vars, host, hctx, out);
 }
 

@@ -125,6 +125,15 @@ static char *gen_profile(void) {
   add_field(&b, &first, "tags", tags, ARRAY_SIZE(tags));
   add_field(&b, &first, "items", items, ARRAY_SIZE(items));
   add_field(&b, &first, "address", addresses, ARRAY_SIZE(addresses));
+  /* Names over 7 bytes, whose key tags are not the whole key: pairs that
+   * differ only in their last byte share a tag (and, one missing, the
+   * other takes its place under the same hint). */
+  add_field(&b, &first, "category", tiers, ARRAY_SIZE(tiers));
+  add_field(&b, &first, "categorz", tiers, ARRAY_SIZE(tiers));
+  add_field(&b, &first, "lifetime_value", ages, ARRAY_SIZE(ages));
+  add_field(&b, &first, "lifetime_valuf", ages, ARRAY_SIZE(ages));
+  add_field(&b, &first, "a_field_name_over_16_bytes", emails, ARRAY_SIZE(emails));
+  add_field(&b, &first, "a_field_name_over_16_bytez", emails, ARRAY_SIZE(emails));
   buf_putc(&b, '}');
   return buf_steal(&b, NULL);
 }
@@ -161,7 +170,9 @@ static void gen_path(struct gen *g) {
       "profile.age", "profile.score", "profile.tier", "profile.country", "profile.email",
       "profile.flag", "profile.tags", "profile.items", "profile.address", "profile.address.city",
       "profile.missing", "event.x", "event.u", "event.d", "event.s", "event.ts", "event.name",
-      "context.channel", "profile.address.city.x", "profile.k3"};
+      "context.channel", "profile.address.city.x", "profile.k3", "profile.category",
+      "profile.categorz", "profile.lifetime_value", "profile.lifetime_valuf",
+      "profile.a_field_name_over_16_bytes", "profile.a_field_name_over_16_bytez"};
   if (g->n_scopes && rnd(2)) {
     const struct scope *s = &g->scopes[rnd((uint32_t)g->n_scopes)];
     static const char *const item_fields[] = {".sku", ".price", ".qty", ".none", ""};
@@ -408,6 +419,75 @@ static void test_closure_shapes(void **state) {
   baton_expr_env_free(env);
 }
 
+/* The macro iteration budget, spent as the VM spends it, for every limit
+ * around the length of lists that one element decides or none does, also
+ * when two macros share the budget. */
+static void test_closure_budget(void **state) {
+  (void)state;
+  static const char *const srcs[] = {
+      "profile.items.all(i, i.qty >= 1)",
+      "profile.items.exists(i, i.price > 90.0)",
+      "profile.items.exists(i, i.sku == \"SKU-2\")",
+      "profile.items.all(i, i.qty >= 1 && i.sku.startsWith(\"SKU-\"))",
+      "profile.items.exists(i, i.qty == 3 || i.price > 90.0)",
+      "profile.items.exists(i, i.price > 90.0) || profile.items.all(i, i.qty >= 1)",
+      "profile.items.all(i, i.qty >= 1) && profile.items.exists(i, i.qty == 3)",
+      "profile.items.all(i, i.qty >= 1 && i.price < 90.0 && i.sku.startsWith(\"SKU\"))",
+      "profile.items.all(i, profile.items.exists(j, j.qty == i.qty))",
+      "profile.items.exists(i, i.price > 90.0) && profile.items.all(i, i.qty >= 1)",
+      "profile.items.all(i, i.qty < 3) || profile.items.exists(i, i.qty == 3)",
+      "profile.items.exists(i, i.qty == 3 || i.price > 90.0) && profile.items.all(i, i.qty >= 1)",
+      ("profile.items.all(i, i.qty >= 1 && i.sku.startsWith(\"SKU-\")) && "
+       "profile.items.exists(i, i.qty == 3)"),
+  };
+  struct expr_env *env = baton_expr_env_new_default();
+  struct expr_arena *a = baton_expr_arena_new(0);
+  struct expr_ctx *ctx = baton_expr_ctx_new(), *ref_ctx = baton_expr_ctx_new();
+  for (size_t s = 0; s < ARRAY_SIZE(srcs); s++) {
+    struct expr_program *p, *ref;
+    struct expr_diag d;
+    assert_int_equal(baton_expr_compile(env, srcs[s], strlen(srcs[s]), 0, &p, &d), 0);
+    assert_int_equal(
+        baton_expr_compile(env, srcs[s], strlen(srcs[s]), BATON_EXPR_BYTECODE_ONLY, &ref, &d), 0);
+    assert_true(has_closure(p));
+    for (int len = 0; len <= 6; len++)
+      for (int at = -1; at < len; at++) { /* the element that decides, or none */
+        struct buf b;
+        buf_init(&b, 0);
+        buf_puts(&b, "{\"items\": [");
+        for (int k = 0; k < len; k++)
+          buf_printf(&b, "%s{\"sku\": \"SKU-%d\", \"price\": %s, \"qty\": %d}", k ? ", " : "",
+                     k, k == at ? "95.0" : "10.0", k == at ? 3 : 1);
+        buf_puts(&b, "]}");
+        struct expr_value vars[3] = {baton_expr_null(), baton_expr_null(), baton_expr_null()};
+        assert_int_equal(baton_expr_value_parse_json(a, b.ptr, b.len, &vars[0], NULL), 0);
+        buf_release(&b);
+        for (uint64_t limit = 1; limit <= 2 * (uint64_t)len + 3; limit++) {
+          baton_expr_ctx_set_limit(ctx, limit);
+          baton_expr_ctx_set_limit(ref_ctx, limit);
+          struct counting c1, c2;
+          for (int round = 0; round < 2; round++) {
+            char *got = run(p, ctx, vars, &full_host, &c1);
+            char *want = run(ref, ref_ctx, vars, &full_host, &c2);
+            if (strcmp(got, want)) {
+              print_error("%s on %d items (deciding: %d), limit %llu\n  want: %s\n  got:  %s\n",
+                          srcs[s], len, at, (unsigned long long)limit, want, got);
+              fail();
+            }
+            free(got);
+            free(want);
+          }
+        }
+      }
+    baton_expr_program_free(p);
+    baton_expr_program_free(ref);
+  }
+  baton_expr_ctx_free(ctx);
+  baton_expr_ctx_free(ref_ctx);
+  baton_expr_arena_free(a);
+  baton_expr_env_free(env);
+}
+
 /* Generated conditions over generated data. */
 static void test_closure_generated(void **state) {
   (void)state;
@@ -445,6 +525,7 @@ static void test_closure_generated(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_closure_shapes),
+      cmocka_unit_test(test_closure_budget),
       cmocka_unit_test(test_closure_generated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
