@@ -506,6 +506,7 @@ int delivery_start(const struct delivery_options *opt, struct store *st, struct 
   d->multi = curl_multi_init();
   curl_multi_setopt(d->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)d->opt.concurrency);
   pthread_create(&d->thread, NULL, delivery_main, d);
+  pthread_setname_np(d->thread, "baton-delivery");
   *out = d;
   return 0;
 }

@@ -398,6 +398,7 @@ int engine_start(struct engine *e) {
   if (!e->opt.checkpoint_interval_ms) e->opt.checkpoint_interval_ms = 2000;
   if (e->opt.store) engine_ckpt_writer_start(e);
   pthread_create(&e->thread, NULL, engine_main, e);
+  pthread_setname_np(e->thread, "baton-engine");
   if (pthread_getcpuclockid(e->thread, &e->cpu_clock)) e->cpu_clock = (clockid_t)-1;
   e->running = 1;
   pthread_mutex_lock(&e->applied_mu);

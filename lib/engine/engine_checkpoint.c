@@ -719,6 +719,7 @@ void engine_ckpt_writer_start(struct engine *e) {
   pthread_cond_init(&e->ckpt_cv, NULL);
   e->ckpt_quit = 0;
   pthread_create(&e->ckpt_thread, NULL, ckpt_writer_main, e);
+  pthread_setname_np(e->ckpt_thread, "baton-ckpt");
   e->ckpt_running = 1;
 }
 

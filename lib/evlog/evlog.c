@@ -326,6 +326,7 @@ int evlog_open(const struct evlog_options *opt, struct evlog **out) {
   if (rc < 0) goto fail;
   rc = BATON_EIO;
   int e = pthread_create(&log->writer, NULL, writer_main, log);
+  if (e == 0) pthread_setname_np(log->writer, "baton-log");
   if (e) {
     errno = e;
     goto fail;

@@ -883,6 +883,7 @@ static void *worker_main(void *arg) {
 /* Admin writes wait for the log and the engine (up to seconds): each gets its own thread, so
    they never hold up ingestion. */
 static void *admin_thread(void *arg) {
+  pthread_setname_np(pthread_self(), "baton-admin");
   run_req(arg);
   return NULL;
 }
@@ -1126,8 +1127,12 @@ int server_start(const struct server_deps *deps, struct baton_server **out) {
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   s->n_workers = (int)(ncpu < 2 ? 2 : ncpu > 16 ? 16 : ncpu);
   s->workers = xcalloc((size_t)s->n_workers, sizeof(*s->workers));
-  for (int i = 0; i < s->n_workers; i++) pthread_create(&s->workers[i], NULL, worker_main, s);
+  for (int i = 0; i < s->n_workers; i++) {
+    pthread_create(&s->workers[i], NULL, worker_main, s);
+    pthread_setname_np(s->workers[i], "baton-ingest");
+  }
   pthread_create(&s->loop, NULL, server_loop, s);
+  pthread_setname_np(s->loop, "baton-http");
   struct jlog_line l;
   jlog_begin(&l, JLOG_INFO, "listening");
   jlog_str(&l, "host", deps->cfg->listen_host);
