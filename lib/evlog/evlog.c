@@ -81,9 +81,9 @@ size_t evlog_seg_find(const struct evlog *log, uint64_t lsn) {
   return lo;
 }
 
-static int write_all(int fd, const char *p, size_t len) {
+static int write_all(int fd, const char *p, size_t len, uint64_t off) {
   while (len > 0) {
-    ssize_t n = write(fd, p, len);
+    ssize_t n = pwrite(fd, p, len, (off_t)off);
     if (n < 0) {
       if (errno == EINTR) continue;
       return BATON_EIO;
@@ -94,19 +94,22 @@ static int write_all(int fd, const char *p, size_t len) {
     }
     p += n;
     len -= (size_t)n;
+    off += (uint64_t)n;
   }
   return 0;
 }
 
 int evlog_seg_create(struct evlog *log, uint64_t first_lsn) {
+  int fd = evlog_prep_take(log, first_lsn);
+  if (fd >= 0) return fd;
   char name[EVLOG_NAME_MAX];
   evlog_seg_name(first_lsn, name);
-  int fd = openat(log->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+  fd = openat(log->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return BATON_EIO;
   unsigned char hdr[EVLOG_HDR_BYTES];
   memcpy(hdr, EVLOG_MAGIC, 8);
   evlog_put_u64(hdr + 8, first_lsn);
-  if (write_all(fd, (const char *)hdr, sizeof(hdr)) < 0) goto fail;
+  if (write_all(fd, (const char *)hdr, sizeof(hdr), 0) < 0) goto fail;
   /* The file and its name must survive a crash before any record in it is acknowledged. */
   if (!log->no_sync && (fdatasync(fd) < 0 || fsync(log->dir_fd) < 0)) goto fail;
   return fd;
@@ -153,7 +156,8 @@ static int flush_chunk(struct evlog *log, const char *p, size_t len, int *fail_w
     errno = EIO;
     return BATON_EIO;
   }
-  if (write_all(log->active_fd, p, len) < 0) return BATON_EIO;
+  /* At the logical end: a preallocated segment's file is longer (zeros). */
+  if (write_all(log->active_fd, p, len, log->active_size) < 0) return BATON_EIO;
   log->active_size += len;
   return 0;
 }
@@ -176,6 +180,11 @@ static int sync_active(struct evlog *log, int *fail_sync) {
 static int roll(struct evlog *log, uint64_t first_lsn) {
   int fd = evlog_seg_create(log, first_lsn);
   if (fd < 0) return BATON_EIO;
+  /* A sealed segment keeps no unused preallocated part (a crash before this reaches the disk
+     leaves zeros after its records, which recovery accepts). */
+  struct stat st;
+  if (fstat(log->active_fd, &st) == 0 && (uint64_t)st.st_size > log->active_size &&
+      ftruncate(log->active_fd, (off_t)log->active_size) < 0) { /* kept as it is */ }
   close(log->active_fd);
   log->active_fd = fd;
   pthread_mutex_lock(&log->mu);
@@ -288,6 +297,7 @@ static void log_free(struct evlog *log) {
   free(log->dir);
   pthread_cond_destroy(&log->durable_cv);
   pthread_cond_destroy(&log->work_cv);
+  pthread_cond_destroy(&log->prep_cv);
   pthread_mutex_destroy(&log->mu);
   free(log);
 }
@@ -306,8 +316,10 @@ int evlog_open(const struct evlog_options *opt, struct evlog **out) {
   log->max_pending_bytes = opt->max_pending_bytes ? opt->max_pending_bytes : 64 * MiB;
   log->retain_bytes = opt->retain_bytes ? opt->retain_bytes : (uint64_t)1 << 30;
   log->no_sync = opt->no_sync;
+  log->prealloc = !opt->no_sync && !opt->no_prealloc;
   pthread_mutex_init(&log->mu, NULL);
   pthread_cond_init(&log->work_cv, NULL);
+  pthread_cond_init(&log->prep_cv, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -324,6 +336,7 @@ int evlog_open(const struct evlog_options *opt, struct evlog **out) {
   }
   rc = evlog_recover(log);
   if (rc < 0) goto fail;
+  evlog_prep_start(log);
   rc = BATON_EIO;
   int e = pthread_create(&log->writer, NULL, writer_main, log);
   if (e == 0) pthread_setname_np(log->writer, "baton-log");
@@ -335,6 +348,12 @@ int evlog_open(const struct evlog_options *opt, struct evlog **out) {
   return 0;
 fail:;
   int saved = errno;
+  if (log->prep_running) {
+    pthread_mutex_lock(&log->mu);
+    log->closing = 1;
+    pthread_mutex_unlock(&log->mu);
+    evlog_prep_stop(log);
+  }
   log_free(log);
   errno = saved;
   return rc;
@@ -348,6 +367,7 @@ void evlog_close(struct evlog *log) {
   pthread_cond_broadcast(&log->durable_cv);
   pthread_mutex_unlock(&log->mu);
   pthread_join(log->writer, NULL);
+  evlog_prep_stop(log);
   /* Every callback has run; let waiters (sync appenders among them) leave before freeing. */
   pthread_mutex_lock(&log->mu);
   while (log->n_waiters > 0) pthread_cond_wait(&log->durable_cv, &log->mu);
@@ -376,6 +396,7 @@ static int append(struct evlog *log, const struct evlog_rec *recs, size_t n, evl
   if (n == 0 || !recs || !cb) return BATON_EINVAL;
   size_t total = 0;
   for (size_t i = 0; i < n; i++) {
+    if (recs[i].len == 0) return BATON_EINVAL; /* an all-zero header marks a segment's end */
     if (recs[i].len > log->max_record_bytes) return BATON_ETOOBIG;
     total += EVLOG_REC_HDR + recs[i].len;
   }

@@ -6,16 +6,19 @@
  * a batch, read from a sequence number, record the applied one), kept small so
  * that NATS JetStream can stand in for the file log in distributed mode.
  *
- * Records are opaque byte strings numbered by a log sequence number (LSN)
- * starting at 1 and increasing by one per record without gaps.
+ * Records are opaque, non-empty byte strings numbered by a log sequence
+ * number (LSN) starting at 1 and increasing by one per record without gaps.
  *
  * On disk: a directory of segment files named "<first lsn, 20 digits>.seg".
  * Each segment starts with a 16-byte header (magic "BATONSG1", first LSN as
  * u64 little-endian); then records, each a u32 payload length, a u32 CRC-32
  * (zlib) of the record's LSN (u64 LE) followed by the payload, then the
- * payload. Opening the log scans the last segment and truncates at the first
- * short or corrupt record, so a torn write from a crash is dropped (it was
- * never acknowledged: acknowledgements only follow fsync).
+ * payload. After the last record, a segment may hold zero bytes to its end:
+ * segments are prepared zero-filled ahead of time (evlog_prep.c), so that
+ * the fdatasync after an append changes no file metadata. Opening the log
+ * scans the last segment and truncates at the first short or corrupt record,
+ * so a torn write from a crash is dropped (it was never acknowledged:
+ * acknowledgements only follow fsync).
  *
  * Durability: appends are group-committed. One writer thread takes everything
  * pending, writes it with one write per segment, calls fdatasync once, and
@@ -52,6 +55,8 @@ struct evlog_options {
   size_t max_pending_bytes; /* bytes accepted but not yet durable before appends are
                                refused with BATON_EBUSY (back-pressure); 0: 64 MiB */
   int no_sync;              /* 1: skip fdatasync (tests and benchmarks only) */
+  int no_prealloc;          /* 1: create segments as they are needed instead of preparing
+                               the next one zero-filled (off anyway with no_sync) */
   uint64_t retain_bytes;    /* keep at least this many bytes of segments wholly below
                                the checkpoint before deleting them; 0: 1 GiB */
 };

@@ -54,6 +54,7 @@ struct evlog_stats {
   uint64_t bytes;   /* framed bytes written */
   uint64_t segments_created;
   uint64_t segments_deleted;
+  uint64_t segments_preallocated; /* of those created, how many were a prepared spare */
 };
 
 struct evlog {
@@ -63,6 +64,7 @@ struct evlog {
   size_t segment_bytes, max_record_bytes, max_pending_bytes;
   uint64_t retain_bytes;
   int no_sync;
+  int prealloc; /* segments are prepared zero-filled ahead of time (evlog_prep.c) */
 
   pthread_mutex_t mu; /* guards everything below except where noted */
   pthread_cond_t work_cv;    /* writer: something pending, closing, or unpaused */
@@ -81,6 +83,14 @@ struct evlog {
   uint64_t purge_lsn;   /* records below it are deleted once checkpointed, retention or not */
   int force_roll;       /* the next batch starts a new segment (guarded by mu) */
 
+  /* The spare segment (evlog_prep.c), guarded by mu. */
+  pthread_t prep;
+  pthread_cond_t prep_cv; /* preparer: a spare is wanted, or closing */
+  int prep_running;
+  int spare_ready;        /* EVLOG_SPARE_NAME exists, zero-filled and synced */
+  int spare_wanted;       /* the writer took the spare (or there never was one) */
+  int prep_busy;          /* the preparer is writing EVLOG_SPARE_NAME */
+
   struct evlog_seg *segs; /* oldest first; the last one is active */
   size_t n_segs, cap_segs;
 
@@ -96,6 +106,9 @@ struct evlog {
   int fail_next_write;
   int fail_next_sync;
 };
+
+/* The prepared next segment: zero-filled to segment_bytes, renamed when it is needed. */
+#define EVLOG_SPARE_NAME "spare.tmp"
 
 /* Writes "<lsn, 20 digits>.seg" into name (EVLOG_NAME_MAX bytes). */
 void evlog_seg_name(uint64_t first_lsn, char *name);
@@ -119,10 +132,19 @@ uint32_t evlog_rec_crc(uint64_t lsn, const void *data, size_t len);
 int evlog_recover(struct evlog *log);
 
 /*
- * Creates segment file first_lsn with its header, fsyncs it and the directory.
- * Returns the open (write, append) descriptor or BATON_EIO.
+ * Creates the segment file starting at first_lsn (header written, file and
+ * directory entry durable) and returns its descriptor (for pwrite at the
+ * active size, never O_APPEND), or BATON_EIO. Takes
+ * the prepared spare when there is one (evlog_prep.c), so the segment's
+ * blocks are already written and its fdatasyncs change no metadata.
  */
 int evlog_seg_create(struct evlog *log, uint64_t first_lsn);
+
+/* The preparer thread (evlog_prep.c): started after recovery, stopped by evlog_close. */
+void evlog_prep_start(struct evlog *log);
+void evlog_prep_stop(struct evlog *log);
+/* Writer thread: takes the spare as the segment first_lsn; returns its fd, or -1 if none. */
+int evlog_prep_take(struct evlog *log, uint64_t first_lsn);
 
 /* Index of the segment holding lsn (the last one with first_lsn <= lsn); log->mu held. */
 size_t evlog_seg_find(const struct evlog *log, uint64_t lsn);

@@ -107,6 +107,11 @@ int evlog_reader_next(struct evlog_reader *r, struct evlog_entry *e) {
     if (got < EVLOG_REC_HDR) return BATON_ECORRUPT;
     const unsigned char *h = r->buf + (r->off - r->buf_off);
     uint32_t len = evlog_get_u32(h), want = evlog_get_u32(h + 4);
+    if (len == 0 && want == 0) { /* a preallocated segment's unused end: as at end of file */
+      int rc = next_segment(r);
+      if (rc < 0) return rc;
+      continue;
+    }
     if (len > r->log->max_record_bytes) {
       /* Perhaps written under a larger limit; refuse only lengths the file cannot hold. */
       struct stat st;

@@ -2,7 +2,9 @@
  * Recovery on open: finds the segment files, checks every one from end to
  * end (header, record framing, CRCs, LSNs following on from the previous
  * segment), truncates a torn tail off the last segment and makes it the
- * active one. A damaged segment other than the last cannot be a torn write
+ * active one. A segment's records may end at a run of zero bytes that goes
+ * to the end of the file: the unused part of a preallocated segment
+ * (evlog_prep.c), kept as it is, and appends go on over it. A damaged segment other than the last cannot be a torn write
  * (a segment is fsynced before the next one is created), so it is reported
  * as BATON_ECORRUPT rather than repaired.
  *
@@ -65,16 +67,31 @@ static const char *stop_names[] = {"none", "short header", "zero header", "bad h
 
 struct seg_scan {
   enum scan_stop stop;
+  int zero_tail;        /* the records end at a preallocated run of zero bytes (kept) */
   uint64_t end_lsn;     /* one past the last valid record */
   uint64_t valid_bytes; /* header plus valid records */
   uint64_t file_bytes;
 };
 
+/* 1 if every byte from the scanner's position to the end of the file is zero, 0 if not, or
+   BATON_EIO. */
+static int rest_is_zero(struct scan *s) {
+  for (;;) {
+    for (size_t i = s->pos; i < s->len; i++)
+      if (s->buf[i]) return 0;
+    s->pos = s->len;
+    if (s->eof) return 1;
+    int rc = scan_fill(s, 1);
+    if (rc < 0) return rc;
+    if (s->len == s->pos) return 1;
+  }
+}
+
 /* Checks one segment expected to start at first_lsn. Returns 0 with *out filled, or BATON_EIO. */
 static int scan_segment(int fd, uint64_t first_lsn, struct seg_scan *out) {
   struct stat st;
   if (fstat(fd, &st) < 0) return BATON_EIO;
-  *out = (struct seg_scan){STOP_NONE, first_lsn, 0, (uint64_t)st.st_size};
+  *out = (struct seg_scan){STOP_NONE, 0, first_lsn, 0, (uint64_t)st.st_size};
   struct scan s = {fd, xmalloc(SCAN_BUF_BYTES), SCAN_BUF_BYTES, 0, 0, 0};
   int rc = scan_fill(&s, EVLOG_HDR_BYTES);
   if (rc < 0) goto done;
@@ -101,6 +118,15 @@ static int scan_segment(int fd, uint64_t first_lsn, struct seg_scan *out) {
       break;
     }
     uint32_t len = evlog_get_u32(s.buf + s.pos), want = evlog_get_u32(s.buf + s.pos + 4);
+    if (len == 0 && want == 0) {
+      /* No record has an all-zero header (records are never empty): zeros from here to the
+         end are a preallocated segment's unused part; anything else there is a torn write. */
+      if ((rc = rest_is_zero(&s)) < 0) goto done;
+      if (rc == 1) out->zero_tail = 1;
+      else out->stop = STOP_BAD_CRC;
+      rc = 0;
+      break;
+    }
     if (len > out->file_bytes - off - EVLOG_REC_HDR) { /* cannot fit: torn or garbage */
       out->stop = STOP_SHORT_REC;
       break;
@@ -268,7 +294,7 @@ int evlog_recover(struct evlog *log) {
         rc = corrupt(name, stop_names[sc.stop], sc.valid_bytes);
         goto done;
       }
-      push_seg(log, lsns[i], sc.end_lsn, sc.file_bytes);
+      push_seg(log, lsns[i], sc.end_lsn, sc.valid_bytes);
       expect = sc.end_lsn;
       continue;
     }
@@ -284,7 +310,7 @@ int evlog_recover(struct evlog *log) {
       if ((rc = reinit_header(log, name, lsns[i])) < 0) goto done;
       sc.valid_bytes = sc.file_bytes = EVLOG_HDR_BYTES;
       sc.end_lsn = lsns[i];
-    } else if (sc.valid_bytes < sc.file_bytes) {
+    } else if (sc.valid_bytes < sc.file_bytes && !sc.zero_tail) {
       if (ftruncate(fd, (off_t)sc.valid_bytes) < 0 || (!log->no_sync && fsync(fd) < 0)) {
         close(fd);
         rc = BATON_EIO;
@@ -302,7 +328,7 @@ int evlog_recover(struct evlog *log) {
     } else {
       close(fd);
     }
-    log->active_fd = openat(log->dir_fd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+    log->active_fd = openat(log->dir_fd, name, O_WRONLY | O_CLOEXEC); /* pwrite at active_size */
     if (log->active_fd < 0) {
       rc = BATON_EIO;
       goto done;

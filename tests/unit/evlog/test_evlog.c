@@ -155,18 +155,11 @@ static void test_append_read_sync(void **state) {
   assert_int_equal(evlog_durable_lsn(log), 16);
   assert_int_equal(read_check(log, 1, -1, 300), 15);
   assert_int_equal(read_check(log, 16, -1, 300), 0);
-  /* A zero-length record is a record too. */
+  /* A zero-length record is refused: an all-zero record header marks where a preallocated
+     segment's records end. Nothing is appended. */
   struct evlog_rec empty = {"", 0};
-  assert_int_equal(evlog_append(log, &empty, 1, &first), 0);
-  assert_int_equal(first, 16);
-  struct evlog_reader *r;
-  struct evlog_entry e;
-  assert_int_equal(evlog_reader_open(log, 16, &r), 0);
-  assert_int_equal(evlog_reader_next(r, &e), 1);
-  assert_int_equal(e.lsn, 16);
-  assert_int_equal(e.len, 0);
-  assert_int_equal(evlog_reader_next(r, &e), 0);
-  evlog_reader_close(r);
+  assert_int_equal(evlog_append(log, &empty, 1, &first), BATON_EINVAL);
+  assert_int_equal(evlog_durable_lsn(log), 16);
   evlog_close(log);
 }
 
@@ -466,18 +459,32 @@ static void test_torn_tail(void **state) {
       evlog_close(log);
     }
   }
-  /* Garbage after the last complete record: every record stays. */
+  /* Zero bytes after the last complete record (a preallocated segment's unused part): every
+     record stays, the zeros stay, and appends go on over them. */
   teardown(state);
   setup(state);
   f = *state;
   seg_path(f->dir, 1, path, sizeof(path));
   fill_log(f->dir, NULL, N, 300, offs);
   off_t full = file_size(path);
-  truncate_to(path, full, "\0\0\0\0\0\0\0\0\0\0", 10);
+  static const char zeros[4096];
+  truncate_to(path, full, zeros, sizeof(zeros));
   struct evlog *log = open_log(f->dir, NULL);
   assert_int_equal(evlog_durable_lsn(log), N + 1);
-  assert_int_equal(file_size(path), full);
+  assert_int_equal(file_size(path), full + (off_t)sizeof(zeros));
   assert_int_equal(read_check(log, 1, -1, 300), N);
+  assert_int_equal(append_id(log, N, 300), N + 1);
+  evlog_close(log);
+  log = open_log(f->dir, NULL);
+  assert_int_equal(evlog_durable_lsn(log), N + 2);
+  assert_int_equal(read_check(log, 1, -1, 300), N + 1);
+  evlog_close(log);
+  /* Zeros, then something else: a torn write. It goes, from the first zero on. */
+  truncate_to(path, file_size(path), "\x55", 1);
+  log = open_log(f->dir, NULL);
+  assert_int_equal(evlog_durable_lsn(log), N + 2);
+  assert_int_equal(read_check(log, 1, -1, 300), N + 1);
+  assert_true(file_size(path) < full + (off_t)sizeof(zeros));
   evlog_close(log);
   jlog_set_level(JLOG_INFO);
 }
@@ -1000,6 +1007,74 @@ static void crash_child(const char *dir, int fd) {
  * acknowledged record is there with its contents, and everything the log
  * holds reads back with valid CRCs.
  */
+/* Waits (up to 5 s) until the preparer has a spare segment ready. */
+static void wait_spare(struct evlog *log) {
+  for (int i = 0; i < 5000; i++) {
+    pthread_mutex_lock(&log->mu);
+    int ready = log->spare_ready;
+    pthread_mutex_unlock(&log->mu);
+    if (ready) return;
+    usleep(1000);
+  }
+  fail_msg("no spare segment after 5 s");
+}
+
+/* Segments prepared ahead: rolls take the zero-filled spare, so the active segment's size does
+   not change while records are appended to it; a sealed one is cut to its records; everything
+   reads back, before and after reopening; a reopened log goes on over the zeros. */
+static void test_preallocated_segments(void **state) {
+  struct fixture *f = *state;
+  struct evlog_options o = {.segment_bytes = 64 * 1024};
+  struct evlog *log = open_log(f->dir, &o);
+  uint64_t id = 0;
+  for (int seg = 0; seg < 4; seg++) {
+    wait_spare(log);
+    /* Fill the active segment past segment_bytes, so the next append rolls. */
+    uint64_t first = log->segs[log->n_segs - 1].first_lsn;
+    while (log->n_segs == (size_t)seg + 1) append_id(log, id++, 500);
+    assert_int_equal(log->segs[seg].first_lsn, first);
+  }
+  struct evlog_stats st;
+  evlog_get_stats(log, &st);
+  assert_true(st.segments_preallocated >= 4);
+  /* The active segment came from a spare: its file is segment_bytes long while its records
+     take less, and appending changes neither. */
+  uint64_t active = log->segs[log->n_segs - 1].first_lsn;
+  char path[160];
+  seg_path(f->dir, active, path, sizeof(path));
+  assert_int_equal(file_size(path), 64 * 1024);
+  for (int i = 0; i < 20; i++) append_id(log, id++, 500);
+  assert_int_equal(file_size(path), 64 * 1024);
+  assert_true(log->active_size < 64 * 1024);
+  /* Sealed segments hold exactly their records. */
+  for (size_t i = 0; i + 1 < log->n_segs; i++) {
+    seg_path(f->dir, log->segs[i].first_lsn, path, sizeof(path));
+    assert_int_equal((uint64_t)file_size(path), log->segs[i].bytes);
+  }
+  assert_int_equal(read_check(log, 1, -1, 500), id);
+  evlog_close(log);
+  /* The spare left behind is not a segment, and goes at the next open. */
+  log = open_log(f->dir, &o);
+  assert_int_equal(evlog_durable_lsn(log), id + 1);
+  assert_int_equal(read_check(log, 1, -1, 500), id);
+  for (int i = 0; i < 30; i++) append_id(log, id++, 500);
+  assert_int_equal(read_check(log, 1, -1, 500), id);
+  evlog_close(log);
+  log = open_log(f->dir, &o);
+  assert_int_equal(evlog_durable_lsn(log), id + 1);
+  assert_int_equal(read_check(log, 1, -1, 500), id);
+  evlog_close(log);
+  /* Without preallocation nothing is prepared. */
+  o.no_prealloc = 1;
+  log = open_log(f->dir, &o);
+  for (int i = 0; i < 300; i++) append_id(log, id++, 500);
+  evlog_get_stats(log, &st);
+  assert_int_equal(st.segments_preallocated, 0);
+  assert_true(st.segments_created > 0);
+  assert_int_equal(read_check(log, 1, -1, 500), id);
+  evlog_close(log);
+}
+
 static void test_crash_sigkill(void **state) {
   struct fixture *f = *state;
   for (int round = 0; round < 3; round++) {
@@ -1097,6 +1172,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_wait, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wait_during_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_io_failure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_preallocated_segments, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_sigkill, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,173 @@
+/*
+ * Segment preparation: a thread keeps one spare segment file ready, written
+ * with zeros to segment_bytes and fdatasynced, so that the segment the log
+ * rolls to already has its blocks allocated and written. An fdatasync after
+ * appending to such a file only writes the new data and flushes the disk's
+ * cache: the file's size and block map do not change, so ext4 commits no
+ * journal transaction for it, and the acknowledgement does not wait behind
+ * whatever else that transaction has to write first (in data=ordered mode,
+ * other files' newly allocated data, such as the store's growing checkpoint
+ * file). PostgreSQL zero-fills its WAL segments for the same reason.
+ *
+ * The spare is EVLOG_SPARE_NAME in the log directory; the writer takes it at a
+ * roll (header written, fdatasync, rename to "<first lsn>.seg", directory
+ * fsync) and the preparer makes the next one. If there is no spare at a roll
+ * (the disk was too slow, or full), the writer creates a plain segment as
+ * before, which then grows as it is written. A spare left by an earlier
+ * process is deleted at open: it may never have reached the disk whole.
+ * Writing zeros costs one more sequential write of each segment, at the
+ * lowest best-effort I/O priority.
+ */
+#include "evlog/evlog_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "util/common.h"
+#include "util/jlog.h"
+
+#define ZERO_CHUNK ((size_t)1 << 20)
+#define SYNC_EVERY ((size_t)4 << 20)
+
+/* Writes the spare: zeros to segment_bytes, then fdatasync. Returns 0 or -1 (errno set). */
+static int make_spare(struct evlog *log) {
+  int fd = openat(log->dir_fd, EVLOG_SPARE_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  char *zero = calloc(1, ZERO_CHUNK);
+  int rc = zero ? 0 : -1;
+  for (size_t off = 0; !rc && off < log->segment_bytes;) {
+    size_t n = MIN(ZERO_CHUNK, log->segment_bytes - off);
+    ssize_t w = pwrite(fd, zero, n, (off_t)off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = EIO;
+      rc = -1;
+      break;
+    }
+    off += (size_t)w;
+    /* Synced as it goes, so that the disk never holds more than a few megabytes of it ahead
+       of the log's own fdatasync (a flush of the disk's cache waits for all of them). */
+    if (off % SYNC_EVERY == 0 && fdatasync(fd) < 0) {
+      rc = -1;
+      break;
+    }
+    pthread_mutex_lock(&log->mu);
+    int closing = log->closing;
+    pthread_mutex_unlock(&log->mu);
+    if (closing) {
+      errno = ECANCELED;
+      rc = -1;
+    }
+  }
+  if (!rc && fdatasync(fd) < 0) rc = -1;
+  int e = errno;
+  free(zero);
+  close(fd);
+  if (rc) unlinkat(log->dir_fd, EVLOG_SPARE_NAME, 0);
+  errno = e;
+  return rc;
+}
+
+static void *prep_main(void *arg) {
+  struct evlog *log = arg;
+  /* Best effort, lowest level: the zeros go after the log's own writes and fsyncs. */
+  syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, (int)gettid(),
+          (2 << 13) | 7 /* IOPRIO_CLASS_BE, level 7 */);
+  pthread_mutex_lock(&log->mu);
+  for (;;) {
+    while (!log->closing && !(log->spare_wanted && !log->spare_ready))
+      pthread_cond_wait(&log->prep_cv, &log->mu);
+    if (log->closing) break;
+    log->spare_wanted = 0;
+    log->prep_busy = 1;
+    pthread_mutex_unlock(&log->mu);
+    int rc = make_spare(log);
+    int err = errno;
+    pthread_mutex_lock(&log->mu);
+    log->prep_busy = 0;
+    if (rc == 0) {
+      log->spare_ready = 1;
+    } else if (!log->closing) {
+      /* Not fatal: the next roll creates a plain segment and asks again. */
+      struct jlog_line l;
+      jlog_begin(&l, JLOG_WARN, "event log: cannot prepare the next segment");
+      jlog_str(&l, "error", strerror(err));
+      jlog_end(&l);
+    }
+  }
+  pthread_mutex_unlock(&log->mu);
+  return NULL;
+}
+
+void evlog_prep_start(struct evlog *log) {
+  unlinkat(log->dir_fd, EVLOG_SPARE_NAME, 0); /* an earlier process's, maybe never synced */
+  if (!log->prealloc) return;
+  log->spare_wanted = 1;
+  if (pthread_create(&log->prep, NULL, prep_main, log) == 0) {
+    pthread_setname_np(log->prep, "baton-logprep");
+    log->prep_running = 1;
+  }
+}
+
+void evlog_prep_stop(struct evlog *log) {
+  if (log->prep_running) {
+    pthread_mutex_lock(&log->mu);
+    pthread_cond_signal(&log->prep_cv);
+    pthread_mutex_unlock(&log->mu);
+    pthread_join(log->prep, NULL);
+    log->prep_running = 0;
+  }
+}
+
+/* Asks the preparer for the next spare. Only once the last one is renamed (or gone): making
+   one truncates EVLOG_SPARE_NAME first. */
+static void want_spare(struct evlog *log) {
+  pthread_mutex_lock(&log->mu);
+  if (log->prep_running) {
+    log->spare_wanted = 1;
+    pthread_cond_signal(&log->prep_cv);
+  }
+  pthread_mutex_unlock(&log->mu);
+}
+
+int evlog_prep_take(struct evlog *log, uint64_t first_lsn) {
+  pthread_mutex_lock(&log->mu);
+  int ready = log->spare_ready;
+  log->spare_ready = 0;
+  /* None ready and none being made (the last attempt failed): ask again. */
+  if (!ready && !log->prep_busy && log->prep_running) {
+    log->spare_wanted = 1;
+    pthread_cond_signal(&log->prep_cv);
+  }
+  pthread_mutex_unlock(&log->mu);
+  if (!ready) return -1;
+  int fd = openat(log->dir_fd, EVLOG_SPARE_NAME, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    want_spare(log);
+    return -1;
+  }
+  unsigned char hdr[EVLOG_HDR_BYTES];
+  memcpy(hdr, EVLOG_MAGIC, 8);
+  evlog_put_u64(hdr + 8, first_lsn);
+  char name[EVLOG_NAME_MAX];
+  evlog_seg_name(first_lsn, name);
+  /* The header, then the name: a crash in between leaves a spare, deleted at the next open. */
+  if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) || fdatasync(fd) < 0 ||
+      renameat(log->dir_fd, EVLOG_SPARE_NAME, log->dir_fd, name) < 0 || fsync(log->dir_fd) < 0) {
+    close(fd);
+    unlinkat(log->dir_fd, EVLOG_SPARE_NAME, 0);
+    want_spare(log);
+    return -1;
+  }
+  pthread_mutex_lock(&log->mu);
+  log->stats.segments_preallocated++;
+  pthread_mutex_unlock(&log->mu);
+  want_spare(log);
+  return fd;
+}
