@@ -26,6 +26,21 @@ void evcopy_unref(struct evcopy *ev) {
   if (ev && --ev->refs == 0) free(ev);
 }
 
+/* Sizes are rounded up to 64 bytes so that a profile's newest event usually
+   fits in the copy it pushes out of the ring (profile_record reuses it). */
+#define EVCOPY_ROUND 64
+
+struct evcopy *evcopy_new(size_t len) {
+  size_t size = (sizeof(struct evcopy) + len + 1 + EVCOPY_ROUND - 1) & ~(size_t)(EVCOPY_ROUND - 1);
+  struct evcopy *c = xmalloc(size);
+  c->next_unstored = NULL;
+  c->ckpt_no = 0;
+  c->refs = 0;
+  c->len = (uint32_t)len;
+  c->cap = (uint32_t)(size - sizeof(struct evcopy));
+  return c;
+}
+
 void profile_mark_dirty(struct engine *e, struct profile *p) {
   if (p->dirty) return;
   p->dirty = 1;
@@ -91,16 +106,25 @@ static void merge_traits(struct profile *p, cJSON *traits) {
 
 void profile_record(struct engine *e, struct profile *p, const char *json, size_t len,
                     int in_ring) {
-  struct evcopy *c = xmalloc(sizeof(*c) + len + 1);
+  size_t cap = e->opt.recent_events;
+  struct evcopy *c = NULL, *old = in_ring && cap && p->ring_n == cap ? p->ring[p->ring_head] : NULL;
+  if (old && old->refs == 1 && old->cap > len) {
+    /* The ring is full and only it holds its oldest event: that copy becomes the newest
+       in place, sparing a malloc and a free per event (and the heap's fragmentation with
+       copies of different sizes, which kept a steady state growing the heap). */
+    c = old;
+    c->next_unstored = NULL;
+    c->ckpt_no = 0;
+    c->len = (uint32_t)len;
+    p->ring_head = p->ring_head + 1 == cap ? 0 : p->ring_head + 1;
+  } else {
+    c = evcopy_new(len);
+  }
   c->ord = e->cur_lsn << 16 | (e->tl_in_rec < 0x7fff ? e->tl_in_rec++ : 0x7fff) |
            (in_ring ? 0 : EVCOPY_NOT_RECENT);
-  c->next_unstored = NULL;
-  c->ckpt_no = 0;
-  c->refs = 0;
-  c->len = (uint32_t)len;
   memcpy(c->data, json, len);
   c->data[len] = '\0';
-  if (in_ring) profile_ring_push(e, p, c);
+  if (in_ring && c != old) profile_ring_push(e, p, c);
   if (e->opt.store) {
     c->refs++;
     if (p->unstored_last) p->unstored_last->next_unstored = c;

@@ -846,9 +846,8 @@ static size_t read_newest(MDB_cursor *cur, const char *pkey, size_t cap, struct 
     uint64_t ord = 0;
     for (int i = 0; i < 8; i++) ord = ord << 8 | ((const uint8_t *)k.mv_data)[plen + i];
     if (!(ord & EVCOPY_NOT_RECENT)) {
-      struct evcopy *c = xmalloc(sizeof(*c) + v.mv_size + 1);
+      struct evcopy *c = evcopy_new(v.mv_size);
       c->ord = ord;
-      c->refs = 0;
       c->len = (uint32_t)v.mv_size;
       memcpy(c->data, v.mv_data, v.mv_size);
       c->data[c->len] = '\0';

@@ -30,6 +30,7 @@ struct evcopy {
   uint32_t ckpt_no;             /* the checkpoint writing it, 0 if none yet */
   uint32_t refs;
   uint32_t len;
+  uint32_t cap;  /* bytes data[] can hold (len + 1 at least); a copy is reused in place */
   char data[];
 };
 
@@ -188,6 +189,8 @@ struct trig {
 /* engine.c */
 void profile_mark_dirty(struct engine *e, struct profile *p);
 void evcopy_unref(struct evcopy *ev);
+/* A new copy with room for len bytes and a NUL (refs 0, not queued). */
+struct evcopy *evcopy_new(size_t len);
 /* Drops p's queue of unstored timeline entries (after a checkpoint stored them,
    or when p is deleted or freed). */
 void profile_drop_unstored(struct engine *e, struct profile *p);
