@@ -174,10 +174,14 @@ static int apply_event(struct engine *e, const struct rec_event *ev) {
     e->n_suppressed++; /* a deleted customer who asked not to be tracked again */
     return 0;
   }
-  if (ev->message_id.len &&
-      dedup_check(&e->dedup,
-                  dedup_hash(ev->source.ptr, ev->source.len, ev->message_id.ptr, ev->message_id.len),
-                  e->clock_ms)) {
+  /* The de-duplication window and the identity index are both far bigger than the cache:
+     start both misses before waiting on the first. */
+  uint64_t h = ev->message_id.len ? dedup_hash(ev->source.ptr, ev->source.len, ev->message_id.ptr,
+                                               ev->message_id.len)
+                                  : 0;
+  if (h) dedup_prefetch(&e->dedup, h);
+  resolve_prefetch(e, ev);
+  if (h && dedup_check(&e->dedup, h, e->clock_ms)) {
     e->n_duplicates++; /* a client's retry of an event already taken */
     return 0;
   }

@@ -307,6 +307,13 @@ static void merge(struct engine *e, struct profile *into, struct profile *from, 
   jlog_end(&l);
 }
 
+void resolve_prefetch(struct engine *e, const struct rec_event *ev) {
+  char key[KEY_MAX];
+  size_t n = ev->user_id.len ? make_key(key, "u:", ev->user_id.ptr, ev->user_id.len)
+                             : make_key(key, "a:", ev->anonymous_id.ptr, ev->anonymous_id.len);
+  smap_prefetch(&e->ids, key, n);
+}
+
 struct profile *resolve_profile(struct engine *e, const struct rec_event *ev) {
   char key[KEY_MAX];
   size_t n;
