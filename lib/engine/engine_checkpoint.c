@@ -120,8 +120,7 @@ static struct profile *decode_profile(struct engine *e, const void *data, size_t
   struct rd r = {data, (const char *)data + len, 0};
   if (len < 2 || memcmp(data, "P1", 2)) return NULL;
   r.p += 2;
-  struct profile *p = xcalloc(1, sizeof(*p));
-  p->ring = xcalloc(e->opt.recent_events ? e->opt.recent_events : 1, sizeof(*p->ring));
+  struct profile *p = profile_alloc(e);
   p->key = get_str(&r, NULL);
   uint32_t n_idents = get_u32(&r);
   if (n_idents > PROFILE_MAX_IDENTS) r.bad = 1;

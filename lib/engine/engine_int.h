@@ -94,8 +94,6 @@ struct profile {
   size_t n_aggs;          /* their number (the engine's n_aggregates) */
   int64_t first_seen, last_seen;
   uint64_t n_events;
-  struct evcopy **ring; /* newest events, capacity e->recent_cap */
-  uint32_t ring_head, ring_n;
   struct jmember *members;
   /* Timeline entries not yet stored, oldest first (each holds a reference);
      the next checkpoint writes them under this profile's key. A merge moves
@@ -107,6 +105,11 @@ struct profile {
   uint32_t msg_head, msg_n;
   int dirty;
   struct profile *next_dirty;
+  uint32_t ring_head, ring_n;
+  /* Newest events, capacity e->opt.recent_events: ring_in, at the end of the profile's own
+     allocation, so that the slot each event replaces is near the fields it reads. */
+  struct evcopy **ring;
+  struct evcopy *ring_in[];
 };
 
 struct engine {
@@ -203,6 +206,8 @@ void profile_record(struct engine *e, struct profile *p, const char *json, size_
                     int in_ring);
 
 /* engine_profile.c */
+/* A zeroed profile with room for its ring (no key, no traits, not indexed). */
+struct profile *profile_alloc(struct engine *e);
 struct profile *profile_new(struct engine *e, const char *key, size_t len);
 void profile_free(struct profile *p);
 /* Adds an identity key to p and indexes it; returns 1 if added, 0 if p had it

@@ -42,11 +42,16 @@ static size_t make_key(char *out, const char *prefix, const char *id, size_t len
   return pn + k;
 }
 
+struct profile *profile_alloc(struct engine *e) {
+  struct profile *p = xcalloc(1, sizeof(*p) + e->opt.recent_events * sizeof(p->ring_in[0]));
+  p->ring = p->ring_in;
+  return p;
+}
+
 struct profile *profile_new(struct engine *e, const char *key, size_t len) {
-  struct profile *p = xcalloc(1, sizeof(*p));
+  struct profile *p = profile_alloc(e);
   p->key = xstrndup(key, len);
   p->traits = cJSON_CreateObject();
-  p->ring = xcalloc(e->opt.recent_events ? e->opt.recent_events : 1, sizeof(*p->ring));
   *smap_upsert(&e->profiles, p->key, len, NULL) = p;
   profile_add_ident(e, p, key, len);
   return p;
@@ -63,7 +68,6 @@ void profile_free(struct profile *p) {
   for (size_t i = 0; p->aggs && i < p->n_aggs; i++) agg_state_clear(&p->aggs[i]);
   free(p->aggs);
   for (uint32_t i = 0; i < p->ring_n; i++) evcopy_unref(p->ring[i]);
-  free(p->ring);
   free(p->msgs);
   for (struct evcopy *c = p->unstored, *n; c; c = n) {
     n = c->next_unstored;
