@@ -174,17 +174,21 @@ static int apply_event(struct engine *e, const struct rec_event *ev) {
     e->n_suppressed++; /* a deleted customer who asked not to be tracked again */
     return 0;
   }
-  /* The de-duplication window and the identity index are both far bigger than the cache:
-     start both misses before waiting on the first. */
+  /* Each event waits on a chain of cache misses: the de-duplication window's slot, the
+     identity index's slot, the profile, the slot its ring replaces and the copy it evicts.
+     Overlap what can be: the window's slot is fetched while the index is read, the profile
+     while the window is checked, the evicted copy while the profile is resolved. */
   uint64_t h = ev->message_id.len ? dedup_hash(ev->source.ptr, ev->source.len, ev->message_id.ptr,
                                                ev->message_id.len)
                                   : 0;
   if (h) dedup_prefetch(&e->dedup, h);
-  resolve_prefetch(e, ev);
+  struct profile *peek = resolve_peek(e, ev);
   if (h && dedup_check(&e->dedup, h, e->clock_ms)) {
     e->n_duplicates++; /* a client's retry of an event already taken */
     return 0;
   }
+  size_t cap = e->opt.recent_events;
+  if (peek && cap && peek->ring_n == cap) __builtin_prefetch(peek->ring[peek->ring_head]);
   struct profile *p = resolve_profile(e, ev);
   if (ev->kind == EV_IDENTIFY) {
     /* Only the traits value is parsed: parsing whole events was about a

@@ -217,8 +217,9 @@ void profile_index(struct engine *e, struct profile *p);
 struct profile *engine_find_profile(struct engine *e, const char *id, size_t len);
 struct profile *engine_find_profile_by(struct engine *e, const char *by, const char *id,
                                        size_t len);
-/* Starts fetching the identity index slot resolve_profile(e, ev) reads first (a hint). */
-void resolve_prefetch(struct engine *e, const struct rec_event *ev);
+/* The profile an event's userId (else anonymousId) already belongs to, or NULL, changing
+   nothing; starts fetching it and its ring (resolve_profile usually returns it). */
+struct profile *resolve_peek(struct engine *e, const struct rec_event *ev);
 /* Resolves the profile of an event (creating, promoting or merging as needed). */
 struct profile *resolve_profile(struct engine *e, const struct rec_event *ev);
 /* identify: links external ids from traits (may merge); returns the survivor. */

@@ -311,11 +311,16 @@ static void merge(struct engine *e, struct profile *into, struct profile *from, 
   jlog_end(&l);
 }
 
-void resolve_prefetch(struct engine *e, const struct rec_event *ev) {
+struct profile *resolve_peek(struct engine *e, const struct rec_event *ev) {
   char key[KEY_MAX];
   size_t n = ev->user_id.len ? make_key(key, "u:", ev->user_id.ptr, ev->user_id.len)
                              : make_key(key, "a:", ev->anonymous_id.ptr, ev->anonymous_id.len);
-  smap_prefetch(&e->ids, key, n);
+  struct profile *p = smap_get(&e->ids, key, n);
+  if (p) { /* the profile's own allocation, its ring included: a few lines */
+    const char *at = (const char *)p, *end = (const char *)&p->ring_in[e->opt.recent_events];
+    for (; at < end; at += 64) __builtin_prefetch(at);
+  }
+  return p;
 }
 
 struct profile *resolve_profile(struct engine *e, const struct rec_event *ev) {

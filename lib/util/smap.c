@@ -53,10 +53,6 @@ void *smap_get(const struct smap *m, const char *key, size_t key_len) {
   return s ? s->val : NULL;
 }
 
-void smap_prefetch(const struct smap *m, const char *key, size_t key_len) {
-  if (m->cap) __builtin_prefetch(&m->slots[key_hash(key, key_len) & (m->cap - 1)]);
-}
-
 static void grow(struct smap *m) {
   size_t ncap = m->cap ? m->cap * 2 : 16;
   struct smap_slot *old = m->slots;

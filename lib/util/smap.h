@@ -41,8 +41,6 @@ void smap_init(struct smap *m);
 void smap_release(struct smap *m);
 /* Returns the value for key, or NULL. */
 void *smap_get(const struct smap *m, const char *key, size_t key_len);
-/* Starts fetching the slot a lookup of key starts at (a hint; the map is unchanged). */
-void smap_prefetch(const struct smap *m, const char *key, size_t key_len);
 /*
  * Returns a pointer to the value cell for key, inserting it with value NULL
  * if it is absent (*inserted tells which). The pointer is valid until the next
