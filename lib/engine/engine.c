@@ -110,8 +110,7 @@ void profile_record(struct engine *e, struct profile *p, const char *json, size_
   struct evcopy *c = NULL, *old = in_ring && cap && p->ring_n == cap ? p->ring[p->ring_head] : NULL;
   if (old && old->refs == 1 && old->cap > len) {
     /* The ring is full and only it holds its oldest event: that copy becomes the newest
-       in place, sparing a malloc and a free per event (and the heap's fragmentation with
-       copies of different sizes, which kept a steady state growing the heap). */
+       in place, sparing a malloc and a free (which reads the copy's header anyway). */
     c = old;
     c->next_unstored = NULL;
     c->ckpt_no = 0;

@@ -1,8 +1,9 @@
 /*
  * A hash map from byte-string keys to pointers: open addressing, linear
  * probing, backward-shift deletion (no tombstones), power-of-two capacity kept
- * at most 7/8 full. The map copies keys (short ones into the slot itself); values are the caller's. Not
- * thread-safe: each map belongs to one thread or is guarded by its owner.
+ * at most 7/8 full. The map copies keys (short ones into the slot itself; keys
+ * are under 4 GiB); values are the caller's. Not thread-safe: each map belongs
+ * to one thread or is guarded by its owner.
  */
 #ifndef BATON_UTIL_SMAP_H
 #define BATON_UTIL_SMAP_H
