@@ -96,8 +96,20 @@ static void evict(struct dedup *d, int64_t now_ms) {
   }
 }
 
+/* How many entries behind the oldest dedup_check fetches the set slot of: it is evicted
+   about that many checks later (one per check once the window is full), and by then the
+   slot is in the cache instead of costing a miss of its own. */
+#define EVICT_AHEAD 16
+
+void dedup_prefetch(const struct dedup *d, uint64_t h) {
+  if (d->set_cap) __builtin_prefetch(&d->set[h & (d->set_cap - 1)]);
+}
+
 int dedup_check(struct dedup *d, uint64_t h, int64_t now_ms) {
   evict(d, now_ms);
+  if (d->n > EVICT_AHEAD)
+    __builtin_prefetch(&d->set[d->fifo[(d->head + EVICT_AHEAD) & (d->fifo_cap - 1)].hash &
+                               (d->set_cap - 1)], 1);
   if (d->set_cap && d->set[set_find(d, h)] == h) return 1;
   set_add(d, h);
   fifo_push(d, h, now_ms);

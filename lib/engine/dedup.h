@@ -36,6 +36,9 @@ void dedup_release(struct dedup *d);
 /* Hash of one (source, messageId) pair (never 0). */
 uint64_t dedup_hash(const char *source, size_t slen, const char *mid, size_t mlen);
 
+/* Starts fetching the set slot dedup_check(d, h, ...) reads first (no effect on the window). */
+void dedup_prefetch(const struct dedup *d, uint64_t h);
+
 /* Returns 1 if h is in the window (a duplicate), else adds it and returns 0.
    Evicts what the window no longer holds first. */
 int dedup_check(struct dedup *d, uint64_t h, int64_t now_ms);

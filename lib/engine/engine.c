@@ -26,6 +26,21 @@ void evcopy_unref(struct evcopy *ev) {
   if (ev && --ev->refs == 0) free(ev);
 }
 
+/* Sizes are rounded up to 64 bytes so that a profile's newest event usually
+   fits in the copy it pushes out of the ring (profile_record reuses it). */
+#define EVCOPY_ROUND 64
+
+struct evcopy *evcopy_new(size_t len) {
+  size_t size = (sizeof(struct evcopy) + len + 1 + EVCOPY_ROUND - 1) & ~(size_t)(EVCOPY_ROUND - 1);
+  struct evcopy *c = xmalloc(size);
+  c->next_unstored = NULL;
+  c->ckpt_no = 0;
+  c->refs = 0;
+  c->len = (uint32_t)len;
+  c->cap = (uint32_t)(size - sizeof(struct evcopy));
+  return c;
+}
+
 void profile_mark_dirty(struct engine *e, struct profile *p) {
   if (p->dirty) return;
   p->dirty = 1;
@@ -91,16 +106,24 @@ static void merge_traits(struct profile *p, cJSON *traits) {
 
 void profile_record(struct engine *e, struct profile *p, const char *json, size_t len,
                     int in_ring) {
-  struct evcopy *c = xmalloc(sizeof(*c) + len + 1);
+  size_t cap = e->opt.recent_events;
+  struct evcopy *c = NULL, *old = in_ring && cap && p->ring_n == cap ? p->ring[p->ring_head] : NULL;
+  if (old && old->refs == 1 && old->cap > len) {
+    /* The ring is full and only it holds its oldest event: that copy becomes the newest
+       in place, sparing a malloc and a free (which reads the copy's header anyway). */
+    c = old;
+    c->next_unstored = NULL;
+    c->ckpt_no = 0;
+    c->len = (uint32_t)len;
+    p->ring_head = p->ring_head + 1 == cap ? 0 : p->ring_head + 1;
+  } else {
+    c = evcopy_new(len);
+  }
   c->ord = e->cur_lsn << 16 | (e->tl_in_rec < 0x7fff ? e->tl_in_rec++ : 0x7fff) |
            (in_ring ? 0 : EVCOPY_NOT_RECENT);
-  c->next_unstored = NULL;
-  c->ckpt_no = 0;
-  c->refs = 0;
-  c->len = (uint32_t)len;
   memcpy(c->data, json, len);
   c->data[len] = '\0';
-  if (in_ring) profile_ring_push(e, p, c);
+  if (in_ring && c != old) profile_ring_push(e, p, c);
   if (e->opt.store) {
     c->refs++;
     if (p->unstored_last) p->unstored_last->next_unstored = c;
@@ -150,13 +173,21 @@ static int apply_event(struct engine *e, const struct rec_event *ev) {
     e->n_suppressed++; /* a deleted customer who asked not to be tracked again */
     return 0;
   }
-  if (ev->message_id.len &&
-      dedup_check(&e->dedup,
-                  dedup_hash(ev->source.ptr, ev->source.len, ev->message_id.ptr, ev->message_id.len),
-                  e->clock_ms)) {
+  /* Each event waits on a chain of cache misses: the de-duplication window's slot, the
+     identity index's slot, the profile, the slot its ring replaces and the copy it evicts.
+     Overlap what can be: the window's slot is fetched while the index is read, the profile
+     while the window is checked, the evicted copy while the profile is resolved. */
+  uint64_t h = ev->message_id.len ? dedup_hash(ev->source.ptr, ev->source.len, ev->message_id.ptr,
+                                               ev->message_id.len)
+                                  : 0;
+  if (h) dedup_prefetch(&e->dedup, h);
+  struct profile *peek = resolve_peek(e, ev);
+  if (h && dedup_check(&e->dedup, h, e->clock_ms)) {
     e->n_duplicates++; /* a client's retry of an event already taken */
     return 0;
   }
+  size_t cap = e->opt.recent_events;
+  if (peek && cap && peek->ring_n == cap) __builtin_prefetch(peek->ring[peek->ring_head]);
   struct profile *p = resolve_profile(e, ev);
   if (ev->kind == EV_IDENTIFY) {
     /* Only the traits value is parsed: parsing whole events was about a

@@ -120,8 +120,7 @@ static struct profile *decode_profile(struct engine *e, const void *data, size_t
   struct rd r = {data, (const char *)data + len, 0};
   if (len < 2 || memcmp(data, "P1", 2)) return NULL;
   r.p += 2;
-  struct profile *p = xcalloc(1, sizeof(*p));
-  p->ring = xcalloc(e->opt.recent_events ? e->opt.recent_events : 1, sizeof(*p->ring));
+  struct profile *p = profile_alloc(e);
   p->key = get_str(&r, NULL);
   uint32_t n_idents = get_u32(&r);
   if (n_idents > PROFILE_MAX_IDENTS) r.bad = 1;
@@ -847,9 +846,8 @@ static size_t read_newest(MDB_cursor *cur, const char *pkey, size_t cap, struct 
     uint64_t ord = 0;
     for (int i = 0; i < 8; i++) ord = ord << 8 | ((const uint8_t *)k.mv_data)[plen + i];
     if (!(ord & EVCOPY_NOT_RECENT)) {
-      struct evcopy *c = xmalloc(sizeof(*c) + v.mv_size + 1);
+      struct evcopy *c = evcopy_new(v.mv_size);
       c->ord = ord;
-      c->refs = 0;
       c->len = (uint32_t)v.mv_size;
       memcpy(c->data, v.mv_data, v.mv_size);
       c->data[c->len] = '\0';

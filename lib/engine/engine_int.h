@@ -30,6 +30,7 @@ struct evcopy {
   uint32_t ckpt_no;             /* the checkpoint writing it, 0 if none yet */
   uint32_t refs;
   uint32_t len;
+  uint32_t cap;  /* bytes data[] can hold (len + 1 at least); a copy is reused in place */
   char data[];
 };
 
@@ -93,8 +94,6 @@ struct profile {
   size_t n_aggs;          /* their number (the engine's n_aggregates) */
   int64_t first_seen, last_seen;
   uint64_t n_events;
-  struct evcopy **ring; /* newest events, capacity e->recent_cap */
-  uint32_t ring_head, ring_n;
   struct jmember *members;
   /* Timeline entries not yet stored, oldest first (each holds a reference);
      the next checkpoint writes them under this profile's key. A merge moves
@@ -106,6 +105,11 @@ struct profile {
   uint32_t msg_head, msg_n;
   int dirty;
   struct profile *next_dirty;
+  uint32_t ring_head, ring_n;
+  /* Newest events, capacity e->opt.recent_events: ring_in, at the end of the profile's own
+     allocation, so that the slot each event replaces is near the fields it reads. */
+  struct evcopy **ring;
+  struct evcopy *ring_in[];
 };
 
 struct engine {
@@ -188,6 +192,8 @@ struct trig {
 /* engine.c */
 void profile_mark_dirty(struct engine *e, struct profile *p);
 void evcopy_unref(struct evcopy *ev);
+/* A new copy with room for len bytes and a NUL (refs 0, not queued). */
+struct evcopy *evcopy_new(size_t len);
 /* Drops p's queue of unstored timeline entries (after a checkpoint stored them,
    or when p is deleted or freed). */
 void profile_drop_unstored(struct engine *e, struct profile *p);
@@ -200,6 +206,8 @@ void profile_record(struct engine *e, struct profile *p, const char *json, size_
                     int in_ring);
 
 /* engine_profile.c */
+/* A zeroed profile with room for its ring (no key, no traits, not indexed). */
+struct profile *profile_alloc(struct engine *e);
 struct profile *profile_new(struct engine *e, const char *key, size_t len);
 void profile_free(struct profile *p);
 /* Adds an identity key to p and indexes it; returns 1 if added, 0 if p had it
@@ -209,6 +217,9 @@ void profile_index(struct engine *e, struct profile *p);
 struct profile *engine_find_profile(struct engine *e, const char *id, size_t len);
 struct profile *engine_find_profile_by(struct engine *e, const char *by, const char *id,
                                        size_t len);
+/* The profile an event's userId (else anonymousId) already belongs to, or NULL, changing
+   nothing; starts fetching it and its ring (resolve_profile usually returns it). */
+struct profile *resolve_peek(struct engine *e, const struct rec_event *ev);
 /* Resolves the profile of an event (creating, promoting or merging as needed). */
 struct profile *resolve_profile(struct engine *e, const struct rec_event *ev);
 /* identify: links external ids from traits (may merge); returns the survivor. */

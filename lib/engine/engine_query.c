@@ -417,10 +417,10 @@ int engine_profile_export_json(struct engine *e, const char *by, const char *id,
   while (smap_next(&msg_ids, &it, &s)) {
     if (k++) buf_putc(out, ',');
     size_t before = out->len;
-    if (!txn || delivery_record_json(e->opt.store, txn, s->key, out)) {
+    if (!txn || delivery_record_json(e->opt.store, txn, smap_slot_key(s), out)) {
       out->len = before;
       buf_puts(out, "{\"id\":");
-      buf_json_str(out, s->key, s->key_len);
+      buf_json_str(out, smap_slot_key(s), s->key_len);
       buf_puts(out, ",\"state\":\"queued\"}");
     }
   }

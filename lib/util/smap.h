@@ -1,8 +1,9 @@
 /*
  * A hash map from byte-string keys to pointers: open addressing, linear
  * probing, backward-shift deletion (no tombstones), power-of-two capacity kept
- * at most 7/8 full. The map copies keys; values are the caller's. Not
- * thread-safe: each map belongs to one thread or is guarded by its owner.
+ * at most 7/8 full. The map copies keys (short ones into the slot itself; keys
+ * are under 4 GiB); values are the caller's. Not thread-safe: each map belongs
+ * to one thread or is guarded by its owner.
  */
 #ifndef BATON_UTIL_SMAP_H
 #define BATON_UTIL_SMAP_H
@@ -10,12 +11,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Slots are one 64-byte cache line each: a key shorter than SMAP_KEY_INLINE
+   bytes is kept in its slot, so a lookup that finds it reads one line and no
+   separate string (the engine's identity index is probed for every event). */
+#define SMAP_KEY_INLINE 40
+
 struct smap_slot {
   uint64_t hash; /* 0 marks an empty slot (real hashes are forced non-zero) */
-  char *key;     /* NUL-terminated copy owned by the map */
-  size_t key_len;
   void *val;
+  union {
+    char in[SMAP_KEY_INLINE]; /* key_len < SMAP_KEY_INLINE: the key and a NUL */
+    char *ptr;                /* else: a NUL-terminated copy owned by the map */
+  } key;
+  uint32_t key_len;
 };
+
+/* The slot's key (NUL-terminated); valid until the map is next changed. */
+static inline const char *smap_slot_key(const struct smap_slot *s) {
+  return s->key_len < SMAP_KEY_INLINE ? s->key.in : s->key.ptr;
+}
 
 struct smap {
   struct smap_slot *slots;

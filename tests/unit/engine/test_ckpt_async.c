@@ -2,7 +2,9 @@
  * Checkpoints written by the writer thread while the engine goes on applying:
  * a merge, new events and a deletion during the write; queries see every
  * timeline entry exactly once before, during and after; what is stored is
- * what a synchronous checkpoint would have stored.
+ * what a synchronous checkpoint would have stored. And the recent ring's reuse
+ * of its oldest copy: only when nothing else (a checkpoint's queue, a checkpoint
+ * being written) holds it.
  */
 #include "engine/fixture.h"
 #include "engine/engine_int.h"
@@ -125,10 +127,77 @@ static void test_apply_while_writing(void **state) {
   rm_rf(dir);
 }
 
+/* The "n" values of id's recent events as the profile view lists them (newest first), e.g. "8,7,6". */
+static void recent_ns(struct engine *e, const char *id, char *out, size_t cap) {
+  struct buf b;
+  buf_init(&b, 0);
+  assert_int_equal(engine_profile_json(e, NULL, id, &b), 0);
+  char *from = strstr(b.ptr, "\"events\":["), *to = from ? strstr(from, "],\"journeys\"") : NULL;
+  assert_non_null(to);
+  size_t k = 0;
+  out[0] = '\0';
+  for (char *p = from; (p = strstr(p, "\"n\":")) && p < to; p += 4)
+    k += (size_t)snprintf(out + k, cap - k, "%s%d", k ? "," : "", atoi(p + 4));
+  buf_release(&b);
+}
+
+static void add_track_pad(struct recs *r, const char *uid, int n, size_t pad, int64_t t) {
+  char json[600], p[400];
+  memset(p, 'x', pad);
+  p[pad] = '\0';
+  snprintf(json, sizeof(json), "{\"type\":\"track\",\"userId\":\"%s\",\"event\":\"E\",\"n\":%d,"
+           "\"p\":\"%s\"}", uid, n, p);
+  add_event_ids(r, EV_TRACK, uid, "", "E", t, json);
+}
+
+static void test_ring_reuse(void **state) {
+  (void)state;
+  char dir[] = "/tmp/baton-ring-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  struct store *st;
+  assert_int_equal(store_open(dir, 1 << 26, &st), 0);
+  struct engine_options o = {.recent_events = 3, .store = st};
+  struct engine *e;
+  assert_int_equal(engine_open(&o, &e), 0);
+  struct recs *r = calloc(1, sizeof(*r));
+  for (int n = 1; n <= 8; n++) add_track_pad(r, "ada", n, n == 6 ? 300 : 0, T0 + n);
+  char got[64];
+  apply_range(e, r, 0, 4); /* 1 leaves the ring still queued for a checkpoint: not reused */
+  recent_ns(e, "ada", got, sizeof(got));
+  assert_string_equal(got, "4,3,2");
+  assert_int_equal(engine_checkpoint(e), 0); /* the queue lets go: the ring alone holds 2, 3, 4 */
+  apply_range(e, r, 4, 5);                   /* 5 takes 2's copy */
+  engine_ckpt_writer_start(e);
+  MDB_txn *hold = store_begin(st, 0); /* the writer waits with 5 in its snapshot */
+  engine_checkpoint_async(e);
+  assert_int_equal(e->ckpt_in_flight, 1);
+  apply_range(e, r, 5, 8); /* 6 is too long for 3's copy, 7 takes 4's, 8 must not take 5's */
+  recent_ns(e, "ada", got, sizeof(got));
+  assert_string_equal(got, "8,7,6");
+  mdb_txn_abort(hold);
+  assert_int_equal(engine_ckpt_poll(e, 1), 1);
+  assert_int_equal(rows_with(st, st->timeline, "\"n\":5,"), 1);
+  assert_int_equal(engine_checkpoint(e), 0);
+  engine_ckpt_writer_stop(e);
+  assert_int_equal(timeline_ns(e, "ada"), BITS(1, 2, 3, 4, 5, 6, 7, 8));
+  engine_close(e);
+
+  assert_int_equal(engine_open(&o, &e), 0); /* the ring as the store rebuilds it */
+  recent_ns(e, "ada", got, sizeof(got));
+  assert_string_equal(got, "8,7,6");
+  assert_int_equal(timeline_ns(e, "ada"), BITS(1, 2, 3, 4, 5, 6, 7, 8));
+  engine_close(e);
+  recs_release(r);
+  free(r);
+  store_close(st);
+  rm_rf(dir);
+}
+
 int main(void) {
   jlog_set_level(JLOG_WARN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_apply_while_writing),
+      cmocka_unit_test(test_ring_reuse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
