@@ -32,17 +32,21 @@
 #include "util/common.h"
 #include "util/jlog.h"
 
-#define ZERO_CHUNK ((size_t)1 << 20)
+#define ZERO_WRITE 4096
 #define SYNC_EVERY ((size_t)4 << 20)
 
-/* Writes the spare: zeros to segment_bytes, then fdatasync. Returns 0 or -1 (errno set). */
+/*
+ * Writes the spare: zeros to segment_bytes, then fdatasync. Returns 0 or -1 (errno set).
+ * One page per write: the page cache sizes its folios by the writes that create them, and
+ * records later dirty whole folios, so 1 MB writes here made every group commit write 1 MB.
+ */
 static int make_spare(struct evlog *log) {
   int fd = openat(log->dir_fd, EVLOG_SPARE_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return -1;
-  char *zero = calloc(1, ZERO_CHUNK);
-  int rc = zero ? 0 : -1;
+  static const char zero[ZERO_WRITE];
+  int rc = 0;
   for (size_t off = 0; !rc && off < log->segment_bytes;) {
-    size_t n = MIN(ZERO_CHUNK, log->segment_bytes - off);
+    size_t n = MIN(ZERO_WRITE, log->segment_bytes - off);
     ssize_t w = pwrite(fd, zero, n, (off_t)off);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
@@ -51,9 +55,10 @@ static int make_spare(struct evlog *log) {
       break;
     }
     off += (size_t)w;
+    if (off % SYNC_EVERY) continue;
     /* Synced as it goes, so that the disk never holds more than a few megabytes of it ahead
        of the log's own fdatasync (a flush of the disk's cache waits for all of them). */
-    if (off % SYNC_EVERY == 0 && fdatasync(fd) < 0) {
+    if (fdatasync(fd) < 0) {
       rc = -1;
       break;
     }
@@ -67,7 +72,6 @@ static int make_spare(struct evlog *log) {
   }
   if (!rc && fdatasync(fd) < 0) rc = -1;
   int e = errno;
-  free(zero);
   close(fd);
   if (rc) unlinkat(log->dir_fd, EVLOG_SPARE_NAME, 0);
   errno = e;
