@@ -9,6 +9,7 @@
 #   BATON_DATA=/path bench/ingest/run.sh       # data directory on another disk
 #   BATON_CHECKPOINT=1h bench/ingest/run.sh    # engine.checkpoint_interval (default 2s)
 #   BATON_NO_FSYNC=1 bench/ingest/run.sh       # engine.unsafe_no_fsync: NOT durable, for comparison
+#   BATON_NO_PREALLOC=1 bench/ingest/run.sh    # engine.log_preallocate: false, for comparison
 #   BATON_PERF=out.data bench/ingest/run.sh -m batch   # perf record the server meanwhile
 #   BATON_BIN=/path/to/baton bench/ingest/run.sh      # another build of the server (A/B)
 #   BATON_LOG_LEVEL=debug BATON_LOG_KEEP=s.log bench/ingest/run.sh   # server log level; keep the log
@@ -53,10 +54,11 @@ trap cleanup EXIT
   echo "  - key: ak_bench"
   echo "    scopes: [admin]"
   echo "log_level: ${BATON_LOG_LEVEL:-info}"
-  if [ -n "${BATON_CHECKPOINT:-}${BATON_NO_FSYNC:-}" ]; then
+  if [ -n "${BATON_CHECKPOINT:-}${BATON_NO_FSYNC:-}${BATON_NO_PREALLOC:-}" ]; then
     echo "engine:"
     [ -n "${BATON_CHECKPOINT:-}" ] && echo "  checkpoint_interval: $BATON_CHECKPOINT"
     [ -n "${BATON_NO_FSYNC:-}" ] && echo "  unsafe_no_fsync: true"
+    [ -n "${BATON_NO_PREALLOC:-}" ] && echo "  log_preallocate: false"
   fi
   if [ -n "${BATON_MAX_CONNECTIONS:-}" ]; then
     echo "limits:"

@@ -311,7 +311,7 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
   static const char *const limits[] = {"max_body_bytes", "max_event_bytes", "max_batch_events",
                                        "max_connections", "max_engine_lag", NULL};
   static const char *const engine[] = {"checkpoint_interval", "recent_events", "unsafe_no_fsync",
-                                       "dedup_window", "dedup_max", NULL};
+                                       "dedup_window", "dedup_max", "log_preallocate", NULL};
   static const char *const delivery[] = {"max_attempts", "timeout", "backoff", "concurrency",
                                          NULL};
   if (!fy_node_is_mapping(root)) return yaml_fail(err, file, root, "expected a mapping");
@@ -385,6 +385,12 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
       if (!s || (strcmp(s, "true") && strcmp(s, "false")))
         return yaml_fail(err, file, n, "engine.unsafe_no_fsync: expected true or false");
       cfg->unsafe_no_fsync = !strcmp(s, "true");
+    }
+    if ((n = yaml_get(sec, "log_preallocate"))) {
+      const char *s = yaml_str(n);
+      if (!s || (strcmp(s, "true") && strcmp(s, "false")))
+        return yaml_fail(err, file, n, "engine.log_preallocate: expected true or false");
+      cfg->no_log_prealloc = !strcmp(s, "false");
     }
   }
   if ((n = yaml_get(root, "aggregates")) && load_aggregates(n, file, cfg, err)) return BATON_EINVAL;

@@ -53,6 +53,7 @@ struct baton_config {
   int64_t checkpoint_interval_ms;
   size_t recent_events;
   int unsafe_no_fsync; /* benchmarks only: acknowledgements are then NOT durable */
+  int no_log_prealloc; /* engine.log_preallocate: false (segments created as they are needed) */
   uint64_t dedup_max;       /* messageIds remembered for de-duplication */
   int64_t dedup_window_ms;  /* ... for at most this long */
   /* identity */

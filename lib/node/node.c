@@ -145,7 +145,8 @@ int baton_node_start(const struct baton_config *cfg, struct baton_node **out) {
   int rc = lock_data_dir(cfg->data_dir, &n->lock_fd);
   if (rc) goto fail;
   snprintf(path, sizeof(path), "%s/log", cfg->data_dir);
-  struct evlog_options lo = {.dir = path, .no_sync = cfg->unsafe_no_fsync};
+  struct evlog_options lo = {.dir = path, .no_sync = cfg->unsafe_no_fsync,
+                             .no_prealloc = cfg->no_log_prealloc};
   rc = evlog_open(&lo, &n->log);
   if (rc) {
     jlog(JLOG_ERROR, "cannot open the event log", "error", baton_strerror(rc));

@@ -48,7 +48,8 @@ static void test_all_sections(void **state) {
                "admin_keys:\n  - {key: ak_12345678, scopes: [profiles:read, journeys:write]}\n"
                "limits: {max_body_bytes: 2048, max_event_bytes: 1024, max_batch_events: 10,"
                " max_connections: 300, max_engine_lag: 5000}\n"
-               "engine: {checkpoint_interval: 500ms, recent_events: 7, unsafe_no_fsync: true}\n"
+               "engine: {checkpoint_interval: 500ms, recent_events: 7, unsafe_no_fsync: true,"
+               " log_preallocate: false}\n"
                "identity: {external_ids: [email, crm_id]}\n"
                "delivery: {max_attempts: 3, timeout: 2s, backoff: 100ms, concurrency: 8}\n");
   struct baton_config cfg;
@@ -67,6 +68,7 @@ static void test_all_sections(void **state) {
   assert_int_equal(cfg.checkpoint_interval_ms, 500);
   assert_int_equal(cfg.recent_events, 7);
   assert_int_equal(cfg.unsafe_no_fsync, 1);
+  assert_int_equal(cfg.no_log_prealloc, 1);
   assert_int_equal(cfg.n_external_ids, 2);
   assert_string_equal(cfg.external_ids[1], "crm_id");
   assert_int_equal(cfg.delivery_max_attempts, 3);
@@ -110,6 +112,8 @@ static void test_errors(void **state) {
                "1:31: engine.checkpoint_interval: expected a positive duration such as 500ms, "
                "2s, 5m, 1h");
   expect_error("log_level: loud\n", "1:12: log_level: expected debug, info, warn or error");
+  expect_error("engine: {log_preallocate: yes}\n",
+               "1:27: engine.log_preallocate: expected true or false");
   expect_error("aggregates:\n  - {name: rev, event: E, kind: sum}\n",
                "2:6: aggregates.rev.property: required for sum");
   expect_error("aggregates:\n  - {name: x, event: E, kind: last, property: p, window: 7d}\n",

@@ -1059,8 +1059,8 @@ static void test_preallocated_segments(void **state) {
   for (int i = 0; i < 20; i++) append_id(log, id++, 500);
   long long wb1 = proc_write_bytes();
   assert_int_equal(file_size(path), 64 * 1024);
-  /* Each append wrote a page or two, not a large folio of zeros around it (when the spare was
-     written 1 MB at a time, each append wrote 1 MB). */
+  /* Each append wrote a folio or two of the spare (16 KB each), not a large one around it (when
+     the spare was written 1 MB at a time, each append wrote 1 MB). */
   if (wb0 >= 0) assert_true(wb1 - wb0 <= 20 * 16 * 1024);
   assert_true(log->active_size < 64 * 1024);
   /* Sealed segments hold exactly their records. */
