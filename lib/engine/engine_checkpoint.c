@@ -698,10 +698,10 @@ static void *ckpt_writer_main(void *arg) {
               3 << 13 /* IOPRIO_CLASS_IDLE */) < 0) { /* not allowed: default priority */ }
   pthread_mutex_lock(&e->ckpt_mu);
   for (;;) {
-    while (!e->ckpt_todo && !e->ckpt_quit) pthread_cond_wait(&e->ckpt_cv, &e->ckpt_mu);
-    if (!e->ckpt_todo) break;
-    struct ckpt *c = e->ckpt_todo;
-    e->ckpt_todo = NULL;
+    while (!e->ckpt_queued && !e->ckpt_quit) pthread_cond_wait(&e->ckpt_cv, &e->ckpt_mu);
+    if (!e->ckpt_queued) break;
+    struct ckpt *c = e->ckpt_queued;
+    e->ckpt_queued = NULL;
     pthread_mutex_unlock(&e->ckpt_mu);
     ckpt_write(e->opt.store, c);
     pthread_mutex_lock(&e->ckpt_mu);
@@ -757,7 +757,7 @@ void engine_checkpoint_async(struct engine *e) {
   struct ckpt *c = ckpt_snapshot(e);
   e->ckpt_in_flight = 1;
   pthread_mutex_lock(&e->ckpt_mu);
-  e->ckpt_todo = c;
+  e->ckpt_queued = c;
   pthread_cond_broadcast(&e->ckpt_cv);
   pthread_mutex_unlock(&e->ckpt_mu);
 }

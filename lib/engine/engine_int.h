@@ -158,7 +158,7 @@ struct engine {
   int ckpt_running, ckpt_quit;
   pthread_mutex_t ckpt_mu;
   pthread_cond_t ckpt_cv;
-  struct ckpt *ckpt_todo, *ckpt_done; /* handed over under ckpt_mu */
+  struct ckpt *ckpt_queued, *ckpt_done; /* handed over under ckpt_mu */
   int64_t last_checkpoint_mono_ms;
   /* thread */
   pthread_t thread;

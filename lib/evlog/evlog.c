@@ -57,6 +57,11 @@ uint32_t evlog_get_u32(const unsigned char *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+void evlog_seg_header(uint64_t first_lsn, unsigned char *hdr) {
+  memcpy(hdr, EVLOG_MAGIC, 8);
+  evlog_put_u64(hdr + 8, first_lsn);
+}
+
 static uint32_t lsn_crc(uint64_t lsn) {
   unsigned char b[8];
   evlog_put_u64(b, lsn);
@@ -107,8 +112,7 @@ int evlog_seg_create(struct evlog *log, uint64_t first_lsn) {
   fd = openat(log->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return BATON_EIO;
   unsigned char hdr[EVLOG_HDR_BYTES];
-  memcpy(hdr, EVLOG_MAGIC, 8);
-  evlog_put_u64(hdr + 8, first_lsn);
+  evlog_seg_header(first_lsn, hdr);
   if (write_all(fd, (const char *)hdr, sizeof(hdr), 0) < 0) goto fail;
   /* The file and its name must survive a crash before any record in it is acknowledged. */
   if (!log->no_sync && (fdatasync(fd) < 0 || fsync(log->dir_fd) < 0)) goto fail;

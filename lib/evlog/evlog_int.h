@@ -110,6 +110,9 @@ struct evlog {
 /* The prepared next segment: zero-filled to segment_bytes, renamed when it is needed. */
 #define EVLOG_SPARE_NAME "spare.tmp"
 
+/* Writes a segment's header (magic, first LSN) into hdr (EVLOG_HDR_BYTES). */
+void evlog_seg_header(uint64_t first_lsn, unsigned char *hdr);
+
 /* Writes "<lsn, 20 digits>.seg" into name (EVLOG_NAME_MAX bytes). */
 void evlog_seg_name(uint64_t first_lsn, char *name);
 

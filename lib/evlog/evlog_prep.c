@@ -132,14 +132,18 @@ void evlog_prep_stop(struct evlog *log) {
   }
 }
 
-/* Asks the preparer for the next spare. Only once the last one is renamed (or gone): making
-   one truncates EVLOG_SPARE_NAME first. */
-static void want_spare(struct evlog *log) {
-  pthread_mutex_lock(&log->mu);
-  if (log->prep_running) {
+/* Asks the preparer for the next spare; log->mu held. Only once the last one is renamed (or
+   gone), and not while one is being made: making one truncates EVLOG_SPARE_NAME first. */
+static void want_spare_locked(struct evlog *log) {
+  if (log->prep_running && !log->prep_busy) {
     log->spare_wanted = 1;
     pthread_cond_signal(&log->prep_cv);
   }
+}
+
+static void want_spare(struct evlog *log) {
+  pthread_mutex_lock(&log->mu);
+  want_spare_locked(log);
   pthread_mutex_unlock(&log->mu);
 }
 
@@ -147,11 +151,7 @@ int evlog_prep_take(struct evlog *log, uint64_t first_lsn) {
   pthread_mutex_lock(&log->mu);
   int ready = log->spare_ready;
   log->spare_ready = 0;
-  /* None ready and none being made (the last attempt failed): ask again. */
-  if (!ready && !log->prep_busy && log->prep_running) {
-    log->spare_wanted = 1;
-    pthread_cond_signal(&log->prep_cv);
-  }
+  if (!ready) want_spare_locked(log); /* the last attempt failed, or one is on its way */
   pthread_mutex_unlock(&log->mu);
   if (!ready) return -1;
   int fd = openat(log->dir_fd, EVLOG_SPARE_NAME, O_WRONLY | O_CLOEXEC);
@@ -160,8 +160,7 @@ int evlog_prep_take(struct evlog *log, uint64_t first_lsn) {
     return -1;
   }
   unsigned char hdr[EVLOG_HDR_BYTES];
-  memcpy(hdr, EVLOG_MAGIC, 8);
-  evlog_put_u64(hdr + 8, first_lsn);
+  evlog_seg_header(first_lsn, hdr);
   char name[EVLOG_NAME_MAX];
   evlog_seg_name(first_lsn, name);
   /* The header, then the name: a crash in between leaves a spare, deleted at the next open. */

@@ -234,8 +234,7 @@ static int reinit_header(struct evlog *log, const char *name, uint64_t first_lsn
   int fd = openat(log->dir_fd, name, O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) return BATON_EIO;
   unsigned char hdr[EVLOG_HDR_BYTES];
-  memcpy(hdr, EVLOG_MAGIC, 8);
-  evlog_put_u64(hdr + 8, first_lsn);
+  evlog_seg_header(first_lsn, hdr);
   ssize_t n;
   do n = write(fd, hdr, sizeof(hdr));
   while (n < 0 && errno == EINTR);
