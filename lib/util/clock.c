@@ -133,6 +133,8 @@ int clock_parse_iso8601(const char *s, int64_t *out_ms) {
   return 0;
 }
 
+#define MAX_DURATION_MS 315360000000LL /* 3,650 days */
+
 int clock_parse_duration(const char *s, int64_t *out_ms) {
   const char *p = s;
   int64_t total = 0;
@@ -142,7 +144,7 @@ int clock_parse_duration(const char *s, int64_t *out_ms) {
     int64_t v = 0;
     while (isdigit((unsigned char)*p)) {
       v = v * 10 + (*p++ - '0');
-      if (v > 315360000000LL) return BATON_ERANGE;
+      if (v > MAX_DURATION_MS) return BATON_ERANGE;
     }
     int64_t unit;
     if (!strncmp(p, "ms", 2)) {
@@ -166,8 +168,9 @@ int clock_parse_duration(const char *s, int64_t *out_ms) {
     } else {
       return BATON_EPARSE;
     }
+    /* Checked before multiplying: 315360000000 weeks would overflow int64. */
+    if (v > (MAX_DURATION_MS - total) / unit) return BATON_ERANGE;
     total += v * unit;
-    if (total > 315360000000LL) return BATON_ERANGE;
   }
   *out_ms = total;
   return 0;

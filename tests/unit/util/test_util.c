@@ -70,6 +70,16 @@ static void test_clock_parse(void **state) {
   assert_int_equal(clock_parse_duration("2s", &ms), 0);
   assert_int_equal(ms, 2000);
   assert_int_equal(clock_parse_duration("2x", &ms), BATON_EPARSE);
+  /* The limit is 3,650 days, in any unit, without overflowing on the way (fuzz_journey found
+     "222222222222w": 222222222222 * 604800000 overflowed before the range check). */
+  assert_int_equal(clock_parse_duration("3650d", &ms), 0);
+  assert_int_equal(ms, 315360000000LL);
+  assert_int_equal(clock_parse_duration("3650d1ms", &ms), BATON_ERANGE);
+  assert_int_equal(clock_parse_duration("522w", &ms), BATON_ERANGE);
+  assert_int_equal(clock_parse_duration("222222222222w222", &ms), BATON_ERANGE);
+  assert_int_equal(clock_parse_duration("315360000000w", &ms), BATON_ERANGE);
+  assert_int_equal(clock_parse_duration("3649d23h59m59s999ms", &ms), 0);
+  assert_int_equal(ms, 315360000000LL - 1);
 }
 
 static void test_utf8(void **state) {
