@@ -543,10 +543,62 @@ static long long json_num(const char *body, const char *key) {
   return p ? strtoll(p + strlen(key), NULL, 10) : -1;
 }
 
+#define LOG_BUCKETS 24 /* the server's event-log latency histograms (evlog_io_stats) */
+struct log_hist {
+  long long calls;
+  double ms, max_ms;
+  long long bucket[LOG_BUCKETS]; /* bucket i: calls under 2^i us */
+};
+
 struct srv_stats {
   long long durable_lsn, applied_lsn, events, profiles, merges;
   double engine_cpu_ms, checkpoint_ms, checkpoint_cpu_ms; /* engine thread CPU; checkpoints */
+  struct log_hist log_write, log_sync;                    /* the event log's write and fdatasync */
+  struct log_hist ack, resume; /* the server's own view of an acknowledgement's latency */
 };
+
+/* Reads "name":{"calls":..,"ms":..,"max_ms":..,"hist_us":[..]} from the stats body. */
+static void parse_log_hist(const char *body, const char *name, struct log_hist *h) {
+  memset(h, 0, sizeof(*h));
+  char key[32];
+  snprintf(key, sizeof(key), "\"%s\":{\"calls\":", name);
+  const char *p = strstr(body, key);
+  if (!p) return;
+  h->calls = strtoll(p + strlen(key), NULL, 10);
+  const char *q = strstr(p, "\"ms\":");
+  if (q) h->ms = strtod(q + 5, NULL);
+  q = strstr(p, "\"max_ms\":");
+  if (q) h->max_ms = strtod(q + 9, NULL);
+  q = strstr(p, "\"hist_us\":[");
+  if (!q) return;
+  q += 11;
+  for (int i = 0; i < LOG_BUCKETS && *q && *q != ']'; i++) {
+    char *end;
+    h->bucket[i] = strtoll(q, &end, 10);
+    q = *end == ',' ? end + 1 : end;
+  }
+}
+
+/* The upper bound, in ms, of the bucket holding quantile p of the calls in a - b. */
+static double hist_pct_ms(const struct log_hist *a, const struct log_hist *b, double p) {
+  long long n = a->calls - b->calls, seen = 0;
+  if (n <= 0) return 0;
+  long long want = (long long)(p * (double)n + 0.5);
+  if (want < 1) want = 1;
+  for (int i = 0; i < LOG_BUCKETS; i++) {
+    seen += a->bucket[i] - b->bucket[i];
+    if (seen >= want) return (double)(1LL << i) / 1000.0;
+  }
+  return (double)(1LL << (LOG_BUCKETS - 1)) / 1000.0;
+}
+
+/* Calls in a - b that took at least lo_us (a power of two). */
+static long long hist_at_least(const struct log_hist *a, const struct log_hist *b, long long lo_us) {
+  long long n = 0;
+  for (int i = 0; i < LOG_BUCKETS; i++)
+    if ((1LL << i) > lo_us) n += a->bucket[i] - b->bucket[i];
+  return n;
+}
 
 static int get_stats(struct srv_stats *out) {
   int fd = connect_one();
@@ -577,6 +629,10 @@ static int get_stats(struct srv_stats *out) {
   out->checkpoint_ms = c ? strtod(c + 16, NULL) : 0;
   c = strstr(buf, "\"checkpoint_cpu_ms\":");
   out->checkpoint_cpu_ms = c ? strtod(c + 20, NULL) : 0;
+  parse_log_hist(buf, "write", &out->log_write);
+  parse_log_hist(buf, "sync", &out->log_sync);
+  parse_log_hist(buf, "ack", &out->ack);
+  parse_log_hist(buf, "resume", &out->resume);
   return 0;
 }
 
@@ -736,6 +792,8 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
   int unanswered = in_flight;
   double srv_cpu = server_cpu_s() - srv0, cli_cpu = self_cpu_s() - cli0;
   double wr_mb = server_write_mb() - wr0;
+  struct srv_stats st_end;
+  int have_end = !is_lookup && !get_stats(&st_end);
   for (int i = 0; i < opt.conns; i++) close(conns[i].fd);
   close(ep);
   qsort(s.lat_us, s.n_lat, sizeof(*s.lat_us), cmp_u32);
@@ -835,6 +893,28 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
     printf("  disk: server wrote %.0f MB (%.0f bytes per acknowledged event; log, store and"
            " checkpoints)\n",
            wr_mb, s.ok_events ? wr_mb * 1e6 / (double)s.ok_events : 0.0);
+  if (have_end && st_end.log_sync.calls > st0.log_sync.calls) {
+    /* What the disk added to each acknowledgement: the group commit's write and fdatasync. */
+    const struct log_hist *w1 = &st_end.log_write, *w0 = &st0.log_write;
+    const struct log_hist *f1 = &st_end.log_sync, *f0 = &st0.log_sync;
+    long long nf = f1->calls - f0->calls, nw = w1->calls - w0->calls;
+    printf("  event log: %lld fdatasyncs (%.0f/s), p50 < %.3g p99 < %.3g ms, %lld took 8 ms or"
+           " more, %.1f s in all; %lld writes, p99 < %.3g ms, %lld took 8 ms or more\n",
+           nf, (double)nf / wall, hist_pct_ms(f1, f0, 0.5), hist_pct_ms(f1, f0, 0.99),
+           hist_at_least(f1, f0, 8192), (f1->ms - f0->ms) / 1e3, nw, hist_pct_ms(w1, w0, 0.99),
+           hist_at_least(w1, w0, 8192));
+    const struct log_hist *a1 = &st_end.ack, *a0 = &st0.ack, *r1 = &st_end.resume, *r0 = &st0.resume;
+    printf("  server's view: headers in to 200 queued p50 < %.3g p90 < %.3g p99 < %.3g ms; durable to"
+           " 200 queued p99 < %.3g ms\n",
+           hist_pct_ms(a1, a0, 0.5), hist_pct_ms(a1, a0, 0.9), hist_pct_ms(a1, a0, 0.99),
+           hist_pct_ms(r1, r0, 0.99));
+    printf("  event log fdatasyncs of 4 ms or more, by duration:");
+    for (int i = 13; i < LOG_BUCKETS; i++)
+      if (f1->bucket[i] - f0->bucket[i])
+        printf(" %g-%g ms x%lld", (double)(1LL << (i - 1)) / 1000.0, (double)(1LL << i) / 1000.0,
+               f1->bucket[i] - f0->bucket[i]);
+    printf("\n");
+  }
   /* one line for scripts (run.sh issue3) */
   printf("summary %s rate=%.0f p50=%.2f p90=%.2f p99=%.2f max=%.2f errors=%llu unanswered=%d late=%d"
          " behind=%llu cpu_us=%.1f cpu_pct=%.0f resent=%llu\n",

@@ -152,7 +152,7 @@ static void log_io_error(const char *what, uint64_t lsn, int err) {
   jlog_end(&l);
 }
 
-/* Writes [p, p+len) to the active segment; sets *dirty. Writer thread only. */
+/* Writes [p, p+len) to the active segment. Writer thread only. */
 static int flush_chunk(struct evlog *log, const char *p, size_t len, int *fail_write) {
   if (len == 0) return 0;
   if (*fail_write) {
@@ -161,8 +161,11 @@ static int flush_chunk(struct evlog *log, const char *p, size_t len, int *fail_w
     return BATON_EIO;
   }
   /* At the logical end: a preallocated segment's file is longer (zeros). */
+  int64_t t0 = clock_mono_ns();
   if (write_all(log->active_fd, p, len, log->active_size) < 0) return BATON_EIO;
+  int64_t t1 = clock_mono_ns();
   log->active_size += len;
+  lathist_add(&log->write_lat, t1 - t0);
   return 0;
 }
 
@@ -173,7 +176,9 @@ static int sync_active(struct evlog *log, int *fail_sync) {
     return BATON_EIO;
   }
   if (log->no_sync) return 0;
+  int64_t t0 = clock_mono_ns();
   if (fdatasync(log->active_fd) < 0) return BATON_EIO;
+  lathist_add(&log->sync_lat, clock_mono_ns() - t0);
   pthread_mutex_lock(&log->mu);
   log->stats.syncs++;
   pthread_mutex_unlock(&log->mu);
@@ -588,6 +593,11 @@ uint64_t evlog_first_lsn(struct evlog *log) {
   uint64_t v = log->segs[0].first_lsn;
   pthread_mutex_unlock(&log->mu);
   return v;
+}
+
+void evlog_get_io_stats(struct evlog *log, struct lathist_snap *write, struct lathist_snap *sync) {
+  lathist_read(&log->write_lat, write);
+  lathist_read(&log->sync_lat, sync);
 }
 
 /* ---- test and benchmark hooks ---- */

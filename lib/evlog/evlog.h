@@ -45,6 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/lathist.h"
+
 struct evlog;
 struct evlog_reader;
 
@@ -181,5 +183,12 @@ void evlog_purge(struct evlog *log, uint64_t lsn);
 
 /* Oldest LSN still readable (1 unless segments were deleted). */
 uint64_t evlog_first_lsn(struct evlog *log);
+
+/*
+ * How long the writer thread's write and fdatasync calls took, since open
+ * (util/lathist.h). An acknowledgement waits for both calls of its batch, so
+ * these are the disk's share of its latency; GET /v1/stats shows them.
+ */
+void evlog_get_io_stats(struct evlog *log, struct lathist_snap *write, struct lathist_snap *sync);
 
 #endif

@@ -100,6 +100,7 @@ struct evlog {
   uint64_t active_size;
 
   struct evlog_stats stats;
+  struct lathist write_lat, sync_lat; /* writer thread's calls; atomics, no lock */
 
   /* Test hooks (see below). */
   int paused;

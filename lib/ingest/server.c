@@ -26,6 +26,7 @@
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/jlog.h"
+#include "util/lathist.h"
 
 #define ADMIN_MAX_BODY (JOURNEY_MAX_SOURCE + 1024)
 
@@ -42,6 +43,9 @@ struct baton_server {
   atomic_long working;    /* requests suspended while a worker or the log has them */
   atomic_int stopping;    /* set by server_stop before it drains */
   atomic_ullong seq;      /* request counter for message id seeds */
+  /* Ingest requests acknowledged 200: from their headers to the answer queued, and from the
+     log's callback (durable) to the answer queued (the event loop's share). */
+  struct lathist ack_lat, resume_lat;
   uint64_t seed;          /* random per process */
   struct segment_limits lim;
   /* the event loop: the only thread that calls libmicrohttpd */
@@ -85,6 +89,8 @@ struct req {
   char *method, *url;
   struct reply reply;
   struct req *next;  /* in the dispatch, work or done list */
+  int64_t t_begin;   /* clock_mono_ns when its headers had arrived */
+  int64_t t_durable; /* when the log's callback ran (0: it did not) */
 };
 
 /* ---- responses ---- */
@@ -647,6 +653,7 @@ static enum MHD_Result profile_delete(struct req *r, const char *pid) {
                    0);
 }
 
+
 static enum MHD_Result handle_admin(struct req *r, const char *method, const char *url) {
   struct baton_server *s = r->srv;
   struct MHD_Connection *conn = r->conn;
@@ -788,18 +795,30 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
     engine_get_stats(s->deps.engine, &es);
     struct delivery_stats ds = {0};
     if (s->deps.delivery) delivery_get_stats(s->deps.delivery, &ds);
+    struct lathist_snap wr, sy;
+    evlog_get_io_stats(s->deps.log, &wr, &sy);
     struct buf b;
     buf_init(&b, 0);
+    buf_printf(&b, "{\"log\":{\"durable_lsn\":%llu,\"first_lsn\":%llu,",
+               (unsigned long long)evlog_durable_lsn(s->deps.log) - 1,
+               (unsigned long long)evlog_first_lsn(s->deps.log));
+    lathist_json(&b, "write", &wr);
+    buf_putc(&b, ',');
+    lathist_json(&b, "sync", &sy);
+    lathist_read(&s->ack_lat, &wr);
+    lathist_read(&s->resume_lat, &sy);
+    buf_puts(&b, "},\"ingest\":{");
+    lathist_json(&b, "ack", &wr);
+    buf_putc(&b, ',');
+    lathist_json(&b, "resume", &sy);
     buf_printf(&b,
-               "{\"log\":{\"durable_lsn\":%llu,\"first_lsn\":%llu},\"engine\":{\"applied_lsn\":%llu,"
+               "},\"engine\":{\"applied_lsn\":%llu,"
                "\"profiles\":%llu,\"events\":%llu,\"journeys\":%llu,\"active_runs\":%llu,"
                "\"timers\":%llu,\"messages\":%llu,\"checkpoints\":%llu,\"checkpoint_lsn\":%llu,"
                "\"duplicates\":%llu,\"merges\":%llu,\"deleted\":%llu,\"suppressed\":%llu,"
                "\"cpu_ms\":%.1f,\"checkpoint_ms\":%.1f,\"checkpoint_cpu_ms\":%.1f},"
                "\"delivery\":{\"delivered\":%llu,\"failed\":%llu,\"dead\":%llu,\"unknown\":%llu,"
                "\"retries\":%llu,\"duplicates_refused\":%llu}}",
-               (unsigned long long)evlog_durable_lsn(s->deps.log) - 1,
-               (unsigned long long)evlog_first_lsn(s->deps.log),
                (unsigned long long)es.applied_lsn, (unsigned long long)es.profiles,
                (unsigned long long)es.events, (unsigned long long)es.journeys,
                (unsigned long long)es.active_runs, (unsigned long long)es.timers,
@@ -838,6 +857,7 @@ static void req_done(struct req *r) {
 static void ingest_durable(void *arg, uint64_t first_lsn, int status) {
   (void)first_lsn;
   struct req *r = arg;
+  r->t_durable = clock_mono_ns();
   struct reply *saved = capture;
   capture = &r->reply;
   r->append_status = status;
@@ -938,6 +958,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r = xcalloc(1, sizeof(*r));
     r->srv = s;
     r->conn = conn;
+    r->t_begin = clock_mono_ns();
     *con_cls = r;
     atomic_fetch_add(&s->active, 1);
     r->ep = segment_endpoint_for_path(url);
@@ -971,9 +992,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     *upload_data_size = 0;
     return MHD_YES;
   }
-  if (r->state == REQ_DONE) /* resumed: the answer is ready */
+  if (r->state == REQ_DONE) { /* resumed: the answer is ready */
+    if (r->t_durable && r->append_status == 0) {
+      int64_t t = clock_mono_ns();
+      lathist_add(&s->ack_lat, t - r->t_begin);
+      lathist_add(&s->resume_lat, t - r->t_durable);
+    }
     return queue_reply(conn, r->reply.status, r->reply.ctype, r->reply.body.ptr ? r->reply.body.ptr : "",
                        r->reply.body.len, r->reply.cors, r->reply.retry_after);
+  }
   if (r->state == REQ_WORKING) return MHD_YES; /* cannot happen: it is suspended */
   if (runs_inline(r, method, url)) return handle_admin(r, method, url);
   /* Handed off once MHD_run returns (so the suspension has taken effect before anyone can

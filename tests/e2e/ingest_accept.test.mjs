@@ -67,6 +67,16 @@ test('every call type on every path, any Content-Type, every key form and encodi
   }
   const s = await node.stats()
   assert.equal(s.engine.events, sent.length)
+  // Latency histograms: every 200 counted once; the log wrote and synced; buckets add up.
+  assert.equal(s.ingest.ack.calls, sent.length)
+  assert.equal(s.ingest.resume.calls, sent.length)
+  for (const h of [s.ingest.ack, s.ingest.resume, s.log.write, s.log.sync]) {
+    assert.equal(h.hist_us.length, 24)
+    assert.equal(h.hist_us.reduce((a, b) => a + b, 0), h.calls)
+    assert.ok(h.max_ms <= h.ms + 1e-9 && h.ms >= 0)
+  }
+  assert.ok(s.log.sync.calls >= 1 && s.log.sync.calls <= sent.length)
+  assert.ok(s.log.write.calls >= s.log.sync.calls)
   await node.stop()
 })
 
