@@ -543,22 +543,24 @@ static long long json_num(const char *body, const char *key) {
   return p ? strtoll(p + strlen(key), NULL, 10) : -1;
 }
 
-#define LOG_BUCKETS 24 /* the server's event-log latency histograms (evlog_io_stats) */
-struct log_hist {
+/* The server's latency histograms in GET /v1/stats (util/lathist.h): log.write, log.sync,
+   ingest.ack, ingest.resume. */
+#define HIST_BUCKETS 24
+struct srv_hist {
   long long calls;
   double ms, max_ms;
-  long long bucket[LOG_BUCKETS]; /* bucket i: calls under 2^i us */
+  long long bucket[HIST_BUCKETS]; /* bucket i: calls under 2^i us */
 };
 
 struct srv_stats {
   long long durable_lsn, applied_lsn, events, profiles, merges;
   double engine_cpu_ms, checkpoint_ms, checkpoint_cpu_ms; /* engine thread CPU; checkpoints */
-  struct log_hist log_write, log_sync;                    /* the event log's write and fdatasync */
-  struct log_hist ack, resume; /* the server's own view of an acknowledgement's latency */
+  struct srv_hist log_write, log_sync;                    /* the event log's write and fdatasync */
+  struct srv_hist ack, resume; /* the server's own view of an acknowledgement's latency */
 };
 
 /* Reads "name":{"calls":..,"ms":..,"max_ms":..,"hist_us":[..]} from the stats body. */
-static void parse_log_hist(const char *body, const char *name, struct log_hist *h) {
+static void parse_srv_hist(const char *body, const char *name, struct srv_hist *h) {
   memset(h, 0, sizeof(*h));
   char key[32];
   snprintf(key, sizeof(key), "\"%s\":{\"calls\":", name);
@@ -572,7 +574,7 @@ static void parse_log_hist(const char *body, const char *name, struct log_hist *
   q = strstr(p, "\"hist_us\":[");
   if (!q) return;
   q += 11;
-  for (int i = 0; i < LOG_BUCKETS && *q && *q != ']'; i++) {
+  for (int i = 0; i < HIST_BUCKETS && *q && *q != ']'; i++) {
     char *end;
     h->bucket[i] = strtoll(q, &end, 10);
     q = *end == ',' ? end + 1 : end;
@@ -580,22 +582,22 @@ static void parse_log_hist(const char *body, const char *name, struct log_hist *
 }
 
 /* The upper bound, in ms, of the bucket holding quantile p of the calls in a - b. */
-static double hist_pct_ms(const struct log_hist *a, const struct log_hist *b, double p) {
+static double hist_pct_ms(const struct srv_hist *a, const struct srv_hist *b, double p) {
   long long n = a->calls - b->calls, seen = 0;
   if (n <= 0) return 0;
   long long want = (long long)(p * (double)n + 0.5);
   if (want < 1) want = 1;
-  for (int i = 0; i < LOG_BUCKETS; i++) {
+  for (int i = 0; i < HIST_BUCKETS; i++) {
     seen += a->bucket[i] - b->bucket[i];
     if (seen >= want) return (double)(1LL << i) / 1000.0;
   }
-  return (double)(1LL << (LOG_BUCKETS - 1)) / 1000.0;
+  return (double)(1LL << (HIST_BUCKETS - 1)) / 1000.0;
 }
 
 /* Calls in a - b that took at least lo_us (a power of two). */
-static long long hist_at_least(const struct log_hist *a, const struct log_hist *b, long long lo_us) {
+static long long hist_at_least(const struct srv_hist *a, const struct srv_hist *b, long long lo_us) {
   long long n = 0;
-  for (int i = 0; i < LOG_BUCKETS; i++)
+  for (int i = 0; i < HIST_BUCKETS; i++)
     if ((1LL << i) > lo_us) n += a->bucket[i] - b->bucket[i];
   return n;
 }
@@ -629,10 +631,10 @@ static int get_stats(struct srv_stats *out) {
   out->checkpoint_ms = c ? strtod(c + 16, NULL) : 0;
   c = strstr(buf, "\"checkpoint_cpu_ms\":");
   out->checkpoint_cpu_ms = c ? strtod(c + 20, NULL) : 0;
-  parse_log_hist(buf, "write", &out->log_write);
-  parse_log_hist(buf, "sync", &out->log_sync);
-  parse_log_hist(buf, "ack", &out->ack);
-  parse_log_hist(buf, "resume", &out->resume);
+  parse_srv_hist(buf, "write", &out->log_write);
+  parse_srv_hist(buf, "sync", &out->log_sync);
+  parse_srv_hist(buf, "ack", &out->ack);
+  parse_srv_hist(buf, "resume", &out->resume);
   return 0;
 }
 
@@ -895,21 +897,21 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
            wr_mb, s.ok_events ? wr_mb * 1e6 / (double)s.ok_events : 0.0);
   if (have_end && st_end.log_sync.calls > st0.log_sync.calls) {
     /* What the disk added to each acknowledgement: the group commit's write and fdatasync. */
-    const struct log_hist *w1 = &st_end.log_write, *w0 = &st0.log_write;
-    const struct log_hist *f1 = &st_end.log_sync, *f0 = &st0.log_sync;
+    const struct srv_hist *w1 = &st_end.log_write, *w0 = &st0.log_write;
+    const struct srv_hist *f1 = &st_end.log_sync, *f0 = &st0.log_sync;
     long long nf = f1->calls - f0->calls, nw = w1->calls - w0->calls;
     printf("  event log: %lld fdatasyncs (%.0f/s), p50 < %.3g p99 < %.3g ms, %lld took 8 ms or"
            " more, %.1f s in all; %lld writes, p99 < %.3g ms, %lld took 8 ms or more\n",
            nf, (double)nf / wall, hist_pct_ms(f1, f0, 0.5), hist_pct_ms(f1, f0, 0.99),
            hist_at_least(f1, f0, 8192), (f1->ms - f0->ms) / 1e3, nw, hist_pct_ms(w1, w0, 0.99),
            hist_at_least(w1, w0, 8192));
-    const struct log_hist *a1 = &st_end.ack, *a0 = &st0.ack, *r1 = &st_end.resume, *r0 = &st0.resume;
+    const struct srv_hist *a1 = &st_end.ack, *a0 = &st0.ack, *r1 = &st_end.resume, *r0 = &st0.resume;
     printf("  server's view: headers in to 200 queued p50 < %.3g p90 < %.3g p99 < %.3g ms; durable to"
            " 200 queued p99 < %.3g ms\n",
            hist_pct_ms(a1, a0, 0.5), hist_pct_ms(a1, a0, 0.9), hist_pct_ms(a1, a0, 0.99),
            hist_pct_ms(r1, r0, 0.99));
     printf("  event log fdatasyncs of 4 ms or more, by duration:");
-    for (int i = 13; i < LOG_BUCKETS; i++)
+    for (int i = 13; i < HIST_BUCKETS; i++)
       if (f1->bucket[i] - f0->bucket[i])
         printf(" %g-%g ms x%lld", (double)(1LL << (i - 1)) / 1000.0, (double)(1LL << i) / 1000.0,
                f1->bucket[i] - f0->bucket[i]);

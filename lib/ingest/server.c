@@ -653,7 +653,6 @@ static enum MHD_Result profile_delete(struct req *r, const char *pid) {
                    0);
 }
 
-
 static enum MHD_Result handle_admin(struct req *r, const char *method, const char *url) {
   struct baton_server *s = r->srv;
   struct MHD_Connection *conn = r->conn;
@@ -805,12 +804,13 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
     lathist_json(&b, "write", &wr);
     buf_putc(&b, ',');
     lathist_json(&b, "sync", &sy);
-    lathist_read(&s->ack_lat, &wr);
-    lathist_read(&s->resume_lat, &sy);
+    struct lathist_snap ack, resume;
+    lathist_read(&s->ack_lat, &ack);
+    lathist_read(&s->resume_lat, &resume);
     buf_puts(&b, "},\"ingest\":{");
-    lathist_json(&b, "ack", &wr);
+    lathist_json(&b, "ack", &ack);
     buf_putc(&b, ',');
-    lathist_json(&b, "resume", &sy);
+    lathist_json(&b, "resume", &resume);
     buf_printf(&b,
                "},\"engine\":{\"applied_lsn\":%llu,"
                "\"profiles\":%llu,\"events\":%llu,\"journeys\":%llu,\"active_runs\":%llu,"
