@@ -271,6 +271,7 @@ static void *writer_main(void *arg) {
     pthread_mutex_lock(&log->mu);
     if (st == 0) {
       atomic_store(&log->durable_lsn, w->end_lsn);
+      log->durable_bytes = log->active_size;
       log->stats.batches++;
       log->stats.appends += w->n_pend;
       log->stats.records += w->end_lsn - w->first_lsn;

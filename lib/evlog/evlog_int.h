@@ -75,6 +75,7 @@ struct evlog {
   size_t pending_bytes;       /* accepted but not yet durable (or failed) */
   uint64_t next_lsn;          /* LSN the next accepted record gets */
   _Atomic uint64_t durable_lsn;
+  uint64_t durable_bytes;     /* the active segment's bytes up to durable_lsn */
   int closing;
   int failed;      /* a write or fsync failed: appends are refused with BATON_EIO */
   uint64_t wake_gen; /* bumped by evlog_wake */

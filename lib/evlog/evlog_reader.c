@@ -6,6 +6,11 @@
  * written before the LSN was published, and bytes past it are never trusted
  * (the buffer is dropped whenever the reader takes a newer durable LSN).
  *
+ * In the active segment a reader reads no further than the bytes the log made
+ * durable with that LSN: a prepared segment's file goes on with zeros to its
+ * full size, and filling the buffer with them at every new durable LSN (a few
+ * thousand times a second) would copy hundreds of megabytes a second.
+ *
  * Seeking to from_lsn reads forward from the start of the segment holding it
  * (at most segment_bytes plus one append): there is no index, on purpose.
  */
@@ -27,6 +32,8 @@ struct evlog_reader {
   uint64_t lsn;     /* next record to return */
   uint64_t off;     /* its offset in fd */
   uint64_t limit;   /* durable LSN snapshot: records below it are wholly on disk */
+  uint64_t seg;     /* first LSN of the segment fd is */
+  uint64_t end;     /* read no further in fd: its durable bytes if active, else UINT64_MAX */
   unsigned char *buf;
   size_t cap, len;  /* buf holds file bytes [buf_off, buf_off + len) */
   uint64_t buf_off;
@@ -55,7 +62,10 @@ static ssize_t ensure(struct evlog_reader *r, size_t need) {
     r->buf = xrealloc(r->buf, r->cap);
   }
   while (r->len < need) {
-    ssize_t n = pread(r->fd, r->buf + r->len, r->cap - r->len, (off_t)(r->buf_off + r->len));
+    uint64_t at = r->buf_off + r->len;
+    if (at >= r->end) break;
+    size_t want = (size_t)MIN((uint64_t)(r->cap - r->len), r->end - at);
+    ssize_t n = pread(r->fd, r->buf + r->len, want, (off_t)at);
     if (n < 0) {
       if (errno == EINTR) continue;
       return BATON_EIO;
@@ -64,6 +74,11 @@ static ssize_t ensure(struct evlog_reader *r, size_t need) {
     r->len += (size_t)n;
   }
   return (ssize_t)MIN(r->len, need);
+}
+
+/* How far fd can be read: log->mu held. */
+static uint64_t read_end(const struct evlog *log, uint64_t seg) {
+  return seg == log->segs[log->n_segs - 1].first_lsn ? log->durable_bytes : UINT64_MAX;
 }
 
 static void drop_buffer(struct evlog_reader *r) {
@@ -81,10 +96,13 @@ static int next_segment(struct evlog_reader *r) {
     rc = r->lsn < log->segs[0].first_lsn ? BATON_ENOENT : BATON_ECORRUPT;
   else
     rc = open_seg(log, r->lsn);
+  uint64_t end = read_end(log, r->lsn);
   pthread_mutex_unlock(&log->mu);
   if (rc < 0) return rc;
   close(r->fd);
   r->fd = rc;
+  r->seg = r->lsn;
+  r->end = end;
   r->off = EVLOG_HDR_BYTES;
   drop_buffer(r);
   return 0;
@@ -93,7 +111,10 @@ static int next_segment(struct evlog_reader *r) {
 int evlog_reader_next(struct evlog_reader *r, struct evlog_entry *e) {
   for (;;) {
     if (r->lsn >= r->limit) {
+      pthread_mutex_lock(&r->log->mu);
       r->limit = evlog_durable_lsn(r->log);
+      r->end = read_end(r->log, r->seg);
+      pthread_mutex_unlock(&r->log->mu);
       drop_buffer(r);
       if (r->lsn >= r->limit) return 0;
     }
@@ -137,14 +158,15 @@ int evlog_reader_open(struct evlog *log, uint64_t from_lsn, struct evlog_reader 
   if (from_lsn == 0) return BATON_EINVAL;
   pthread_mutex_lock(&log->mu);
   int rc = 0;
-  uint64_t first = 0;
-  if (from_lsn > evlog_durable_lsn(log)) {
+  uint64_t first = 0, limit = evlog_durable_lsn(log), end = 0;
+  if (from_lsn > limit) {
     rc = BATON_ERANGE;
   } else if (from_lsn < log->segs[0].first_lsn) {
     rc = BATON_ENOENT;
   } else {
     first = log->segs[evlog_seg_find(log, from_lsn)].first_lsn;
     rc = open_seg(log, first);
+    end = read_end(log, first);
   }
   pthread_mutex_unlock(&log->mu);
   if (rc < 0) return rc;
@@ -153,6 +175,9 @@ int evlog_reader_open(struct evlog *log, uint64_t from_lsn, struct evlog_reader 
   r->log = log;
   r->fd = rc;
   r->lsn = first;
+  r->seg = first;
+  r->limit = limit;
+  r->end = end;
   r->off = r->buf_off = EVLOG_HDR_BYTES;
   r->cap = READ_BUF_BYTES;
   r->buf = xmalloc(r->cap);

@@ -261,7 +261,7 @@ int evlog_recover(struct evlog *log) {
     if (fd < 0) return BATON_EIO;
     push_seg(log, 1, 0, EVLOG_HDR_BYTES);
     log->active_fd = fd;
-    log->active_size = EVLOG_HDR_BYTES;
+    log->active_size = log->durable_bytes = EVLOG_HDR_BYTES;
     log->next_lsn = 1;
     atomic_store(&log->durable_lsn, 1);
     return 0;
@@ -333,7 +333,7 @@ int evlog_recover(struct evlog *log) {
       goto done;
     }
     push_seg(log, lsns[i], 0, sc.valid_bytes);
-    log->active_size = sc.valid_bytes;
+    log->active_size = log->durable_bytes = sc.valid_bytes;
     log->next_lsn = sc.end_lsn;
     atomic_store(&log->durable_lsn, sc.end_lsn);
   }

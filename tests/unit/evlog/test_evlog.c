@@ -1008,15 +1008,23 @@ static void crash_child(const char *dir, int fd) {
  * holds reads back with valid CRCs.
  */
 /* Bytes this process has caused to be written to storage so far (/proc/self/io). */
-static long long proc_write_bytes(void) {
+/* A field of /proc/self/io (write_bytes: bytes sent to the disk; rchar: bytes read by read and
+   pread, from the page cache or not), or -1. */
+static long long proc_io(const char *field) {
   FILE *fp = fopen("/proc/self/io", "r");
   long long v = -1;
-  char line[256];
+  char line[256], name[64];
+  long long n;
   while (fp && fgets(line, sizeof(line), fp))
-    if (sscanf(line, "write_bytes: %lld", &v) == 1) break;
+    if (sscanf(line, "%63[^:]: %lld", name, &n) == 2 && !strcmp(name, field)) {
+      v = n;
+      break;
+    }
   if (fp) fclose(fp);
   return v;
 }
+
+static long long proc_write_bytes(void) { return proc_io("write_bytes"); }
 
 /* Waits (up to 5 s) until the preparer has a spare segment ready. */
 static void wait_spare(struct evlog *log) {
@@ -1069,6 +1077,24 @@ static void test_preallocated_segments(void **state) {
     assert_int_equal((uint64_t)file_size(path), log->segs[i].bytes);
   }
   assert_int_equal(read_check(log, 1, -1, 500), id);
+  /* A reader that follows the active segment as it grows reads the records, not the zeros
+     after them (which fill a prepared segment to its full size). */
+  struct evlog_reader *rd;
+  struct evlog_entry e;
+  assert_int_equal(evlog_reader_open(log, evlog_durable_lsn(log), &rd), 0);
+  size_t n_segs = log->n_segs;
+  long long rc0 = proc_io("rchar");
+  for (int i = 0; i < 40 && log->n_segs == n_segs; i++) {
+    append_id(log, id++, 500);
+    assert_int_equal(evlog_reader_next(rd, &e), 1);
+    assert_int_equal(e.lsn, id);
+    assert_int_equal(evlog_reader_next(rd, &e), 0);
+  }
+  long long rc1 = proc_io("rchar");
+  /* Each new durable LSN reads one record of at most 500 bytes (when the reader filled its
+     buffer from the file, it read the rest of the 64 KiB file each time: over 1 MB in all). */
+  if (rc0 >= 0) assert_true(rc1 - rc0 <= 40 * 1024);
+  evlog_reader_close(rd);
   evlog_close(log);
   /* The spare left behind is not a segment, and goes at the next open. */
   log = open_log(f->dir, &o);
