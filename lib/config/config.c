@@ -307,7 +307,7 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
                     struct yerr *err) {
   static const char *const top[] = {"listen", "data_dir", "journeys_dir", "sources",
                                     "admin_keys", "log_level", "limits", "engine", "delivery",
-                                    "identity", "aggregates", NULL};
+                                    "identity", "aggregates", "http_threads", NULL};
   static const char *const limits[] = {"max_body_bytes", "max_event_bytes", "max_batch_events",
                                        "max_connections", "max_engine_lag", NULL};
   static const char *const engine[] = {"checkpoint_interval", "recent_events", "unsafe_no_fsync",
@@ -333,6 +333,11 @@ static int load_doc(struct fy_node *root, const char *file, struct baton_config 
     if (!s || jlog_parse_level(s, &lvl))
       return yaml_fail(err, file, n, "log_level: expected debug, info, warn or error");
     cfg->log_level = (int)lvl;
+  }
+  if ((n = yaml_get(root, "http_threads"))) {
+    size_t t;
+    if (get_size(n, file, "http_threads", 0, 64, &t, err)) return BATON_EINVAL;
+    cfg->http_threads = (int)t;
   }
   if ((n = yaml_get(root, "sources")) && load_sources(n, file, cfg, err)) return BATON_EINVAL;
   if ((n = yaml_get(root, "admin_keys")) && load_admin_keys(n, file, cfg, err))

@@ -43,6 +43,7 @@ struct baton_config {
   struct baton_admin_key *admin_keys;
   size_t n_admin_keys;
   int log_level;       /* enum jlog_level */
+  int http_threads;    /* HTTP event loops; 0: one per CPU online (at most 16) */
   /* limits */
   size_t max_body_bytes;
   size_t max_event_bytes;

@@ -3,9 +3,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -34,10 +36,27 @@ struct req;
 
 #define WORKER_NICE 5 /* ingest workers' scheduling priority relative to the other threads */
 #define INLINE_INGEST_BYTES 8192 /* ingest bodies up to this size are parsed on the event loop */
+/* libmicrohttpd's memory per connection: it holds the request's headers (up to about 14 KB fit;
+   more is answered 431) and the read buffer. libmicrohttpd 0.9.75 zeroes all of it after every
+   request on a kept-alive connection, so its size is a cost per request: 64 KiB cost the event
+   loops 3-7 us more per single-event request than 32 KiB (docs/PERFORMANCE.md). */
+#define CONN_POOL_BYTES (32 * 1024)
+
+/* One event loop: a libmicrohttpd daemon of its own on the shared port (SO_REUSEPORT, the kernel
+   spreads new connections over the loops), driven by one thread, the only one that calls it. */
+struct loop {
+  struct baton_server *srv;
+  struct MHD_Daemon *mhd;
+  pthread_t th;
+  int ep, efd;            /* epoll set (MHD's epoll fd and efd), eventfd for finished requests */
+  atomic_int quiesced;
+  pthread_mutex_t done_mu;
+  struct req *done;       /* finished by a worker or the log, to resume (under done_mu) */
+  struct req *dispatch;   /* complete requests to hand to workers once MHD_run returns (loop only) */
+};
 
 struct baton_server {
   struct server_deps deps;
-  struct MHD_Daemon *mhd;
   int port;
   atomic_long active;     /* requests begun and not completed */
   atomic_long working;    /* requests suspended while a worker or the log has them */
@@ -48,13 +67,10 @@ struct baton_server {
   struct lathist ack_lat, resume_lat;
   uint64_t seed;          /* random per process */
   struct segment_limits lim;
-  /* the event loop: the only thread that calls libmicrohttpd */
-  pthread_t loop;
-  int ep, efd;            /* epoll set (MHD's epoll fd and efd), eventfd for finished requests */
-  atomic_int loop_quit, quiesced;
-  pthread_mutex_t done_mu;
-  struct req *done;       /* finished by a worker or the log, to resume (under done_mu) */
-  struct req *dispatch;   /* complete requests to hand to workers once MHD_run returns (loop only) */
+  /* the event loops */
+  struct loop *loops;
+  int n_loops;
+  atomic_int loop_quit;
   /* ingest workers */
   pthread_t *workers;
   int n_workers;
@@ -77,6 +93,7 @@ enum { REQ_NEW, REQ_WORKING, REQ_DONE };
 
 struct req {
   struct baton_server *srv;
+  struct loop *lp;   /* the event loop serving its connection */
   struct MHD_Connection *conn;
   int is_ingest;
   enum segment_endpoint ep;
@@ -840,17 +857,17 @@ static enum MHD_Result handle_admin(struct req *r, const char *method, const cha
 
 /* Hands a finished request back to the event loop, which resumes its connection. */
 static void req_done(struct req *r) {
-  struct baton_server *s = r->srv;
-  pthread_mutex_lock(&s->done_mu);
-  int was_empty = !s->done;
-  r->next = s->done;
-  s->done = r;
-  pthread_mutex_unlock(&s->done_mu);
+  struct loop *lp = r->lp;
+  pthread_mutex_lock(&lp->done_mu);
+  int was_empty = !lp->done;
+  r->next = lp->done;
+  lp->done = r;
+  pthread_mutex_unlock(&lp->done_mu);
   /* One wake-up per batch: the loop reads the eventfd before it takes the whole list, so a
      request added to a list that was not empty is taken with the one that woke it. (A group
      commit finishes a score of requests at once.) */
   uint64_t one = 1;
-  if (was_empty && write(s->efd, &one, sizeof(one)) < 0) { /* cannot overflow here */ }
+  if (was_empty && write(lp->efd, &one, sizeof(one)) < 0) { /* cannot overflow here */ }
 }
 
 /* The log writer's thread: the request's records are durable (or failed). */
@@ -951,12 +968,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
-  struct baton_server *s = cls;
+  struct loop *lp = cls;
+  struct baton_server *s = lp->srv;
   struct req *r = *con_cls;
   (void)version;
   if (!r) {
     r = xcalloc(1, sizeof(*r));
     r->srv = s;
+    r->lp = lp;
     r->conn = conn;
     r->t_begin = clock_mono_ns();
     *con_cls = r;
@@ -1018,14 +1037,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     run_req(r);
     return MHD_YES;
   }
-  r->next = s->dispatch;
-  s->dispatch = r;
+  r->next = lp->dispatch;
+  lp->dispatch = r;
   return MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-  struct baton_server *s = cls;
+  struct baton_server *s = ((struct loop *)cls)->srv;
   struct req *r = *con_cls;
   (void)conn;
   (void)toe;
@@ -1048,42 +1067,110 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   jlog(JLOG_WARN, "http", "detail", msg);
 }
 
-/* The event loop: waits on libmicrohttpd's epoll set and the eventfd of finished requests. */
+/* An event loop: waits on its libmicrohttpd daemon's epoll set and the eventfd of finished
+   requests. */
 static void *server_loop(void *arg) {
-  struct baton_server *s = arg;
+  struct loop *lp = arg;
+  struct baton_server *s = lp->srv;
   while (!atomic_load(&s->loop_quit)) {
     MHD_UNSIGNED_LONG_LONG to;
     int timeout = 500;
-    if (MHD_get_timeout(s->mhd, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)timeout)
+    if (MHD_get_timeout(lp->mhd, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)timeout)
       timeout = (int)to;
     struct epoll_event evs[4];
-    epoll_wait(s->ep, evs, 4, timeout);
+    epoll_wait(lp->ep, evs, 4, timeout);
     uint64_t n;
-    if (read(s->efd, &n, sizeof(n)) < 0) { /* nothing finished */ }
-    pthread_mutex_lock(&s->done_mu);
-    struct req *done = s->done;
-    s->done = NULL;
-    pthread_mutex_unlock(&s->done_mu);
+    if (read(lp->efd, &n, sizeof(n)) < 0) { /* nothing finished */ }
+    pthread_mutex_lock(&lp->done_mu);
+    struct req *done = lp->done;
+    lp->done = NULL;
+    pthread_mutex_unlock(&lp->done_mu);
     for (struct req *r = done, *next; r; r = next) {
       next = r->next;
       r->state = REQ_DONE;
       atomic_fetch_sub(&s->working, 1);
       MHD_resume_connection(r->conn);
     }
-    MHD_run(s->mhd); /* resumed connections get their answers queued and written in this run */
-    struct req *d = s->dispatch;
-    s->dispatch = NULL;
+    MHD_run(lp->mhd); /* resumed connections get their answers queued and written in this run */
+    struct req *d = lp->dispatch;
+    lp->dispatch = NULL;
     for (struct req *r = d, *next; r; r = next) {
       next = r->next;
       dispatch(s, r);
     }
-    if (atomic_load(&s->stopping) && !atomic_load(&s->quiesced)) {
-      MHD_socket fd = MHD_quiesce_daemon(s->mhd); /* no new connections */
+    if (atomic_load(&s->stopping) && !atomic_load(&lp->quiesced)) {
+      MHD_socket fd = MHD_quiesce_daemon(lp->mhd); /* no new connections */
       if (fd != MHD_INVALID_SOCKET) close(fd);
-      atomic_store(&s->quiesced, 1);
+      atomic_store(&lp->quiesced, 1);
     }
   }
   return NULL;
+}
+
+/* Closes what loop_open opened. */
+static void loop_close(struct loop *lp) {
+  if (lp->ep >= 0) close(lp->ep);
+  if (lp->efd >= 0) close(lp->efd);
+  if (lp->mhd) MHD_stop_daemon(lp->mhd);
+  pthread_mutex_destroy(&lp->done_mu);
+}
+
+/* Starts loop lp's daemon on listen_fd (its own descriptor of the shared listening socket, which
+   the daemon then owns) and its epoll set; the thread is started by the caller. Returns 0 or
+   BATON_EIO (logged). */
+static int loop_open(struct baton_server *s, struct loop *lp, int listen_fd, unsigned conn_limit) {
+  lp->srv = s;
+  lp->ep = lp->efd = -1;
+  pthread_mutex_init(&lp->done_mu, NULL);
+  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  lp->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, lp,
+                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                             MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, lp,
+                             MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES,
+                             MHD_OPTION_END);
+  if (!lp->mhd) {
+    close(listen_fd);
+    jlog(JLOG_ERROR, "cannot start the HTTP server", "error", "libmicrohttpd refused to start");
+    loop_close(lp);
+    return BATON_EIO;
+  }
+  const union MHD_DaemonInfo *ei = MHD_get_daemon_info(lp->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+  lp->ep = epoll_create1(EPOLL_CLOEXEC);
+  lp->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN};
+  if (!ei || lp->ep < 0 || lp->efd < 0 ||
+      (ev.data.fd = ei->epoll_fd, epoll_ctl(lp->ep, EPOLL_CTL_ADD, ei->epoll_fd, &ev)) ||
+      (ev.data.fd = lp->efd, epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->efd, &ev))) {
+    jlog(JLOG_ERROR, "cannot set up the HTTP event loop", "error", strerror(errno));
+    loop_close(lp);
+    return BATON_EIO;
+  }
+  return 0;
+}
+
+/* A listening TCP socket on ai (non-blocking; port 0 picks a free port, *port gets the one
+   bound), shared by every event loop: each polls it and accepts whatever it finds. Returns the
+   descriptor or -errno. */
+static int listen_socket(const struct addrinfo *ai, int *port) {
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int on = 1;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) ||
+      (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on))) ||
+      bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024) ||
+      getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                         : ((struct sockaddr_in *)&ss)->sin_port);
+  return fd;
 }
 
 int server_start(const struct server_deps *deps, struct baton_server **out) {
@@ -1104,67 +1191,62 @@ int server_start(const struct server_deps *deps, struct baton_server **out) {
     free(s);
     return BATON_EINVAL;
   }
-  /* One event loop thread runs libmicrohttpd (epoll, driven by server_loop below): it reads
-     requests and writes answers. Complete ingest requests go to the workers (parse, validate,
-     append to the log without waiting); the log's callback hands them back once durable and
-     the loop resumes the connection. Admin reads are answered on the loop, admin writes get
-     a thread of their own. Only the loop calls libmicrohttpd, so a resume never races the
-     handler that suspended. */
-  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-                   (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-  unsigned threads = (unsigned)deps->cfg->max_connections;
-  s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_CONNECTION_LIMIT, threads,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-                            MHD_OPTION_END);
+  /* Event loops, each a libmicrohttpd daemon of its own (epoll, driven by server_loop) on one
+     shared listening socket: a loop accepts the connections it finds (the least busy loop gets
+     there first), reads their requests and writes their answers. Complete ingest requests are parsed on the loop when small, else handed to the
+     workers (parse, validate, append to the log without waiting); the log's callback hands
+     them back to their loop once durable and the loop resumes the connection. Admin reads are
+     answered on the loop, admin writes get a thread of their own. Only a connection's own
+     loop calls libmicrohttpd for it, so a resume never races the handler that suspended. */
+  int lfd = listen_socket(ai, &s->port);
   freeaddrinfo(ai);
-  if (!s->mhd) {
+  if (lfd < 0) {
     struct jlog_line l;
     jlog_begin(&l, JLOG_ERROR, "cannot listen");
     jlog_str(&l, "host", deps->cfg->listen_host);
     jlog_i64(&l, "port", deps->cfg->listen_port);
+    jlog_str(&l, "error", strerror(-lfd));
     jlog_end(&l);
     free(s);
     return BATON_EIO;
   }
-  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-  s->port = info ? info->port : deps->cfg->listen_port;
-  const union MHD_DaemonInfo *ei = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-  s->ep = epoll_create1(EPOLL_CLOEXEC);
-  s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  struct epoll_event ev = {.events = EPOLLIN};
-  if (!ei || s->ep < 0 || s->efd < 0 ||
-      (ev.data.fd = ei->epoll_fd, epoll_ctl(s->ep, EPOLL_CTL_ADD, ei->epoll_fd, &ev)) ||
-      (ev.data.fd = s->efd, epoll_ctl(s->ep, EPOLL_CTL_ADD, s->efd, &ev))) {
-    jlog(JLOG_ERROR, "cannot set up the HTTP event loop", "error", strerror(errno));
-    if (s->ep >= 0) close(s->ep);
-    if (s->efd >= 0) close(s->efd);
-    MHD_stop_daemon(s->mhd);
-    free(s);
-    return BATON_EIO;
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  s->n_loops = deps->cfg->http_threads ? deps->cfg->http_threads
+                                       : (int)(ncpu < 1 ? 1 : ncpu > 16 ? 16 : ncpu);
+  s->loops = xcalloc((size_t)s->n_loops, sizeof(*s->loops));
+  /* Each loop takes its share of the connection limit. */
+  unsigned conn_limit = (unsigned)((deps->cfg->max_connections + s->n_loops - 1) / s->n_loops);
+  int rc = 0, opened = 0;
+  for (int i = 0; i < s->n_loops && rc == 0; i++) {
+    int fd = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
+    rc = fd < 0 ? BATON_EIO : loop_open(s, &s->loops[i], fd, conn_limit);
+    if (rc == 0) opened++;
   }
-  pthread_mutex_init(&s->done_mu, NULL);
+  close(lfd);
+  if (rc) {
+    for (int i = 0; i < opened; i++) loop_close(&s->loops[i]);
+    free(s->loops);
+    free(s);
+    return rc;
+  }
   pthread_mutex_init(&s->q_mu, NULL);
   pthread_cond_init(&s->q_cv, NULL);
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   s->n_workers = (int)(ncpu < 2 ? 2 : ncpu > 16 ? 16 : ncpu);
   s->workers = xcalloc((size_t)s->n_workers, sizeof(*s->workers));
   for (int i = 0; i < s->n_workers; i++) {
     pthread_create(&s->workers[i], NULL, worker_main, s);
     pthread_setname_np(s->workers[i], "baton-ingest");
   }
-  pthread_create(&s->loop, NULL, server_loop, s);
-  pthread_setname_np(s->loop, "baton-http");
+  for (int i = 0; i < s->n_loops; i++) {
+    pthread_create(&s->loops[i].th, NULL, server_loop, &s->loops[i]);
+    pthread_setname_np(s->loops[i].th, "baton-http");
+  }
   struct jlog_line l;
   jlog_begin(&l, JLOG_INFO, "listening");
   jlog_str(&l, "host", deps->cfg->listen_host);
   jlog_i64(&l, "port", s->port);
-  jlog_i64(&l, "max_connections", threads);
+  jlog_i64(&l, "max_connections", (int64_t)conn_limit * s->n_loops);
+  jlog_i64(&l, "event_loops", s->n_loops);
   jlog_i64(&l, "workers", s->n_workers);
   jlog_end(&l);
   *out = s;
@@ -1173,16 +1255,23 @@ int server_start(const struct server_deps *deps, struct baton_server **out) {
 
 int server_port(struct baton_server *s) { return s->port; }
 
-static void wake_loop(struct baton_server *s) {
+static void wake_loops(struct baton_server *s) {
   uint64_t one = 1;
-  if (write(s->efd, &one, sizeof(one)) < 0) { /* the loop wakes on its timeout anyway */ }
+  for (int i = 0; i < s->n_loops; i++)
+    if (write(s->loops[i].efd, &one, sizeof(one)) < 0) { /* it wakes on its timeout anyway */ }
+}
+
+static int all_quiesced(struct baton_server *s) {
+  for (int i = 0; i < s->n_loops; i++)
+    if (!atomic_load(&s->loops[i].quiesced)) return 0;
+  return 1;
 }
 
 void server_stop(struct baton_server *s, int drain_ms) {
   if (!s) return;
   atomic_store(&s->stopping, 1);
-  wake_loop(s);
-  for (int waited = 0; !atomic_load(&s->quiesced) && waited < 5000; waited += 5) usleep(5000);
+  wake_loops(s);
+  for (int waited = 0; !all_quiesced(s) && waited < 5000; waited += 5) usleep(5000);
   for (int waited = 0; atomic_load(&s->active) > 0 && waited < drain_ms; waited += 10)
     usleep(10000);
   long left = atomic_load(&s->active);
@@ -1197,20 +1286,21 @@ void server_stop(struct baton_server *s, int drain_ms) {
   for (int waited = 0; atomic_load(&s->working) > 0 && waited < 60000; waited += 10)
     usleep(10000);
   atomic_store(&s->loop_quit, 1);
-  wake_loop(s);
-  pthread_join(s->loop, NULL);
+  wake_loops(s);
+  for (int i = 0; i < s->n_loops; i++) pthread_join(s->loops[i].th, NULL);
   pthread_mutex_lock(&s->q_mu);
   s->q_quit = 1;
   pthread_cond_broadcast(&s->q_cv);
   pthread_mutex_unlock(&s->q_mu);
   for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
   free(s->workers);
-  /* Answers finished after the loop stopped: resume them so libmicrohttpd can close them. */
-  for (struct req *r = s->done; r; r = r->next) MHD_resume_connection(r->conn);
-  MHD_stop_daemon(s->mhd);
-  close(s->ep);
-  close(s->efd);
-  pthread_mutex_destroy(&s->done_mu);
+  for (int i = 0; i < s->n_loops; i++) {
+    struct loop *lp = &s->loops[i];
+    /* Answers finished after the loop stopped: resume them so libmicrohttpd can close them. */
+    for (struct req *r = lp->done; r; r = r->next) MHD_resume_connection(r->conn);
+    loop_close(lp);
+  }
+  free(s->loops);
   pthread_mutex_destroy(&s->q_mu);
   pthread_cond_destroy(&s->q_cv);
   free(s);

@@ -1,12 +1,13 @@
 /*
  * The HTTP front door: the Segment tracking API for sources and the admin API
- * for operators. One event-loop thread runs libmicrohttpd (epoll); complete
- * ingest requests go to a pool of workers that validate them in full and
- * append them to the event log as one batch without waiting; the connection
- * stays suspended until the log's group commit has made the batch durable,
- * and only then is it answered 200. Only the event loop calls libmicrohttpd
- * (a connection is resumed after the handler that suspended it has
- * returned). Admin requests need a Bearer admin key with the right scope.
+ * for operators. Event-loop threads (cfg->http_threads) each run a
+ * libmicrohttpd daemon (epoll) on one shared listening socket; complete
+ * ingest requests are parsed on the loop when small, or go to a pool of
+ * workers that validate them in full, and are appended to the event log as
+ * one batch without waiting; the connection stays suspended until the log's
+ * group commit has made the batch durable, and only then is it answered 200.
+ * Only a connection's own loop calls libmicrohttpd for it (a connection is
+ * resumed after the handler that suspended it has returned). Admin requests need a Bearer admin key with the right scope.
  * See docs/api.md and docs/architecture.md.
  */
 #ifndef BATON_INGEST_SERVER_H

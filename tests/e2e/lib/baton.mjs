@@ -40,11 +40,12 @@ export function randomKey(prefix) {
 }
 
 /**
- * Writes a config YAML. opts: writeKey, adminKeys [{key, scopes}], limits,
- * engine, delivery (objects of scalar values written as they are).
+ * Writes a config YAML. opts: writeKey, adminKeys [{key, scopes}], top (top-level
+ * fields), limits, engine, delivery (objects of scalar values written as they are).
  */
-export function writeConfig(file, { writeKey, adminKeys = [], limits, engine, delivery } = {}) {
+export function writeConfig(file, { writeKey, adminKeys = [], top, limits, engine, delivery } = {}) {
   const lines = [];
+  for (const [k, v] of Object.entries(top ?? {})) lines.push(`${k}: ${v}`);
   if (writeKey) lines.push('sources:', '  - name: test', `    write_key: ${writeKey}`);
   if (adminKeys.length) {
     lines.push('admin_keys:');

@@ -51,6 +51,7 @@ static void test_all_sections(void **state) {
                "engine: {checkpoint_interval: 500ms, recent_events: 7, unsafe_no_fsync: true,"
                " log_preallocate: false}\n"
                "identity: {external_ids: [email, crm_id]}\n"
+               "http_threads: 3\n"
                "delivery: {max_attempts: 3, timeout: 2s, backoff: 100ms, concurrency: 8}\n");
   struct baton_config cfg;
   struct yerr err;
@@ -65,6 +66,7 @@ static void test_all_sections(void **state) {
   assert_int_equal(cfg.max_body_bytes, 2048);
   assert_int_equal(cfg.max_engine_lag, 5000);
   assert_int_equal(cfg.max_connections, 300);
+  assert_int_equal(cfg.http_threads, 3);
   assert_int_equal(cfg.checkpoint_interval_ms, 500);
   assert_int_equal(cfg.recent_events, 7);
   assert_int_equal(cfg.unsafe_no_fsync, 1);
@@ -99,7 +101,8 @@ static void test_errors(void **state) {
   expect_error("bogus: 1\n",
                "1:1: config: unknown field 'bogus' (expected one of: listen, data_dir, "
                "journeys_dir, sources, admin_keys, log_level, limits, engine, delivery, identity, "
-               "aggregates)");
+               "aggregates, http_threads)");
+  expect_error("http_threads: 65\n", "1:15: http_threads: expected an integer from 0 to 64");
   expect_error("listen: nowhere\n", "1:9: listen: expected host:port, e.g. 127.0.0.1:8080");
   expect_error("sources:\n  - {name: web, write_key: short}\n",
                "2:6: sources.web: write_key must have at least 8 characters");
