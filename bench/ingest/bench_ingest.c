@@ -13,7 +13,9 @@
  *              and the latency of each request.
  *   lat-track  open loop: single-event POST /v1/track requests at -r events/s,
  *              sent on schedule whatever the server does; latency is measured
- *              from the scheduled send time (no coordinated omission). Each
+ *              from the scheduled send time (no coordinated omission), and
+ *              every request due in the -d seconds is sent, also those still
+ *              waiting for a connection when the time is up. Each
  *              request waits for an fsync, so it needs many connections (-C):
  *              requests/s <= connections / latency.
  *   lat-batch  open loop: POST /v1/batch of -b events at -r events/s.
@@ -719,6 +721,10 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
   int64_t t_start = now_ns();
   int64_t t_end = t_start + (once ? 3600 : opt.secs) * (int64_t)1000000000;
   uint64_t next_req = 0;      /* open loop: index of the next due request */
+  /* Open loop: every request due within the run is sent, those still queued for a connection
+     when the time is up too (their latency counting from when they were due); dropping them
+     would leave out exactly the requests a slow server made wait longest. */
+  uint64_t n_due = open_rate > 0 ? (uint64_t)((double)opt.secs * open_rate) : 0;
   uint64_t pool_i = 0;
   int in_flight = 0;
   uint64_t backlog_max = 0;
@@ -733,7 +739,8 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
   struct epoll_event evs[256];
   for (;;) {
     int64_t t = now_ns();
-    int sending = once ? pool_i < n_pool || r_head < r_tail : t < t_end;
+    int sending = once ? pool_i < n_pool || r_head < r_tail
+                  : open_rate > 0 ? next_req < n_due : t < t_end;
     if (!sending && in_flight == 0) break;
     if (sending) t_stop = 0;
     else if (!t_stop) t_stop = t;
@@ -752,7 +759,7 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
           break;
       } else if (open_rate > 0) {
         int64_t due = t_start + (int64_t)((double)next_req * 1e9 / open_rate);
-        if (due > t) break;
+        if (due > t || next_req >= n_due) break;
         conn_send(i, &pool[pool_i++ % n_pool], due, &s);
         next_req++;
       } else {
@@ -762,6 +769,7 @@ static void run_mode(const char *label, const char *what, struct req *pool, size
     }
     if (open_rate > 0 && sending) {
       uint64_t due_now = (uint64_t)((double)(t - t_start) * open_rate / 1e9);
+      if (due_now > n_due) due_now = n_due;
       if (due_now > next_req && due_now - next_req > backlog_max) backlog_max = due_now - next_req;
     }
     int timeout = 1;
