@@ -10,6 +10,7 @@
 #   BATON_CHECKPOINT=1h bench/ingest/run.sh    # engine.checkpoint_interval (default 2s)
 #   BATON_NO_FSYNC=1 bench/ingest/run.sh       # engine.unsafe_no_fsync: NOT durable, for comparison
 #   BATON_NO_PREALLOC=1 bench/ingest/run.sh    # engine.log_preallocate: false, for comparison
+#   BATON_HTTP_THREADS=1 bench/ingest/run.sh   # http_threads (default: one event loop per CPU)
 #   BATON_PERF=out.data bench/ingest/run.sh -m batch   # perf record the server meanwhile
 #   BATON_BIN=/path/to/baton bench/ingest/run.sh      # another build of the server (A/B)
 #   BATON_LOG_LEVEL=debug BATON_LOG_KEEP=s.log bench/ingest/run.sh   # server log level; keep the log
@@ -60,6 +61,7 @@ trap cleanup EXIT
   echo "  - key: ak_bench"
   echo "    scopes: [admin]"
   echo "log_level: ${BATON_LOG_LEVEL:-info}"
+  [ -n "${BATON_HTTP_THREADS:-}" ] && echo "http_threads: $BATON_HTTP_THREADS"
   if [ -n "${BATON_CHECKPOINT:-}${BATON_NO_FSYNC:-}${BATON_NO_PREALLOC:-}" ]; then
     echo "engine:"
     [ -n "${BATON_CHECKPOINT:-}" ] && echo "  checkpoint_interval: $BATON_CHECKPOINT"
