@@ -26,33 +26,11 @@
 #include "evlog/evlog_int.h"
 #include "util/clock.h"
 #include "util/common.h"
+#include "../tmpdir_fixture.h"
 #include "util/jlog.h"
 
-struct fixture {
-  char root[64]; /* mkdtemp directory, removed in teardown */
-  char dir[96];  /* the log directory inside it (created by evlog_open) */
-};
-
-static int setup(void **state) {
-  struct fixture *f = xcalloc(1, sizeof(*f));
-  snprintf(f->root, sizeof(f->root), "/tmp/baton-evlog-XXXXXX");
-  if (!mkdtemp(f->root)) return -1;
-  snprintf(f->dir, sizeof(f->dir), "%s/log", f->root);
-  *state = f;
-  return 0;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static int teardown(void **state) {
-  struct fixture *f = *state;
-  nftw(f->root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-  free(f);
-  return 0;
-}
+static int setup(void **state) { return tmpdir_setup(state, "evlog", "log"); }
+static int teardown(void **state) { return tmpdir_teardown(state); }
 
 /* ---- record contents: a deterministic function of an id ---- */
 

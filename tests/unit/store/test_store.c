@@ -21,36 +21,14 @@
 
 #include "store/store.h"
 #include "util/common.h"
+#include "../tmpdir_fixture.h"
 
 #define N_OLD 20000 /* rows committed first */
 #define N_NEW 40000 /* rows the second transaction adds */
 #define VAL_BYTES 300
 
-struct fixture {
-  char root[64];
-  char dir[96];
-};
-
-static int setup(void **state) {
-  struct fixture *f = xcalloc(1, sizeof(*f));
-  snprintf(f->root, sizeof(f->root), "/tmp/baton-store-XXXXXX");
-  if (!mkdtemp(f->root)) return -1;
-  snprintf(f->dir, sizeof(f->dir), "%s/store", f->root);
-  *state = f;
-  return 0;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static int teardown(void **state) {
-  struct fixture *f = *state;
-  nftw(f->root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-  free(f);
-  return 0;
-}
+static int setup(void **state) { return tmpdir_setup(state, "store", "store"); }
+static int teardown(void **state) { return tmpdir_teardown(state); }
 
 static void key_of(int i, char *k) { snprintf(k, 16, "k%08d", i); }
 
