@@ -466,8 +466,7 @@ static int64_t thread_cpu_ns(void) {
 static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
   int64_t t0 = clock_mono_ns(), c0 = thread_cpu_ns();
   struct store_pacer pc;
-  store_pacer_init(&pc, st);
-  if (!paced) pc.fd = -1;
+  store_pacer_init(&pc, paced ? st : NULL);
   MDB_txn *txn = store_begin(st, 0);
   /* Deletions first: they remove what earlier checkpoints stored of deleted customers, and must
      not remove what this one stores of a customer who came back after the deletion. */

@@ -29,9 +29,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "util/clock.h"
 #include "util/common.h"
 #include "util/jlog.h"
+#include "util/writeback.h"
 
 #define ZERO_WRITE 16384
 #define STEP_BYTES ((size_t)1 << 20)
@@ -67,15 +67,10 @@ static int make_spare(struct evlog *log) {
     }
     off += (size_t)w;
     if (off % STEP_BYTES) continue;
-    int64_t t0 = clock_mono_ns();
-    if (sync_file_range(fd, (off_t)(off - STEP_BYTES), (off_t)STEP_BYTES,
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                            SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+    if (writeback_step(fd, (off_t)(off - STEP_BYTES), (off_t)STEP_BYTES, NULL, NULL) < 0) {
       rc = -1;
       break;
     }
-    int64_t took = clock_mono_ns() - t0;
-    if (took > 0) usleep((useconds_t)MIN(took / 1000, 100000));
     pthread_mutex_lock(&log->mu);
     int closing = log->closing;
     pthread_mutex_unlock(&log->mu);

@@ -1193,9 +1193,10 @@ int server_start(const struct server_deps *deps, struct baton_server **out) {
   }
   /* Event loops, each a libmicrohttpd daemon of its own (epoll, driven by server_loop) on one
      shared listening socket: a loop accepts the connections it finds (the least busy loop gets
-     there first), reads their requests and writes their answers. Complete ingest requests are parsed on the loop when small, else handed to the
-     workers (parse, validate, append to the log without waiting); the log's callback hands
-     them back to their loop once durable and the loop resumes the connection. Admin reads are
+     there first), reads their requests and writes their answers. Complete ingest requests are
+     parsed on the loop when small, else handed to the workers (parse, validate, append to the
+     log without waiting); the log's callback hands them back to their loop once durable and
+     the loop resumes the connection. Admin reads are
      answered on the loop, admin writes get a thread of their own. Only a connection's own
      loop calls libmicrohttpd for it, so a resume never races the handler that suspended. */
   int lfd = listen_socket(ai, &s->port);

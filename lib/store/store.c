@@ -7,12 +7,11 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "util/clock.h"
 #include "util/common.h"
 #include "util/jlog.h"
+#include "util/writeback.h"
 
 int store_fail(const char *what, int mdb_rc) {
   struct jlog_line l;
@@ -108,8 +107,8 @@ int store_put_u64(MDB_txn *txn, struct store *st, const char *key, uint64_t val)
 }
 
 void store_pacer_init(struct store_pacer *p, struct store *st) {
-  *p = (struct store_pacer){.st = st, .fd = -1};
-  if (mdb_env_get_fd(st->env, &p->fd)) p->fd = -1;
+  *p = (struct store_pacer){.fd = -1};
+  if (st && mdb_env_get_fd(st->env, &p->fd)) p->fd = -1;
 }
 
 void store_pace(struct store_pacer *p, size_t value_bytes) {
@@ -117,25 +116,13 @@ void store_pace(struct store_pacer *p, size_t value_bytes) {
   p->pages += 1 + value_bytes / 4096;
   if (p->pages < STORE_PACE_PAGES || p->fd < 0) return;
   p->pages = 0;
-  int64_t t0 = clock_mono_ns();
-  /* Start writing back what the transaction dirtied so far and wait for it; no cache flush
-     (the commit's own sync does that, with little left to write). */
-  if (sync_file_range(p->fd, 0, 0, SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+  /* What the transaction dirtied so far; the commit's own sync flushes the disk's cache, with
+     little left to write. */
+  if (writeback_step(p->fd, 0, 0, &p->written_ns, &p->rested_ns) < 0) {
     p->fd = -1; /* not supported here: the commit writes everything, as without pacing */
     return;
   }
-  int64_t took = clock_mono_ns() - t0;
   p->steps++;
-  p->written_ns += took;
-  /* Rest as long as the step took (at most 100 ms): the log's fdatasync finds the disk idle at
-     least half the time. */
-  if (took > 100000000) took = 100000000;
-  if (took > 0) {
-    struct timespec ts = {0, (long)took};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-    p->rested_ns += took;
-  }
 }
 
 int store_compact_if_pending(const char *dir) {

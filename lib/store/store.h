@@ -51,13 +51,13 @@ void store_close(struct store *st);
  */
 #define STORE_PACE_PAGES 256
 struct store_pacer {
-  struct store *st;
   int fd;               /* data.mdb; -1: pacing off */
   size_t pages;         /* dirtied since the last step, roughly */
   unsigned steps;
   int64_t written_ns;   /* in the steps */
   int64_t rested_ns;    /* resting after them */
 };
+/* st NULL: a pacer that does nothing (a transaction written at full speed). */
 void store_pacer_init(struct store_pacer *p, struct store *st);
 void store_pace(struct store_pacer *p, size_t value_bytes);
 

@@ -136,8 +136,7 @@ static void test_paced_then_commit(void **state) {
   MDB_txn *txn = store_begin(st, 0);
   struct store_pacer pc, off;
   store_pacer_init(&pc, st);
-  store_pacer_init(&off, st);
-  off.fd = -1;
+  store_pacer_init(&off, NULL);
   put_rows(st, txn, 0, N_OLD + N_NEW, 'b', &pc);
   for (int i = 0; i < 10 * STORE_PACE_PAGES; i++) store_pace(&off, 100);
   assert_int_equal(off.steps, 0);
