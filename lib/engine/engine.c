@@ -34,6 +34,7 @@ struct evcopy *evcopy_new(size_t len) {
   size_t size = (sizeof(struct evcopy) + len + 1 + EVCOPY_ROUND - 1) & ~(size_t)(EVCOPY_ROUND - 1);
   struct evcopy *c = xmalloc(size);
   c->next_unstored = NULL;
+  c->prev = c->chain = 0;
   c->ckpt_no = 0;
   c->refs = 0;
   c->len = (uint32_t)len;
@@ -46,6 +47,31 @@ void profile_mark_dirty(struct engine *e, struct profile *p) {
   p->dirty = 1;
   p->next_dirty = e->dirty_head;
   e->dirty_head = p;
+}
+
+static int cmp_link(const void *a, const void *b) {
+  uint64_t x = ((const struct tl_link *)a)->ord, y = ((const struct tl_link *)b)->ord;
+  return (x > y) - (x < y);
+}
+
+struct tl_link *profile_queued_links(const struct profile *p, size_t *n) {
+  struct tl_link *v = xmalloc((p->n_unstored ? p->n_unstored : 1) * sizeof(*v));
+  size_t k = 0;
+  for (const struct evcopy *c = p->unstored; c && k < p->n_unstored; c = c->next_unstored)
+    v[k++] = (struct tl_link){c->ord, c->prev};
+  qsort(v, k, sizeof(*v), cmp_link);
+  *n = k;
+  return v;
+}
+
+uint64_t tl_link_prev(const struct tl_link *links, size_t n, uint64_t ord) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (links[mid].ord < ord) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && links[lo].ord == ord ? links[lo].prev : UINT64_MAX;
 }
 
 void profile_drop_unstored(struct engine *e, struct profile *p) {
@@ -119,12 +145,21 @@ void profile_record(struct engine *e, struct profile *p, const char *json, size_
   } else {
     c = evcopy_new(len);
   }
-  c->ord = e->cur_lsn << 16 | (e->tl_in_rec < 0x7fff ? e->tl_in_rec++ : 0x7fff) |
-           (in_ring ? 0 : EVCOPY_NOT_RECENT);
+  uint32_t idx = e->tl_in_rec < EVCOPY_MAX_INDEX ? e->tl_in_rec++ : EVCOPY_MAX_INDEX;
+  c->ord = e->cur_lsn << EVCOPY_LSN_SHIFT | (uint64_t)idx << 1 | (in_ring ? 0 : EVCOPY_NOT_RECENT);
   memcpy(c->data, json, len);
   c->data[len] = '\0';
   if (in_ring && c != old) profile_ring_push(e, p, c);
-  if (e->opt.store) {
+  /* On p's chain. An order already used (a record with over 8 million entries) cannot be
+     stored: such an entry is only kept among the recent ones. */
+  int chained = c->ord > p->tl.head;
+  c->prev = chained ? p->tl.head : 0;
+  if (chained) {
+    if (!p->tl.id) p->tl.id = c->ord;
+    p->tl.head = c->ord;
+  }
+  c->chain = p->tl.id;
+  if (e->opt.store && chained) {
     c->refs++;
     if (p->unstored_last) p->unstored_last->next_unstored = c;
     else p->unstored = c;

@@ -4,13 +4,16 @@
  * Only what changed since the last checkpoint is written: dirty profiles,
  * new timeline events, new journey versions and new outgoing messages.
  *
- * Profile encoding ("P1"), little-endian, str = u32 length (UINT32_MAX: null):
- *   "P1", str key, u32 n_idents {str}, u32 n_merged_keys {str}, str traits_json,
+ * Profile encoding ("P2"), little-endian, str = u32 length (UINT32_MAX: null):
+ *   "P2", str key, u32 n_idents {str}, u32 n_merged {str key, u64 head, u64 chain_id},
+ *   u64 head, u64 chain_id (its timeline chain, engine_int.h), str traits_json,
  *   i64 first_seen, i64 last_seen, u64 n_events,
  *   u32 n_members { str journey_id, u32 entries, i64 last_exit_ms, u8 has_run,
  *     [u32 version, i32 step, u32 entry_no, i64 entered_ms, u8 armed,
  *      i64 due, u64 seq, str trigger] },
  *   u32 n_msgs { 36-byte message id }, str cases_json (null: no cases)
+ * "P1" rows (stores written before the timeline chains) lack the heads and chain ids: they
+ * are filled in when the old timeline is moved into tlog (migrate_timeline).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +71,18 @@ static char *get_str(struct rd *r, uint32_t *len) {
 }
 
 static void encode_profile(const struct engine *e, const struct profile *p, struct buf *b) {
-  buf_append(b, "P1", 2);
+  buf_append(b, "P2", 2);
   put_cstr(b, p->key);
   put_u32(b, (uint32_t)p->n_idents);
   for (size_t i = 0; i < p->n_idents; i++) put_cstr(b, p->idents[i]);
   put_u32(b, (uint32_t)p->n_merged);
-  for (size_t i = 0; i < p->n_merged; i++) put_cstr(b, p->merged_keys[i]);
+  for (size_t i = 0; i < p->n_merged; i++) {
+    put_cstr(b, p->merged_keys[i]);
+    put_u64(b, p->merged_tl[i].head);
+    put_u64(b, p->merged_tl[i].id);
+  }
+  put_u64(b, p->tl.head);
+  put_u64(b, p->tl.id);
   char *traits = cJSON_PrintUnformatted(p->traits);
   put_cstr(b, traits ? traits : "{}");
   free(traits);
@@ -118,7 +127,8 @@ static void encode_profile(const struct engine *e, const struct profile *p, stru
 
 static struct profile *decode_profile(struct engine *e, const void *data, size_t len) {
   struct rd r = {data, (const char *)data + len, 0};
-  if (len < 2 || memcmp(data, "P1", 2)) return NULL;
+  if (len < 2 || (memcmp(data, "P1", 2) && memcmp(data, "P2", 2))) return NULL;
+  int v2 = ((const char *)data)[1] == '2';
   r.p += 2;
   struct profile *p = profile_alloc(e);
   p->key = get_str(&r, NULL);
@@ -136,7 +146,14 @@ static struct profile *decode_profile(struct engine *e, const void *data, size_t
     char *k = get_str(&r, NULL);
     if (!k) break;
     p->merged_keys = xrealloc(p->merged_keys, (p->n_merged + 1) * sizeof(*p->merged_keys));
-    p->merged_keys[p->n_merged++] = k;
+    p->merged_tl = xrealloc(p->merged_tl, (p->n_merged + 1) * sizeof(*p->merged_tl));
+    p->merged_keys[p->n_merged] = k;
+    p->merged_tl[p->n_merged].head = v2 ? get_u64(&r) : 0;
+    p->merged_tl[p->n_merged++].id = v2 ? get_u64(&r) : 0;
+  }
+  if (v2) {
+    p->tl.head = get_u64(&r);
+    p->tl.id = get_u64(&r);
   }
   char *traits = get_str(&r, NULL);
   p->traits = traits ? cJSON_Parse(traits) : NULL;
@@ -236,14 +253,24 @@ static struct profile *decode_profile(struct engine *e, const void *data, size_t
   return p;
 }
 
-/* timeline key: profile key, NUL, u64 big-endian order (LSN << 16 | index) */
-static size_t timeline_key(char *out, size_t cap, const char *pkey, uint64_t lsn) {
-  size_t n = strlen(pkey);
-  if (n + 9 > cap) n = cap - 9;
-  memcpy(out, pkey, n);
-  out[n] = '\0';
-  for (int i = 0; i < 8; i++) out[n + 1 + i] = (char)(lsn >> (56 - 8 * i));
-  return n + 9;
+void tl_key(uint64_t ord, unsigned char out[8]) {
+  for (int i = 0; i < 8; i++) out[i] = (unsigned char)(ord >> (56 - 8 * i));
+}
+
+int tl_get(MDB_txn *txn, const struct store *st, uint64_t ord, uint64_t *prev, uint64_t *chain,
+           MDB_val *json) {
+  unsigned char kb[8];
+  tl_key(ord, kb);
+  MDB_val k = {8, kb}, v;
+  int rc = mdb_get(txn, st->tlog, &k, &v);
+  if (rc) return rc;
+  if (v.mv_size < TL_VAL_HEAD) return BATON_ECORRUPT;
+  memcpy(prev, v.mv_data, 8);
+  memcpy(chain, (const char *)v.mv_data + 8, 8);
+  json->mv_data = (char *)v.mv_data + TL_VAL_HEAD;
+  json->mv_size = v.mv_size - TL_VAL_HEAD;
+  /* A chain only goes back in time: anything else is not one of its links. */
+  return *prev < ord ? 0 : BATON_ECORRUPT;
 }
 
 static size_t journey_key(char *out, size_t cap, const char *id, uint32_t version) {
@@ -273,7 +300,6 @@ enum { OP_PUT, OP_DEL };
 
 struct ckpt_tl {
   struct evcopy *ev; /* one reference held by the checkpoint */
-  uint32_t key_off, key_len; /* in ckpt.tl_keys */
 };
 
 struct ckpt {
@@ -284,7 +310,6 @@ struct ckpt {
   struct buf ops;          /* {u8 db, u8 op, u32 klen, key, u32 vlen, value} */
   struct ckpt_tl *tl;
   size_t n_tl;
-  struct buf tl_keys;
   struct buf outbox;       /* the engine's outbox_pending, taken over */
   struct dedup_entry *dedup; /* new entries, sequence dedup_from.. */
   size_t n_dedup;
@@ -337,7 +362,6 @@ static struct ckpt *ckpt_snapshot(struct engine *e) {
   c->n_suppressed = e->n_suppressed;
   c->n_deleted = e->n_deleted;
   buf_init(&c->ops, 0);
-  buf_init(&c->tl_keys, 0);
   buf_init(&c->agg_fp, 0);
   struct buf b;
   buf_init(&b, 0);
@@ -380,7 +404,7 @@ static struct ckpt *ckpt_snapshot(struct engine *e) {
     p->next_dirty = NULL;
     if (p->deleted) continue; /* its rows go with its pending deletion */
     size_t kn = strlen(p->key);
-    if (p->merged_into) { /* merged away: its row goes; its timeline rows stay, now the survivor's */
+    if (p->merged_into) { /* merged away: its row goes; its timeline chain stays, now the survivor's */
       op_add(&c->ops, DB_PROFILES, OP_DEL, p->key, kn, NULL, 0);
       continue;
     }
@@ -394,12 +418,9 @@ static struct ckpt *ckpt_snapshot(struct engine *e) {
         tl_cap = tl_cap ? tl_cap * 2 : 1024;
         c->tl = xrealloc(c->tl, tl_cap * sizeof(*c->tl));
       }
-      char key[1200];
-      size_t tk = timeline_key(key, sizeof(key), p->key, ev->ord);
       ev->ckpt_no = c->no;
       ev->refs++;
-      c->tl[c->n_tl++] = (struct ckpt_tl){ev, (uint32_t)c->tl_keys.len, (uint32_t)tk};
-      buf_append(&c->tl_keys, key, tk);
+      c->tl[c->n_tl++] = (struct ckpt_tl){ev};
     }
   }
   e->dirty_head = NULL;
@@ -434,13 +455,9 @@ static struct ckpt *ckpt_snapshot(struct engine *e) {
 }
 
 /* Step 2: one write transaction with everything in c. Any thread; touches no engine state. */
-/* LMDB's default order: bytes, then the shorter key first. */
-static _Thread_local const char *sort_keys;
 static int cmp_tl(const void *a, const void *b) {
-  const struct ckpt_tl *x = a, *y = b;
-  uint32_t n = MIN(x->key_len, y->key_len);
-  int r = memcmp(sort_keys + x->key_off, sort_keys + y->key_off, n);
-  return r ? r : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+  uint64_t x = ((const struct ckpt_tl *)a)->ev->ord, y = ((const struct ckpt_tl *)b)->ev->ord;
+  return (x > y) - (x < y);
 }
 
 struct op_ref {
@@ -501,15 +518,24 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     store_pace(&pc, ops[i].vn);
   }
   free(ops);
-  /* In key order: consecutive puts then land on the same or the next leaf page, which this
-     transaction has already copied, instead of a random one each. */
-  sort_keys = c->tl_keys.ptr;
+  /* In timeline order, which is the order of the log: appended after everything stored
+     before, so the pages written are new ones at the end of the tree, filled in turn. (An
+     entry of a failed checkpoint, written again, may come after newer ones: a plain put.) */
   if (c->n_tl > 1) qsort(c->tl, c->n_tl, sizeof(*c->tl), cmp_tl);
   for (size_t i = 0; i < c->n_tl && !rc; i++) {
-    MDB_val k = {c->tl[i].key_len, c->tl_keys.ptr + c->tl[i].key_off},
-            val = {c->tl[i].ev->len, c->tl[i].ev->data};
-    rc = mdb_put(txn, st->timeline, &k, &val, 0);
-    if (rc) rc = store_fail("put timeline", rc);
+    const struct evcopy *ev = c->tl[i].ev;
+    unsigned char kb[8];
+    tl_key(ev->ord, kb);
+    MDB_val k = {8, kb}, val = {TL_VAL_HEAD + ev->len, NULL};
+    rc = mdb_put(txn, st->tlog, &k, &val, MDB_APPEND | MDB_RESERVE);
+    if (rc == MDB_KEYEXIST) rc = mdb_put(txn, st->tlog, &k, &val, MDB_RESERVE);
+    if (rc) {
+      rc = store_fail("put timeline", rc);
+      break;
+    }
+    memcpy(val.mv_data, &ev->prev, 8);
+    memcpy((char *)val.mv_data + 8, &ev->chain, 8);
+    memcpy((char *)val.mv_data + TL_VAL_HEAD, ev->data, ev->len);
     store_pace(&pc, val.mv_size);
   }
   for (size_t off = 0; off + 4 <= c->outbox.len && !rc;) {
@@ -585,7 +611,6 @@ static void ckpt_free(struct ckpt *c) {
   for (size_t i = 0; i < c->n_tl; i++) evcopy_unref(c->tl[i].ev);
   free(c->tl);
   buf_release(&c->ops);
-  buf_release(&c->tl_keys);
   buf_release(&c->outbox);
   buf_release(&c->agg_fp);
   free(c->dedup);
@@ -847,27 +872,22 @@ static int load_journeys(struct engine *e, MDB_txn *txn) {
   return 0;
 }
 
-/* Reads up to cap newest recent-ring entries stored under one timeline key. */
-static size_t read_newest(MDB_cursor *cur, const char *pkey, size_t cap, struct evcopy **got) {
-  char key[1200];
-  size_t kn = timeline_key(key, sizeof(key), pkey, UINT64_MAX);
-  size_t plen = kn - 8; /* prefix including the NUL */
-  MDB_val k = {kn, key}, v;
+/* Reads up to cap newest recent-ring entries of one stored chain. */
+static size_t read_newest(MDB_txn *txn, const struct store *st, uint64_t head, size_t cap,
+                          struct evcopy **got) {
   size_t n = 0;
-  int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-  rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
-  while (rc == 0 && n < cap && k.mv_size == plen + 8 && !memcmp(k.mv_data, key, plen)) {
-    uint64_t ord = 0;
-    for (int i = 0; i < 8; i++) ord = ord << 8 | ((const uint8_t *)k.mv_data)[plen + i];
-    if (!(ord & EVCOPY_NOT_RECENT)) {
-      struct evcopy *c = evcopy_new(v.mv_size);
-      c->ord = ord;
-      c->len = (uint32_t)v.mv_size;
-      memcpy(c->data, v.mv_data, v.mv_size);
-      c->data[c->len] = '\0';
-      got[n++] = c;
-    }
-    rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+  uint64_t prev, chain;
+  MDB_val v;
+  for (uint64_t ord = head; ord && n < cap && !tl_get(txn, st, ord, &prev, &chain, &v); ord = prev) {
+    if (ord & EVCOPY_NOT_RECENT) continue;
+    struct evcopy *c = evcopy_new(v.mv_size);
+    c->ord = ord;
+    c->prev = prev;
+    c->chain = chain;
+    c->len = (uint32_t)v.mv_size;
+    memcpy(c->data, v.mv_data, v.mv_size);
+    c->data[c->len] = '\0';
+    got[n++] = c;
   }
   return n;
 }
@@ -878,13 +898,14 @@ static int cmp_ord_desc(const void *a, const void *b) {
 }
 
 /* Rebuilds p's recent ring from its stored timeline and those of profiles merged into it. */
-static void load_ring(struct engine *e, MDB_cursor *cur, struct profile *p) {
+static void load_ring(struct engine *e, MDB_txn *txn, struct profile *p) {
   size_t cap = e->opt.recent_events;
   if (!cap) return;
   size_t keys = 1 + p->n_merged;
   struct evcopy **got = xcalloc(cap * keys, sizeof(*got));
-  size_t n = read_newest(cur, p->key, cap, got);
-  for (size_t i = 0; i < p->n_merged; i++) n += read_newest(cur, p->merged_keys[i], cap, got + n);
+  size_t n = read_newest(txn, e->opt.store, p->tl.head, cap, got);
+  for (size_t i = 0; i < p->n_merged; i++)
+    n += read_newest(txn, e->opt.store, p->merged_tl[i].head, cap, got + n);
   qsort(got, n, sizeof(*got), cmp_ord_desc);
   for (size_t i = cap; i < n; i++) free(got[i]); /* older than the newest cap */
   if (n > cap) n = cap;
@@ -947,32 +968,162 @@ static void backfill_aggregates(struct engine *e, MDB_txn *txn) {
     free(fresh);
     return;
   }
-  MDB_cursor *cur;
-  mdb_cursor_open(txn, e->opt.store->timeline, &cur);
-  size_t it = 0, n_entries = 0;
+  size_t it = 0, n_entries = 0, cap = 0;
+  uint64_t *ords = NULL;
   const struct smap_slot *s;
   while (smap_next(&e->profiles, &it, &s)) {
     struct profile *p = s->val;
     for (size_t kk = 0; kk <= p->n_merged; kk++) {
-      const char *pkey = kk ? p->merged_keys[kk - 1] : p->key;
-      size_t pn = strlen(pkey) + 1;
-      MDB_val key = {pn, (void *)pkey}, val;
-      int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-      while (rc == 0 && key.mv_size == pn + 8 && !memcmp(key.mv_data, pkey, pn)) {
+      /* Each chain oldest first, as the events happened. */
+      size_t n = 0;
+      uint64_t prev, chain;
+      MDB_val val;
+      for (uint64_t ord = kk ? p->merged_tl[kk - 1].head : p->tl.head;
+           ord && !tl_get(txn, e->opt.store, ord, &prev, &chain, &val); ord = prev) {
+        if (n == cap) ords = xrealloc(ords, (cap = cap ? 2 * cap : 256) * sizeof(*ords));
+        ords[n++] = ord;
+      }
+      while (n--) {
+        if (tl_get(txn, e->opt.store, ords[n], &prev, &chain, &val)) continue;
         backfill_entry(e, p, val.mv_data, val.mv_size, fresh);
         n_entries++;
-        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
       }
     }
     if (p->aggs) profile_mark_dirty(e, p);
   }
-  mdb_cursor_close(cur);
+  free(ords);
   struct jlog_line l;
   jlog_begin(&l, JLOG_INFO, "aggregates backfilled from stored timelines");
   jlog_u64(&l, "aggregates", n_fresh);
   jlog_u64(&l, "entries", n_entries);
   jlog_end(&l);
   free(fresh);
+}
+
+/* An entry of the old timeline database, about to be appended to its chain. */
+struct old_entry {
+  uint64_t ord;
+  char *json;
+  size_t len;
+};
+
+static int cmp_old_entry(const void *a, const void *b) {
+  uint64_t x = ((const struct old_entry *)a)->ord, y = ((const struct old_entry *)b)->ord;
+  return (x > y) - (x < y);
+}
+
+/* Appends one profile key's old entries (any order) to a new chain in tlog. */
+static int migrate_chain(MDB_txn *txn, const struct store *st, struct old_entry *v, size_t n,
+                         struct tl_chain *out) {
+  qsort(v, n, sizeof(*v), cmp_old_entry);
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
+    if (i && v[i].ord == v[i - 1].ord) continue;
+    unsigned char kb[8];
+    tl_key(v[i].ord, kb);
+    MDB_val k = {8, kb}, val = {TL_VAL_HEAD + v[i].len, NULL};
+    rc = mdb_put(txn, st->tlog, &k, &val, MDB_RESERVE | MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) { /* an order the old layout let two customers share: skipped */
+      rc = 0;
+      continue;
+    }
+    if (rc) break;
+    if (!out->id) out->id = v[i].ord;
+    memcpy(val.mv_data, &out->head, 8);
+    memcpy((char *)val.mv_data + 8, &out->id, 8);
+    memcpy((char *)val.mv_data + TL_VAL_HEAD, v[i].json, v[i].len);
+    out->head = v[i].ord;
+  }
+  for (size_t i = 0; i < n; i++) free(v[i].json);
+  return rc ? store_fail("migrate timeline", rc) : 0;
+}
+
+/*
+ * Stores written before the timeline chains kept each entry under "profile key, NUL, order
+ * (lsn << 16 | index | 0x8000 if not in the recent ring)". Each key's entries become a chain
+ * in tlog, with orders in today's encoding; every profile row is rewritten with its chains'
+ * heads, and the old database is emptied, in one transaction (a crash leaves the old store).
+ * Entries under keys no profile refers to any more are dropped.
+ */
+static int migrate_timeline(struct engine *e) {
+  struct store *st = e->opt.store;
+  struct smap chains; /* profile key -> struct tl_chain */
+  smap_init(&chains);
+  size_t it = 0;
+  const struct smap_slot *s;
+  while (smap_next(&e->profiles, &it, &s)) {
+    struct profile *p = s->val;
+    for (size_t i = 0; i <= p->n_merged; i++) {
+      const char *key = i ? p->merged_keys[i - 1] : p->key;
+      void **slot = smap_upsert(&chains, key, strlen(key), NULL);
+      if (!*slot) *slot = xcalloc(1, sizeof(struct tl_chain));
+    }
+  }
+  MDB_txn *txn = store_begin(st, 0);
+  MDB_cursor *cur;
+  mdb_cursor_open(txn, st->timeline, &cur);
+  MDB_val k, v;
+  struct old_entry *group = NULL;
+  size_t n = 0, cap = 0, moved = 0;
+  struct tl_chain *in = NULL; /* the chain of the key being read */
+  char *key = NULL;
+  int rc = 0;
+  for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    const char *kp = k.mv_data;
+    size_t pn = r == 0 && k.mv_size > 9 ? k.mv_size - 9 : 0;
+    int same = r == 0 && key && pn == strlen(key) && !memcmp(kp, key, pn);
+    if (!same && n) { /* the previous key's entries are all read */
+      if ((rc = migrate_chain(txn, st, group, n, in))) break;
+      moved += n;
+      n = 0;
+    }
+    if (r) break;
+    if (!pn || kp[pn] != '\0') continue;
+    if (!same) {
+      free(key);
+      key = xstrndup(kp, pn);
+      in = smap_get(&chains, key, pn);
+    }
+    if (!in) continue;
+    uint64_t old = 0;
+    for (int i = 0; i < 8; i++) old = old << 8 | ((const uint8_t *)kp)[pn + 1 + i];
+    if (old >> 56) continue; /* no LSN that large was ever written */
+    if (n == cap) group = xrealloc(group, (cap = cap ? 2 * cap : 64) * sizeof(*group));
+    group[n++] = (struct old_entry){(old >> 16) << EVCOPY_LSN_SHIFT | (old & 0x7fff) << 1 |
+                                        (old & 0x8000 ? EVCOPY_NOT_RECENT : 0),
+                                    xstrndup(v.mv_data, v.mv_size), v.mv_size};
+  }
+  mdb_cursor_close(cur);
+  for (size_t i = 0; i < n; i++) free(group[i].json);
+  free(group);
+  free(key);
+  struct buf b;
+  buf_init(&b, 0);
+  it = 0;
+  while (!rc && smap_next(&e->profiles, &it, &s)) {
+    struct profile *p = s->val;
+    p->tl = *(struct tl_chain *)smap_get(&chains, p->key, strlen(p->key));
+    for (size_t i = 0; i < p->n_merged; i++)
+      p->merged_tl[i] = *(struct tl_chain *)smap_get(&chains, p->merged_keys[i],
+                                                       strlen(p->merged_keys[i]));
+    buf_clear(&b);
+    encode_profile(e, p, &b);
+    MDB_val pk = {strlen(p->key), p->key}, pv = {b.len, b.ptr};
+    if ((rc = mdb_put(txn, st->profiles, &pk, &pv, 0))) rc = store_fail("migrate profile", rc);
+  }
+  buf_release(&b);
+  if (!rc && (rc = mdb_drop(txn, st->timeline, 0))) rc = store_fail("migrate timeline", rc);
+  if (rc) mdb_txn_abort(txn);
+  else rc = store_commit(txn);
+  it = 0;
+  while (smap_next(&chains, &it, &s)) free(s->val);
+  smap_release(&chains);
+  struct jlog_line l;
+  jlog_begin(&l, rc ? JLOG_ERROR : JLOG_INFO, "timeline moved to its log-ordered layout");
+  jlog_u64(&l, "entries", moved);
+  jlog_u64(&l, "profiles", e->profiles.len);
+  jlog_end(&l);
+  return rc;
 }
 
 int engine_load(struct engine *e) {
@@ -993,7 +1144,7 @@ int engine_load(struct engine *e) {
     mdb_txn_abort(txn);
     return rc;
   }
-  MDB_cursor *cur, *tcur;
+  MDB_cursor *cur;
   mdb_cursor_open(txn, st->dedup, &cur);
   MDB_val dk, dv;
   for (int r = mdb_cursor_get(cur, &dk, &dv, MDB_FIRST); r == 0;
@@ -1011,7 +1162,6 @@ int engine_load(struct engine *e) {
   e->dedup_stored_end = dedup_end(&e->dedup);
   engine_load_suppressed(e, txn);
   mdb_cursor_open(txn, st->profiles, &cur);
-  mdb_cursor_open(txn, st->timeline, &tcur);
   MDB_val k, val;
   size_t n = 0;
   for (int r = mdb_cursor_get(cur, &k, &val, MDB_FIRST); r == 0;
@@ -1024,16 +1174,23 @@ int engine_load(struct engine *e) {
     }
     *smap_upsert(&e->profiles, p->key, strlen(p->key), NULL) = p;
     profile_index(e, p);
-    load_ring(e, tcur, p);
     n++;
   }
-  mdb_cursor_close(tcur);
   mdb_cursor_close(cur);
+  MDB_stat old_tl;
+  if (!rc && mdb_stat(txn, st->timeline, &old_tl) == 0 && old_tl.ms_entries) {
+    /* A store from before the timeline chains: moved over once, in its own transaction. */
+    mdb_txn_abort(txn);
+    rc = migrate_timeline(e);
+    txn = store_begin(st, 1);
+  }
+  size_t it = 0;
+  const struct smap_slot *s;
+  while (!rc && smap_next(&e->profiles, &it, &s)) load_ring(e, txn, s->val);
   if (!rc) backfill_aggregates(e, txn);
   mdb_txn_abort(txn);
   if (rc) return rc;
-  size_t it = 0;
-  const struct smap_slot *s;
+  it = 0;
   while (smap_next(&e->profiles, &it, &s)) e->n_events += ((struct profile *)s->val)->n_events;
   struct jlog_line l;
   jlog_begin(&l, JLOG_INFO, "checkpoint loaded");

@@ -4,9 +4,9 @@
  *
  * In memory, at once: the profile, its identities, journey runs and timers,
  * and its timeline entries not yet stored. At the next checkpoint, in the
- * store: the profile row, every stored timeline row under its key and the keys
- * of profiles merged into it, and the delivery ledger and outbox rows of every
- * message it was sent (found on those timelines). In the event log: the
+ * store: the profile rows under its key and the keys of profiles merged into
+ * it, every stored entry of their timeline chains, and the delivery ledger and
+ * outbox rows of every message it was sent (found on those timelines). In the event log: the
  * engine asks for everything up to the deletion record to be purged once
  * checkpointed (evlog_purge), so no retained copy of its events is left.
  *
@@ -84,10 +84,18 @@ void engine_apply_delete(struct engine *e, const struct rec_profile *pr) {
   e->deletes = xrealloc(e->deletes, (e->n_deletes + 1) * sizeof(*e->deletes));
   struct pending_delete *d = &e->deletes[e->n_deletes++];
   memset(d, 0, sizeof(*d));
-  d->n_keys = 1 + p->n_merged;
+  d->n_keys = d->n_chains = 1 + p->n_merged;
   d->keys = xcalloc(d->n_keys, sizeof(*d->keys));
+  d->chains = xcalloc(d->n_chains, sizeof(*d->chains));
   d->keys[0] = xstrdup(p->key);
-  for (size_t i = 0; i < p->n_merged; i++) d->keys[1 + i] = xstrdup(p->merged_keys[i]);
+  d->chains[0] = p->tl;
+  for (size_t i = 0; i < p->n_merged; i++) {
+    d->keys[1 + i] = xstrdup(p->merged_keys[i]);
+    d->chains[1 + i] = p->merged_tl[i];
+  }
+  /* The chains' newest links may be entries never stored (dropped below) or being stored by
+     the checkpoint in flight: their links are kept to walk past them. */
+  d->queued = profile_queued_links(p, &d->n_queued);
   for (uint32_t i = 0; i < p->msg_n; i++)
     add_msg(d, p->msgs[(p->msg_head + i) % PROFILE_MAX_MSGS], OUTMSG_ID_LEN);
 
@@ -140,25 +148,32 @@ int engine_checkpoint_deletes(struct store *st, MDB_txn *txn, struct pending_del
                               int64_t clock_ms) {
   for (size_t i = 0; i < n_deletes; i++) {
     struct pending_delete *d = &deletes[i];
-    MDB_cursor *cur;
-    mdb_cursor_open(txn, st->timeline, &cur);
-    for (size_t k = 0; k < d->n_keys; k++) {
-      size_t pn = strlen(d->keys[k]) + 1; /* the key and its NUL */
-      MDB_val key = {pn, d->keys[k]}, val;
-      int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-      while (rc == 0 && key.mv_size == pn + 8 && !memcmp(key.mv_data, d->keys[k], pn)) {
-        scan_message_id(d, val.mv_data, val.mv_size);
-        if ((rc = mdb_cursor_del(cur, 0))) break;
-        rc = mdb_cursor_get(cur, &key, &val, MDB_GET_CURRENT);
-      }
-      MDB_val pk = {pn - 1, d->keys[k]};
-      rc = mdb_del(txn, st->profiles, &pk, NULL);
-      if (rc && rc != MDB_NOTFOUND) {
-        mdb_cursor_close(cur);
-        return store_fail("delete profile", rc);
+    for (size_t c = 0; c < d->n_chains; c++) {
+      /* Each chain from its head: stored entries go (their links lead on), queued ones that
+         were never stored are passed by their kept links. */
+      uint64_t ord = d->chains[c].head;
+      while (ord) {
+        uint64_t prev, chain;
+        MDB_val json;
+        int rc = tl_get(txn, st, ord, &prev, &chain, &json);
+        if (rc == 0 && chain == d->chains[c].id) {
+          scan_message_id(d, json.mv_data, json.mv_size);
+          unsigned char kb[8];
+          tl_key(ord, kb);
+          MDB_val key = {8, kb};
+          if ((rc = mdb_del(txn, st->tlog, &key, NULL))) return store_fail("delete timeline", rc);
+        } else if ((prev = tl_link_prev(d->queued, d->n_queued, ord)) == UINT64_MAX) {
+          break; /* not one of its links: the chain ends here */
+        }
+        if (prev >= ord) break;
+        ord = prev;
       }
     }
-    mdb_cursor_close(cur);
+    for (size_t k = 0; k < d->n_keys; k++) {
+      MDB_val pk = {strlen(d->keys[k]), d->keys[k]};
+      int rc = mdb_del(txn, st->profiles, &pk, NULL);
+      if (rc && rc != MDB_NOTFOUND) return store_fail("delete profile", rc);
+    }
     for (size_t m = 0; m < d->n_msgs; m++) {
       MDB_val mk = {strlen(d->msg_ids[m]), d->msg_ids[m]};
       mdb_del(txn, st->deliveries, &mk, NULL);
@@ -181,6 +196,8 @@ int engine_checkpoint_deletes(struct store *st, MDB_txn *txn, struct pending_del
 void engine_pending_delete_free(struct pending_delete *d) {
   for (size_t k = 0; k < d->n_keys; k++) free(d->keys[k]);
   free(d->keys);
+  free(d->chains);
+  free(d->queued);
   for (size_t m = 0; m < d->n_msgs; m++) free(d->msg_ids[m]);
   free(d->msg_ids);
 }

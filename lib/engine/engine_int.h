@@ -17,15 +17,28 @@
 #include "util/smap.h"
 
 #define PROFILE_MAX_MSGS 50
-#define EVCOPY_NOT_RECENT 0x8000u
+#define EVCOPY_NOT_RECENT 1u
+/* Timeline order: LSN << EVCOPY_LSN_SHIFT | index among the entries its record produced << 1
+   | EVCOPY_NOT_RECENT. Strictly increasing in the order entries are recorded; unique across
+   all customers (it is the stored timeline's key), for LSNs below 2^40. */
+#define EVCOPY_LSN_SHIFT 24
+#define EVCOPY_MAX_INDEX ((1u << (EVCOPY_LSN_SHIFT - 1)) - 1)
 #define PROFILE_MAX_CASES 100 /* cases kept per profile; the oldest closed go first */ /* message ids remembered per profile */
+
+/* A profile's timeline chain: its newest entry (queued or stored) and its id, the order of
+   its first entry (both 0 while empty). */
+struct tl_chain {
+  uint64_t head, id;
+};
 
 /* An event as kept in memory: its timeline order and normalised JSON text.
    Shared by a profile's ring and its queue of entries the next checkpoint
    stores, hence the reference count. */
 struct evcopy {
-  uint64_t ord; /* LSN << 16 | index among the entries its record produced,
-                   | EVCOPY_NOT_RECENT for entries kept out of the recent ring */
+  uint64_t ord;  /* timeline order (above); EVCOPY_NOT_RECENT for entries kept out of the
+                    recent ring */
+  uint64_t prev;  /* the entry before it on its profile's chain (0: none) */
+  uint64_t chain; /* that chain's id */
   struct evcopy *next_unstored; /* in its profile's queue of entries to store */
   uint32_t ckpt_no;             /* the checkpoint writing it, 0 if none yet */
   uint32_t refs;
@@ -84,7 +97,11 @@ struct profile {
   const char *user_id; /* points into the first "u:" identity (+2), or NULL */
   char **idents;
   size_t n_idents;
-  char **merged_keys; /* keys of profiles merged into this one (their stored timelines) */
+  /* The stored timeline is a chain per profile: each entry names the one before it. A
+     merged profile's chain is frozen at the merge; the survivor keeps its key and chain. */
+  struct tl_chain tl;
+  char **merged_keys;          /* keys of profiles merged into this one */
+  struct tl_chain *merged_tl;  /* their chains, in the same order */
   size_t n_merged;
   struct profile *merged_into; /* set once merged away; freed after the next checkpoint */
   int deleted;        /* deleted on request; its stored rows go at the next checkpoint */
@@ -177,9 +194,17 @@ struct engine {
   int replay_done;
 };
 
+struct tl_link {
+  uint64_t ord, prev;
+};
+
 struct pending_delete {
-  char **keys;    /* profile keys whose stored timelines and rows go */
+  char **keys;    /* profile keys whose rows go */
   size_t n_keys;
+  struct tl_chain *chains; /* timeline chains whose stored entries go */
+  size_t n_chains;
+  struct tl_link *queued; /* the links of entries that were queued, by ord (maybe never stored) */
+  size_t n_queued;
   char **msg_ids; /* messages whose ledger and outbox rows go */
   size_t n_msgs;
 };
@@ -200,6 +225,17 @@ void profile_drop_unstored(struct engine *e, struct profile *p);
 /* Records message id (OUTMSG_ID_LEN chars) among p's newest messages. */
 void profile_add_msg(struct profile *p, const char *id);
 void profile_ring_push(struct engine *e, struct profile *p, struct evcopy *ev);
+/* tlog rows (store.h): the key of ord, and reading one entry. tl_get returns 0 with the
+   entry's prev, chain id and JSON text (pointing into the map), MDB_NOTFOUND, or
+   BATON_ECORRUPT for a row too short to be one. */
+void tl_key(uint64_t ord, unsigned char out[8]);
+#define TL_VAL_HEAD 16 /* u64 prev, u64 chain id, before the JSON text */
+int tl_get(MDB_txn *txn, const struct store *st, uint64_t ord, uint64_t *prev, uint64_t *chain,
+           MDB_val *json);
+/* The links of p's queued timeline entries, sorted by ord (*n gets their number). */
+struct tl_link *profile_queued_links(const struct profile *p, size_t *n);
+/* The prev of ord among links (sorted), or UINT64_MAX if it is not there. */
+uint64_t tl_link_prev(const struct tl_link *links, size_t n, uint64_t ord);
 /* Records an entry on p's timeline (stored at the next checkpoint); in_ring
    also keeps it among the profile's recent events. */
 void profile_record(struct engine *e, struct profile *p, const char *json, size_t len,

@@ -63,6 +63,7 @@ void profile_free(struct profile *p) {
   free(p->idents);
   for (size_t i = 0; i < p->n_merged; i++) free(p->merged_keys[i]);
   free(p->merged_keys);
+  free(p->merged_tl);
   cJSON_Delete(p->traits);
   cJSON_Delete(p->cases);
   for (size_t i = 0; p->aggs && i < p->n_aggs; i++) agg_state_clear(&p->aggs[i]);
@@ -292,10 +293,17 @@ static void merge(struct engine *e, struct profile *into, struct profile *from, 
   merge_members(e, into, from);
   for (uint32_t i = 0; i < from->msg_n; i++)
     profile_add_msg(into, from->msgs[(from->msg_head + i) % PROFILE_MAX_MSGS]);
-  into->merged_keys = xrealloc(into->merged_keys,
-                               (into->n_merged + from->n_merged + 1) * sizeof(char *));
-  into->merged_keys[into->n_merged++] = xstrdup(from->key);
-  for (size_t i = 0; i < from->n_merged; i++) into->merged_keys[into->n_merged++] = from->merged_keys[i];
+  /* Its timeline chain, and those merged into it, stay as they are: the survivor keeps
+     their heads (their queued entries are stored by the survivor's checkpoints). */
+  size_t nm = into->n_merged + from->n_merged + 1;
+  into->merged_keys = xrealloc(into->merged_keys, nm * sizeof(char *));
+  into->merged_tl = xrealloc(into->merged_tl, nm * sizeof(*into->merged_tl));
+  into->merged_keys[into->n_merged] = xstrdup(from->key);
+  into->merged_tl[into->n_merged++] = from->tl;
+  for (size_t i = 0; i < from->n_merged; i++) {
+    into->merged_keys[into->n_merged] = from->merged_keys[i];
+    into->merged_tl[into->n_merged++] = from->merged_tl[i];
+  }
   from->n_merged = 0;
   smap_del(&e->profiles, from->key, strlen(from->key));
   from->merged_into = into;

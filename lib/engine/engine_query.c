@@ -255,28 +255,21 @@ static int cmp_item_desc(const void *a, const void *b) {
   return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Reads up to limit stored timeline entries of key older than before. */
-static void stored_before(MDB_cursor *cur, const char *pkey, uint64_t before, size_t limit,
-                          struct tl_item *out, size_t *n) {
-  char key[1200];
-  size_t pn = strlen(pkey);
-  if (pn + 9 > sizeof(key)) return;
-  memcpy(key, pkey, pn);
-  key[pn] = '\0';
-  for (int i = 0; i < 8; i++) key[pn + 1 + i] = (char)(before >> (56 - 8 * i));
-  MDB_val k = {pn + 9, key}, v;
-  int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-  rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+/* Reads up to limit stored entries older than before from a chain, newest first, from
+   its newest stored entry. */
+static void stored_before(MDB_txn *txn, const struct store *st, uint64_t from, uint64_t before,
+                          size_t limit, struct tl_item *out, size_t *n) {
+  uint64_t prev, chain;
+  MDB_val v;
   size_t got = 0;
-  while (rc == 0 && got < limit && k.mv_size == pn + 9 && !memcmp(k.mv_data, key, pn + 1)) {
-    uint64_t ord = 0;
-    for (int i = 0; i < 8; i++) ord = ord << 8 | ((const uint8_t *)k.mv_data)[pn + 1 + i];
+  for (uint64_t ord = from; ord && got < limit && !tl_get(txn, st, ord, &prev, &chain, &v);
+       ord = prev) {
+    if (ord >= before) continue;
     out[*n].ord = ord;
     out[*n].json = xstrndup(v.mv_data, v.mv_size);
     out[*n].len = v.mv_size;
     (*n)++;
     got++;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
   }
 }
 
@@ -290,13 +283,23 @@ int engine_profile_events_json(struct engine *e, const char *by, const char *id,
     pthread_rwlock_unlock(&e->lock);
     return BATON_ENOENT;
   }
-  /* Keys whose stored timelines make up this profile's, and the entries
-     not yet checkpointed (in the engine's queue). */
-  size_t n_keys = 1 + p->n_merged;
-  char **keys = xcalloc(n_keys, sizeof(*keys));
-  keys[0] = xstrdup(p->key);
-  for (size_t i = 0; i < p->n_merged; i++) keys[1 + i] = xstrdup(p->merged_keys[i]);
-  size_t cap = limit * (n_keys + 1), n = 0;
+  /* The chains that make up this profile's timeline (its own and those of profiles merged
+     into it), each from its newest stored entry: the entries still queued are taken from the
+     engine's queue, and their links lead to the stored ones. */
+  size_t n_chains = 1 + p->n_merged;
+  struct tl_chain *chains = xcalloc(n_chains, sizeof(*chains));
+  chains[0] = p->tl;
+  for (size_t i = 0; i < p->n_merged; i++) chains[1 + i] = p->merged_tl[i];
+  size_t n_links;
+  struct tl_link *links = profile_queued_links(p, &n_links);
+  for (size_t i = 0; i < n_chains; i++) {
+    uint64_t prev;
+    while (chains[i].head && (prev = tl_link_prev(links, n_links, chains[i].head)) != UINT64_MAX &&
+           prev < chains[i].head)
+      chains[i].head = prev;
+  }
+  free(links);
+  size_t cap = limit * (n_chains + 1), n = 0;
   struct tl_item *items = xcalloc(cap, sizeof(*items));
   /* The unstored queue is in order of recording except after merges, so
      take the newest `limit` of it by keeping a min-ordered window. */
@@ -321,10 +324,16 @@ int engine_profile_events_json(struct engine *e, const char *by, const char *id,
   pthread_rwlock_unlock(&e->lock);
   if (e->opt.store) {
     MDB_txn *txn = store_begin(e->opt.store, 1);
-    MDB_cursor *cur;
-    mdb_cursor_open(txn, e->opt.store->timeline, &cur);
-    for (size_t i = 0; i < n_keys; i++) stored_before(cur, keys[i], before, limit, items, &n);
-    mdb_cursor_close(cur);
+    /* The cursor is the last entry of the page before: if it is stored on one of these
+       chains, that chain goes on from the entry before it instead of being walked from its
+       head (a cursor from anywhere else is only a bound). */
+    uint64_t prev, chain;
+    MDB_val v;
+    if (before != UINT64_MAX && !tl_get(txn, e->opt.store, before, &prev, &chain, &v))
+      for (size_t i = 0; i < n_chains; i++)
+        if (chains[i].id == chain && chains[i].head >= before) chains[i].head = prev;
+    for (size_t i = 0; i < n_chains; i++)
+      stored_before(txn, e->opt.store, chains[i].head, before, limit, items, &n);
     mdb_txn_abort(txn);
   }
   qsort(items, n, sizeof(*items), cmp_item_desc);
@@ -345,8 +354,7 @@ int engine_profile_events_json(struct engine *e, const char *by, const char *id,
   buf_putc(out, '}');
   for (size_t i = 0; i < n; i++) free(items[i].json);
   free(items);
-  for (size_t i = 0; i < n_keys; i++) free(keys[i]);
-  free(keys);
+  free(chains);
   return 0;
 }
 

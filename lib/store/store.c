@@ -48,7 +48,8 @@ int store_open(const char *dir, uint64_t map_bytes, struct store **out) {
     const char *name;
     MDB_dbi *dbi;
   } dbs[] = {{"meta", &st->meta},         {"profiles", &st->profiles},
-             {"timeline", &st->timeline}, {"journeys", &st->journeys},
+             {"timeline", &st->timeline}, {"tlog", &st->tlog},
+             {"journeys", &st->journeys},
              {"outbox", &st->outbox},     {"deliveries", &st->deliveries},
              {"dedup", &st->dedup},       {"suppressed", &st->suppressed},
              {"jstats", &st->jstats}};

@@ -7,7 +7,14 @@
  * Named databases:
  *   meta        "applied_lsn" -> u64, "clock_ms" -> i64
  *   profiles    profile key -> serialised profile (engine/checkpoint.c)
- *   timeline    profile key, NUL, u64 BE (lsn << 16 | index) -> event JSON text
+ *   tlog        u64 BE timeline order (engine_int.h: lsn << 24 | index << 1 | flag) ->
+ *               u64 LE order of the entry before it on the same chain (0: none),
+ *               u16 LE key length, the chain's profile key, event JSON text.
+ *               Appended in order by checkpoints (sequential pages, not one random leaf
+ *               per customer); a profile row names the newest entry of its chain
+ *               (engine_checkpoint.c).
+ *   timeline    (stores written before tlog) profile key, NUL, u64 BE (lsn << 16 | index)
+ *               -> event JSON text; moved into tlog when such a store is opened
  *   journeys    journey id, NUL, u32 BE version -> i64 published_ms, source
  *   outbox      message id -> serialised outgoing message awaiting a final outcome
  *   deliveries  message id -> JSON delivery record (state, attempts, ...)
@@ -28,7 +35,7 @@
 
 struct store {
   MDB_env *env;
-  MDB_dbi meta, profiles, timeline, journeys, outbox, deliveries, dedup, suppressed, jstats;
+  MDB_dbi meta, profiles, timeline, tlog, journeys, outbox, deliveries, dedup, suppressed, jstats;
 };
 
 /*

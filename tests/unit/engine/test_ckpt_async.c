@@ -94,20 +94,20 @@ static void test_apply_while_writing(void **state) {
   assert_int_equal(e->checkpoint_lsn, first);
   assert_int_equal(timeline_ns(e, "alice"), BITS(1, 2, 3, 4, 5, 7, 8));
   /* Stored by the first checkpoint: what was applied before its snapshot, carl's too. */
-  assert_int_equal(rows_with(st, st->timeline, "\"n\":4"), 1);
-  assert_int_equal(rows_with(st, st->timeline, "\"n\":7"), 0);
-  assert_int_equal(rows_with(st, st->timeline, "carl"), 1);
+  assert_int_equal(rows_with(st, st->tlog, "\"n\":4"), 1);
+  assert_int_equal(rows_with(st, st->tlog, "\"n\":7"), 0);
+  assert_int_equal(rows_with(st, st->tlog, "carl"), 1);
 
   /* The next one, synchronous, stores the rest and removes what carl's deletion covers, not
      what came after it. */
   assert_int_equal(engine_checkpoint(e), 0);
   assert_int_equal(e->checkpoint_lsn, r->n);
   assert_int_equal(e->n_unstored, 0);
-  assert_int_equal(rows_with(st, st->timeline, "carl"), 1);
-  assert_int_equal(rows_with(st, st->timeline, "\"n\":11"), 1);
-  assert_int_equal(rows_with(st, st->timeline, "\"n\":6"), 0);
+  assert_int_equal(rows_with(st, st->tlog, "carl"), 1);
+  assert_int_equal(rows_with(st, st->tlog, "\"n\":11"), 1);
+  assert_int_equal(rows_with(st, st->tlog, "\"n\":6"), 0);
   assert_int_equal(rows_with(st, st->profiles, "carl"), 1);
-  assert_int_equal(rows_with(st, st->timeline, "\"n\":8"), 1);
+  assert_int_equal(rows_with(st, st->tlog, "\"n\":8"), 1);
   assert_int_equal(rows_with(st, st->profiles, "a:b"), 1); /* alice's identity, no row of its own */
   assert_int_equal(timeline_ns(e, "alice"), BITS(1, 2, 3, 4, 5, 7, 8));
   engine_ckpt_writer_stop(e);
@@ -176,7 +176,7 @@ static void test_ring_reuse(void **state) {
   assert_string_equal(got, "8,7,6");
   mdb_txn_abort(hold);
   assert_int_equal(engine_ckpt_poll(e, 1), 1);
-  assert_int_equal(rows_with(st, st->timeline, "\"n\":5,"), 1);
+  assert_int_equal(rows_with(st, st->tlog, "\"n\":5,"), 1);
   assert_int_equal(engine_checkpoint(e), 0);
   engine_ckpt_writer_stop(e);
   assert_int_equal(timeline_ns(e, "ada"), BITS(1, 2, 3, 4, 5, 6, 7, 8));

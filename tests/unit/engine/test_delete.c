@@ -58,12 +58,12 @@ static void test_delete_everything(void **state) {
   for (int i = 1; i <= 5; i++) {
     char needle[8];
     snprintf(needle, sizeof(needle), "qqq%d", i);
-    assert_int_equal(rows_with(st, st->timeline, needle), 0);
+    assert_int_equal(rows_with(st, st->tlog, needle), 0);
     assert_int_equal(rows_with(st, st->profiles, needle), 0);
   }
-  assert_int_equal(rows_with(st, st->timeline, "a:anon-q"), 0);
+  assert_int_equal(rows_with(st, st->tlog, "anon-q"), 0);
   assert_int_equal(rows_with(st, st->outbox, "anon-q"), 0);
-  assert_true(rows_with(st, st->timeline, "u:other") > 0);
+  assert_true(rows_with(st, st->tlog, "\"userId\":\"other\"") > 0);
   engine_close(e);
   /* Suppression survives a restart. */
   assert_int_equal(engine_open(&o, &e), 0);
