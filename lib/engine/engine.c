@@ -145,21 +145,16 @@ void profile_record(struct engine *e, struct profile *p, const char *json, size_
   } else {
     c = evcopy_new(len);
   }
-  uint32_t idx = e->tl_in_rec < EVCOPY_MAX_INDEX ? e->tl_in_rec++ : EVCOPY_MAX_INDEX;
-  c->ord = e->cur_lsn << EVCOPY_LSN_SHIFT | (uint64_t)idx << 1 | (in_ring ? 0 : EVCOPY_NOT_RECENT);
+  c->ord = e->tl_seq++ << 1 | (in_ring ? 0 : EVCOPY_NOT_RECENT);
   memcpy(c->data, json, len);
   c->data[len] = '\0';
   if (in_ring && c != old) profile_ring_push(e, p, c);
-  /* On p's chain. An order already used (a record with over 8 million entries) cannot be
-     stored: such an entry is only kept among the recent ones. */
-  int chained = c->ord > p->tl.head;
-  c->prev = chained ? p->tl.head : 0;
-  if (chained) {
-    if (!p->tl.id) p->tl.id = c->ord;
-    p->tl.head = c->ord;
-  }
+  /* On p's chain. */
+  c->prev = p->tl.head;
+  if (!p->tl.id) p->tl.id = c->ord;
   c->chain = p->tl.id;
-  if (e->opt.store && chained) {
+  p->tl.head = c->ord;
+  if (e->opt.store) {
     c->refs++;
     if (p->unstored_last) p->unstored_last->next_unstored = c;
     else p->unstored = c;
@@ -264,7 +259,6 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len) {
   if (rec_decode(data, len, &r)) return BATON_ECORRUPT;
   e->cur_lsn = lsn;
   e->seq_in_rec = 0;
-  e->tl_in_rec = 0;
   int64_t t = r.type == REC_EVENT     ? r.u.ev.received_ms
               : r.type == REC_JOURNEY ? r.u.jr.time_ms
               : r.type == REC_PROFILE ? r.u.pr.time_ms
@@ -295,6 +289,7 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len) {
 int engine_open(const struct engine_options *opt, struct engine **out) {
   struct engine *e = xcalloc(1, sizeof(*e));
   e->opt = *opt;
+  e->tl_seq = 1; /* order 0 means "none" */
   pthread_rwlockattr_t attr;
   pthread_rwlockattr_init(&attr);
   /* Writer preference: profile reads must not starve the apply loop. */

@@ -305,6 +305,7 @@ struct ckpt_tl {
 struct ckpt {
   uint32_t no;             /* evcopy.ckpt_no of the entries it stores */
   uint64_t lsn;            /* applied_lsn it covers */
+  uint64_t tl_seq;         /* the engine's tl_seq then */
   int64_t clock_ms;
   uint64_t n_messages, n_merges, n_duplicates, n_suppressed, n_deleted;
   struct buf ops;          /* {u8 db, u8 op, u32 klen, key, u32 vlen, value} */
@@ -355,6 +356,7 @@ static struct ckpt *ckpt_snapshot(struct engine *e) {
   struct ckpt *c = xcalloc(1, sizeof(*c));
   c->no = ++e->ckpt_seq ? e->ckpt_seq : ++e->ckpt_seq; /* never 0: 0 means "not in flight" */
   c->lsn = e->applied_lsn;
+  c->tl_seq = e->tl_seq;
   c->clock_ms = e->clock_ms;
   c->n_messages = e->n_messages;
   c->n_merges = e->n_merges;
@@ -579,6 +581,7 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
   }
   if (!rc) rc = store_put_u64(txn, st, "applied_lsn", c->lsn);
   if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)c->clock_ms);
+  if (!rc) rc = store_put_u64(txn, st, "timeline_seq", c->tl_seq);
   if (!rc) rc = store_put_u64(txn, st, "messages", c->n_messages);
   /* Lifetime counters, like engine.events: a restart does not reset them. */
   if (!rc) rc = store_put_u64(txn, st, "merges", c->n_merges);
@@ -1087,9 +1090,10 @@ static int migrate_timeline(struct engine *e) {
     if (!in) continue;
     uint64_t old = 0;
     for (int i = 0; i < 8; i++) old = old << 8 | ((const uint8_t *)kp)[pn + 1 + i];
-    if (old >> 56) continue; /* no LSN that large was ever written */
+    if (old >> 62) continue; /* no LSN that large was ever written */
     if (n == cap) group = xrealloc(group, (cap = cap ? 2 * cap : 64) * sizeof(*group));
-    group[n++] = (struct old_entry){(old >> 16) << EVCOPY_LSN_SHIFT | (old & 0x7fff) << 1 |
+    /* the same order, the flag moved from bit 15 to bit 0 */
+    group[n++] = (struct old_entry){(old & ~(uint64_t)0x8000) << 1 |
                                         (old & 0x8000 ? EVCOPY_NOT_RECENT : 0),
                                     xstrndup(v.mv_data, v.mv_size), v.mv_size};
   }
@@ -1184,6 +1188,18 @@ int engine_load(struct engine *e) {
     rc = migrate_timeline(e);
     txn = store_begin(st, 1);
   }
+  /* Orders go on from the checkpoint's (so replay gives the entries after it the same ones),
+     and in any case after every stored entry (a store moved over from the old layout). */
+  if (store_get_u64(txn, st, "timeline_seq", &v) == 0 && v > e->tl_seq) e->tl_seq = v;
+  MDB_cursor *tc;
+  MDB_val tk, tv;
+  mdb_cursor_open(txn, st->tlog, &tc);
+  if (!rc && mdb_cursor_get(tc, &tk, &tv, MDB_LAST) == 0 && tk.mv_size == 8) {
+    uint64_t last = 0;
+    for (int i = 0; i < 8; i++) last = last << 8 | ((const uint8_t *)tk.mv_data)[i];
+    if ((last >> 1) + 1 > e->tl_seq) e->tl_seq = (last >> 1) + 1;
+  }
+  mdb_cursor_close(tc);
   size_t it = 0;
   const struct smap_slot *s;
   while (!rc && smap_next(&e->profiles, &it, &s)) load_ring(e, txn, s->val);

@@ -17,12 +17,10 @@
 #include "util/smap.h"
 
 #define PROFILE_MAX_MSGS 50
+/* Timeline order: the engine's timeline sequence number << 1 | EVCOPY_NOT_RECENT. Strictly
+   increasing in the order entries are recorded, unique across all customers (it is the stored
+   timeline's key), never 0. */
 #define EVCOPY_NOT_RECENT 1u
-/* Timeline order: LSN << EVCOPY_LSN_SHIFT | index among the entries its record produced << 1
-   | EVCOPY_NOT_RECENT. Strictly increasing in the order entries are recorded; unique across
-   all customers (it is the stored timeline's key), for LSNs below 2^40. */
-#define EVCOPY_LSN_SHIFT 24
-#define EVCOPY_MAX_INDEX ((1u << (EVCOPY_LSN_SHIFT - 1)) - 1)
 #define PROFILE_MAX_CASES 100 /* cases kept per profile; the oldest closed go first */ /* message ids remembered per profile */
 
 /* A profile's timeline chain: its newest entry (queued or stored) and its id, the order of
@@ -142,7 +140,8 @@ struct engine {
   uint64_t applied_lsn;
   uint64_t cur_lsn;     /* record being applied */
   uint32_t seq_in_rec;  /* timers armed while applying cur_lsn */
-  uint32_t tl_in_rec;   /* timeline entries recorded while applying cur_lsn */
+  uint64_t tl_seq;      /* the next timeline entry's sequence number (its order >> 1); kept
+                           with each checkpoint, so that replay gives entries the same orders */
   uint64_t n_events, n_messages, n_active_runs;
   const char *const *external_ids; /* trait names that identify a customer */
   size_t n_external_ids;

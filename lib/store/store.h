@@ -5,9 +5,9 @@
  * restart loads it and replays only the log after it.
  *
  * Named databases:
- *   meta        "applied_lsn" -> u64, "clock_ms" -> i64
+ *   meta        "applied_lsn" -> u64, "clock_ms" -> i64, "timeline_seq" -> u64, ...
  *   profiles    profile key -> serialised profile (engine/checkpoint.c)
- *   tlog        u64 BE timeline order (engine_int.h: lsn << 24 | index << 1 | flag) ->
+ *   tlog        u64 BE timeline order (engine_int.h: sequence << 1 | flag) ->
  *               u64 LE order of the entry before it on the same chain (0: none),
  *               u16 LE key length, the chain's profile key, event JSON text.
  *               Appended in order by checkpoints (sequential pages, not one random leaf
