@@ -326,6 +326,7 @@ struct ckpt {
   int rc;
   int64_t took_ns, cpu_ns; /* wall and CPU time of the write */
   int64_t rested_ns;       /* of took_ns, rests between write-back steps (store_pace) */
+  int64_t commit_ns;       /* of took_ns, the commit (what the steps left to write, the sync) */
   unsigned steps;          /* write-back steps before the commit */
 };
 
@@ -517,7 +518,7 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
       rc = mdb_put(txn, op_dbi(st, db), &key, &val, 0);
       if (rc) rc = store_fail(db == DB_PROFILES ? "put profile" : "put journey", rc);
     }
-    store_pace(&pc, ops[i].vn);
+    store_pace(&pc, STORE_PUT_BYTES + ops[i].vn);
   }
   free(ops);
   /* In timeline order, which is the order of the log: appended after everything stored
@@ -538,7 +539,7 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     memcpy(val.mv_data, &ev->prev, 8);
     memcpy((char *)val.mv_data + 8, &ev->chain, 8);
     memcpy((char *)val.mv_data + TL_VAL_HEAD, ev->data, ev->len);
-    store_pace(&pc, val.mv_size);
+    store_pace(&pc, 16 + val.mv_size); /* appended: the next bytes of the last page */
   }
   for (size_t off = 0; off + 4 <= c->outbox.len && !rc;) {
     uint32_t len;
@@ -562,6 +563,7 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     MDB_val k = {8, kb}, val = {16, vb};
     rc = mdb_put(txn, st->dedup, &k, &val, MDB_APPEND);
     if (rc) rc = store_fail("put dedup", rc);
+    store_pace(&pc, 8 + 8 + 16);
   }
   if (!rc) {
     /* Evicted de-duplication entries: every stored one below the window's first. */
@@ -574,6 +576,7 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
       for (int i = 0; i < 8; i++) seq = seq << 8 | ((const uint8_t *)k.mv_data)[i];
       if (seq >= c->dedup_first) break;
       mdb_cursor_del(cur, 0);
+      store_pace(&pc, 8 + 8 + 16); /* the leaves at the front, rewritten in turn */
       r2 = mdb_cursor_get(cur, &k, &val, MDB_GET_CURRENT);
       if (r2) r2 = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
     }
@@ -593,10 +596,15 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     rc = mdb_put(txn, st->meta, &k, &val, 0);
     if (rc) rc = store_fail("put aggregates", rc);
   }
+  /* What the last step left, so that the commit's sync has only the free list and the meta
+     page to write. */
+  if (!rc) store_pace(&pc, STORE_PACE_BYTES);
+  int64_t tc = clock_mono_ns();
   if (rc)
     mdb_txn_abort(txn);
   else
     rc = store_commit(txn);
+  c->commit_ns = clock_mono_ns() - tc;
   c->rc = rc;
   c->took_ns = clock_mono_ns() - t0;
   c->rested_ns = pc.rested_ns;
@@ -714,6 +722,7 @@ static void ckpt_finish(struct engine *e, struct ckpt *c) {
   jlog_u64(&l, "events", c->n_tl);
   jlog_f64(&l, "ms", (double)c->took_ns / 1e6);
   jlog_f64(&l, "rested_ms", (double)c->rested_ns / 1e6);
+  jlog_f64(&l, "commit_ms", (double)c->commit_ns / 1e6);
   jlog_u64(&l, "steps", c->steps);
   jlog_f64(&l, "cpu_ms", (double)c->cpu_ns / 1e6);
   jlog_end(&l);
@@ -1003,22 +1012,15 @@ static void backfill_aggregates(struct engine *e, MDB_txn *txn) {
   free(fresh);
 }
 
-/* An entry of the old timeline database, about to be appended to its chain. */
-struct old_entry {
-  uint64_t ord;
-  char *json;
-  size_t len;
-};
-
-static int cmp_old_entry(const void *a, const void *b) {
-  uint64_t x = ((const struct old_entry *)a)->ord, y = ((const struct old_entry *)b)->ord;
+static int cmp_item_asc(const void *a, const void *b) {
+  uint64_t x = ((const struct tl_item *)a)->ord, y = ((const struct tl_item *)b)->ord;
   return (x > y) - (x < y);
 }
 
 /* Appends one profile key's old entries (any order) to a new chain in tlog. */
-static int migrate_chain(MDB_txn *txn, const struct store *st, struct old_entry *v, size_t n,
+static int migrate_chain(MDB_txn *txn, const struct store *st, struct tl_item *v, size_t n,
                          struct tl_chain *out) {
-  qsort(v, n, sizeof(*v), cmp_old_entry);
+  qsort(v, n, sizeof(*v), cmp_item_asc);
   int rc = 0;
   for (size_t i = 0; i < n && !rc; i++) {
     if (i && v[i].ord == v[i - 1].ord) continue;
@@ -1066,7 +1068,7 @@ static int migrate_timeline(struct engine *e) {
   MDB_cursor *cur;
   mdb_cursor_open(txn, st->timeline, &cur);
   MDB_val k, v;
-  struct old_entry *group = NULL;
+  struct tl_item *group = NULL;
   size_t n = 0, cap = 0, moved = 0;
   struct tl_chain *in = NULL; /* the chain of the key being read */
   char *key = NULL;
@@ -1093,7 +1095,7 @@ static int migrate_timeline(struct engine *e) {
     if (old >> 62) continue; /* no LSN that large was ever written */
     if (n == cap) group = xrealloc(group, (cap = cap ? 2 * cap : 64) * sizeof(*group));
     /* the same order, the flag moved from bit 15 to bit 0 */
-    group[n++] = (struct old_entry){(old & ~(uint64_t)0x8000) << 1 |
+    group[n++] = (struct tl_item){(old & ~(uint64_t)0x8000) << 1 |
                                         (old & 0x8000 ? EVCOPY_NOT_RECENT : 0),
                                     xstrndup(v.mv_data, v.mv_size), v.mv_size};
   }

@@ -112,11 +112,10 @@ void store_pacer_init(struct store_pacer *p, struct store *st) {
   if (st && mdb_env_get_fd(st->env, &p->fd)) p->fd = -1;
 }
 
-void store_pace(struct store_pacer *p, size_t value_bytes) {
-  /* A put into a random place dirties about one page, and a large value one per 4 KB. */
-  p->pages += 1 + value_bytes / 4096;
-  if (p->pages < STORE_PACE_PAGES || p->fd < 0) return;
-  p->pages = 0;
+void store_pace(struct store_pacer *p, size_t dirtied_bytes) {
+  p->bytes += dirtied_bytes;
+  if (p->bytes < STORE_PACE_BYTES || p->fd < 0) return;
+  p->bytes = 0;
   /* What the transaction dirtied so far; the commit's own sync flushes the disk's cache, with
      little left to write. */
   if (writeback_step(p->fd, 0, 0, &p->written_ns, &p->rested_ns) < 0) {

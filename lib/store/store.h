@@ -48,25 +48,27 @@ void store_close(struct store *st);
 
 /*
  * Paced write-back of a long write transaction: call store_pace after each
- * put. Every STORE_PACE_PAGES pages the transaction may have dirtied (about
- * 1 MB), it sends them to the disk (sync_file_range, no cache flush), waits,
+ * put with the bytes it may have dirtied (a put at a random place: a page and
+ * its value; an append: about its value). Every STORE_PACE_BYTES, it sends
+ * what the transaction dirtied to the disk (sync_file_range, no cache flush), waits,
  * and rests as long as that took, so that the commit has little left to write
  * and the event log's fdatasync never waits behind hundreds of megabytes.
  * Pages of an uncommitted transaction on disk are free pages of the committed
  * state (LMDB never writes over the last committed tree): a crash before the
  * commit leaves the store as it was.
  */
-#define STORE_PACE_PAGES 256
+#define STORE_PACE_BYTES ((size_t)1 << 20)
+#define STORE_PUT_BYTES 4096 /* what a put at a random place dirties, besides its value */
 struct store_pacer {
   int fd;               /* data.mdb; -1: pacing off */
-  size_t pages;         /* dirtied since the last step, roughly */
+  size_t bytes;         /* dirtied since the last step, roughly */
   unsigned steps;
   int64_t written_ns;   /* in the steps */
   int64_t rested_ns;    /* resting after them */
 };
 /* st NULL: a pacer that does nothing (a transaction written at full speed). */
 void store_pacer_init(struct store_pacer *p, struct store *st);
-void store_pace(struct store_pacer *p, size_t value_bytes);
+void store_pace(struct store_pacer *p, size_t dirtied_bytes);
 
 /* Begin a transaction; aborts the process on failure (LMDB only fails here on
    resource exhaustion, e.g. the reader table is full). */

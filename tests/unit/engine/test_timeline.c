@@ -94,13 +94,18 @@ static struct engine *build(struct store *st, struct sink *s, struct world *w) {
   return e;
 }
 
+/* build() on a new store in the fixture's directory. */
+static struct engine *build_in(struct fixture *f, struct store **st, struct sink *s,
+                               struct world *w) {
+  assert_int_equal(store_open(f->dir, 1 << 26, st), 0);
+  return build(*st, s, w);
+}
+
 static void test_chains_paging_and_restart(void **state) {
-  struct fixture *f = *state;
   struct store *st;
-  assert_int_equal(store_open(f->dir, 1 << 26, &st), 0);
   struct sink s = {0};
   struct world w = {0};
-  struct engine *e = build(st, &s, &w);
+  struct engine *e = build_in(*state, &st, &s, &w);
   char got[256];
   for (size_t limit = 1; limit <= 4; limit++) {
     size_t n;
@@ -261,12 +266,10 @@ static size_t entries(struct store *st, MDB_dbi dbi) {
 }
 
 static void test_old_layout_moved_over(void **state) {
-  struct fixture *f = *state;
   struct store *st;
-  assert_int_equal(store_open(f->dir, 1 << 26, &st), 0);
   struct sink s = {0};
   struct world w = {0};
-  struct engine *e = build(st, &s, &w);
+  struct engine *e = build_in(*state, &st, &s, &w);
   assert_int_equal(engine_checkpoint(e), 0);
   size_t n_ann, n_cat;
   char *ann = all_pages(e, NULL, "ann", 3, &n_ann);

@@ -26,6 +26,8 @@
 #define N_OLD 20000 /* rows committed first */
 #define N_NEW 40000 /* rows the second transaction adds */
 #define VAL_BYTES 300
+/* the write-back steps a paced transaction of all the rows takes */
+#define PACE_STEPS ((N_OLD + N_NEW) * (STORE_PUT_BYTES + VAL_BYTES) / STORE_PACE_BYTES)
 
 static int setup(void **state) { return tmpdir_setup(state, "store", "store"); }
 static int teardown(void **state) { return tmpdir_teardown(state); }
@@ -46,7 +48,7 @@ static void put_rows(struct store *st, MDB_txn *txn, int from, int to, char gen,
     val_of(i, gen, v);
     MDB_val mk = {strlen(k), k}, mv = {VAL_BYTES, v};
     assert_int_equal(mdb_put(txn, st->timeline, &mk, &mv, 0), 0);
-    if (pc) store_pace(pc, VAL_BYTES);
+    if (pc) store_pace(pc, STORE_PUT_BYTES + VAL_BYTES);
   }
 }
 
@@ -102,9 +104,9 @@ static void test_paced_then_kill(void **state) {
     struct store_pacer pc;
     store_pacer_init(&pc, st);
     put_rows(st, txn, 0, N_OLD + N_NEW, 'b', &pc);
-    /* (N_OLD + N_NEW) / STORE_PACE_PAGES steps, each waited for: the uncommitted pages did
-       reach the file (it is sparse: its blocks are allocated as they are written back). */
-    if (pc.steps < (N_OLD + N_NEW) / STORE_PACE_PAGES) _exit(5);
+    /* PACE_STEPS steps, each waited for: the uncommitted pages did reach the file (it is
+       sparse: its blocks are allocated as they are written back). */
+    if (pc.steps < PACE_STEPS) _exit(5);
     if (stat(path, &after) || after.st_blocks < before.st_blocks + (N_NEW * VAL_BYTES) / 512) _exit(4);
     raise(SIGKILL);
     _exit(3);
@@ -138,9 +140,9 @@ static void test_paced_then_commit(void **state) {
   store_pacer_init(&pc, st);
   store_pacer_init(&off, NULL);
   put_rows(st, txn, 0, N_OLD + N_NEW, 'b', &pc);
-  for (int i = 0; i < 10 * STORE_PACE_PAGES; i++) store_pace(&off, 100);
+  for (int i = 0; i < 10; i++) store_pace(&off, STORE_PACE_BYTES);
   assert_int_equal(off.steps, 0);
-  assert_true(pc.steps >= (N_OLD + N_NEW) / STORE_PACE_PAGES);
+  assert_true(pc.steps >= PACE_STEPS);
   assert_true(pc.written_ns > 0);
   assert_int_equal(store_commit(txn), 0);
   store_close(st);
