@@ -1012,35 +1012,34 @@ static void backfill_aggregates(struct engine *e, MDB_txn *txn) {
   free(fresh);
 }
 
-static int cmp_item_asc(const void *a, const void *b) {
-  uint64_t x = ((const struct tl_item *)a)->ord, y = ((const struct tl_item *)b)->ord;
+/* An old timeline entry being moved: its new order, its links, and its JSON text (pointing
+   into the map: the old table's pages are not written until it is dropped at the end). */
+struct moved {
+  uint64_t ord, prev, chain;
+  const char *json;
+  size_t len;
+};
+
+static int cmp_moved(const void *a, const void *b) {
+  uint64_t x = ((const struct moved *)a)->ord, y = ((const struct moved *)b)->ord;
   return (x > y) - (x < y);
 }
 
-/* Appends one profile key's old entries (any order) to a new chain in tlog. */
-static int migrate_chain(MDB_txn *txn, const struct store *st, struct tl_item *v, size_t n,
-                         struct tl_chain *out) {
-  qsort(v, n, sizeof(*v), cmp_item_asc);
-  int rc = 0;
-  for (size_t i = 0; i < n && !rc; i++) {
-    if (i && v[i].ord == v[i - 1].ord) continue;
-    unsigned char kb[8];
-    tl_key(v[i].ord, kb);
-    MDB_val k = {8, kb}, val = {TL_VAL_HEAD + v[i].len, NULL};
-    rc = mdb_put(txn, st->tlog, &k, &val, MDB_RESERVE | MDB_NOOVERWRITE);
-    if (rc == MDB_KEYEXIST) { /* an order the old layout let two customers share: skipped */
-      rc = 0;
-      continue;
-    }
-    if (rc) break;
-    if (!out->id) out->id = v[i].ord;
-    memcpy(val.mv_data, &out->head, 8);
-    memcpy((char *)val.mv_data + 8, &out->id, 8);
-    memcpy((char *)val.mv_data + TL_VAL_HEAD, v[i].json, v[i].len);
-    out->head = v[i].ord;
+/* Links one profile key's entries (any order) into a chain, oldest first. Returns how many
+   are kept (an order seen twice is kept once). */
+static size_t link_chain(struct moved *v, size_t n, struct tl_chain *out) {
+  qsort(v, n, sizeof(*v), cmp_moved);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (k && v[i].ord == v[k - 1].ord) continue;
+    v[k] = v[i];
+    if (!out->id) out->id = v[k].ord;
+    v[k].prev = out->head;
+    v[k].chain = out->id;
+    out->head = v[k].ord;
+    k++;
   }
-  for (size_t i = 0; i < n; i++) free(v[i].json);
-  return rc ? store_fail("migrate timeline", rc) : 0;
+  return k;
 }
 
 /*
@@ -1048,7 +1047,8 @@ static int migrate_chain(MDB_txn *txn, const struct store *st, struct tl_item *v
  * (lsn << 16 | index | 0x8000 if not in the recent ring)". Each key's entries become a chain
  * in tlog, with orders in today's encoding; every profile row is rewritten with its chains'
  * heads, and the old database is emptied, in one transaction (a crash leaves the old store).
- * Entries under keys no profile refers to any more are dropped.
+ * Entries under keys no profile refers to any more are dropped. Two passes: the old table in
+ * its key order, linking each key's entries; then all of them appended to tlog in order.
  */
 static int migrate_timeline(struct engine *e) {
   struct store *st = e->opt.store;
@@ -1068,41 +1068,54 @@ static int migrate_timeline(struct engine *e) {
   MDB_cursor *cur;
   mdb_cursor_open(txn, st->timeline, &cur);
   MDB_val k, v;
-  struct tl_item *group = NULL;
-  size_t n = 0, cap = 0, moved = 0;
-  struct tl_chain *in = NULL; /* the chain of the key being read */
-  char *key = NULL;
-  int rc = 0;
+  struct moved *all = NULL;
+  size_t n = 0, cap = 0, group = 0; /* all[group, n) are the current key's */
+  struct tl_chain *in = NULL;      /* the chain of the key being read */
+  const char *key = NULL;
+  size_t key_len = 0;
   for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     const char *kp = k.mv_data;
     size_t pn = r == 0 && k.mv_size > 9 ? k.mv_size - 9 : 0;
-    int same = r == 0 && key && pn == strlen(key) && !memcmp(kp, key, pn);
-    if (!same && n) { /* the previous key's entries are all read */
-      if ((rc = migrate_chain(txn, st, group, n, in))) break;
-      moved += n;
-      n = 0;
+    int same = r == 0 && key && pn == key_len && !memcmp(kp, key, pn);
+    if (!same) { /* the previous key's entries are all read */
+      if (n > group) n = group + link_chain(all + group, n - group, in);
+      group = n;
     }
     if (r) break;
     if (!pn || kp[pn] != '\0') continue;
     if (!same) {
-      free(key);
-      key = xstrndup(kp, pn);
-      in = smap_get(&chains, key, pn);
+      key = kp; /* in the map, like the values */
+      key_len = pn;
+      in = smap_get(&chains, kp, pn);
     }
     if (!in) continue;
     uint64_t old = 0;
     for (int i = 0; i < 8; i++) old = old << 8 | ((const uint8_t *)kp)[pn + 1 + i];
     if (old >> 62) continue; /* no LSN that large was ever written */
-    if (n == cap) group = xrealloc(group, (cap = cap ? 2 * cap : 64) * sizeof(*group));
+    if (n == cap) all = xrealloc(all, (cap = cap ? 2 * cap : 4096) * sizeof(*all));
     /* the same order, the flag moved from bit 15 to bit 0 */
-    group[n++] = (struct tl_item){(old & ~(uint64_t)0x8000) << 1 |
-                                        (old & 0x8000 ? EVCOPY_NOT_RECENT : 0),
-                                    xstrndup(v.mv_data, v.mv_size), v.mv_size};
+    all[n++] = (struct moved){(old & ~(uint64_t)0x8000) << 1 | (old & 0x8000 ? EVCOPY_NOT_RECENT : 0),
+                              0, 0, v.mv_data, v.mv_size};
   }
   mdb_cursor_close(cur);
-  for (size_t i = 0; i < n; i++) free(group[i].json);
-  free(group);
-  free(key);
+  qsort(all, n, sizeof(*all), cmp_moved);
+  int rc = 0;
+  size_t moved = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
+    if (i && all[i].ord == all[i - 1].ord) continue; /* two customers' (the old layout let them) */
+    unsigned char kb[8];
+    tl_key(all[i].ord, kb);
+    MDB_val tk = {8, kb}, tv = {TL_VAL_HEAD + all[i].len, NULL};
+    if ((rc = mdb_put(txn, st->tlog, &tk, &tv, MDB_APPEND | MDB_RESERVE))) {
+      rc = store_fail("migrate timeline", rc);
+      break;
+    }
+    memcpy(tv.mv_data, &all[i].prev, 8);
+    memcpy((char *)tv.mv_data + 8, &all[i].chain, 8);
+    memcpy((char *)tv.mv_data + TL_VAL_HEAD, all[i].json, all[i].len);
+    moved++;
+  }
+  free(all);
   struct buf b;
   buf_init(&b, 0);
   it = 0;
