@@ -298,10 +298,6 @@ static size_t journey_key(char *out, size_t cap, const char *id, uint32_t versio
  */
 enum { OP_PUT, OP_DEL };
 
-struct ckpt_tl {
-  struct evcopy *ev; /* one reference held by the checkpoint */
-};
-
 struct ckpt {
   uint32_t no;             /* evcopy.ckpt_no of the entries it stores */
   uint64_t lsn;            /* applied_lsn it covers */
@@ -309,7 +305,7 @@ struct ckpt {
   int64_t clock_ms;
   uint64_t n_messages, n_merges, n_duplicates, n_suppressed, n_deleted;
   struct buf ops;          /* {u8 db, u8 op, u32 klen, key, u32 vlen, value} */
-  struct ckpt_tl *tl;
+  struct evcopy **tl;      /* new timeline entries, one reference held on each */
   size_t n_tl;
   struct buf outbox;       /* the engine's outbox_pending, taken over */
   struct dedup_entry *dedup; /* new entries, sequence dedup_from.. */
@@ -423,7 +419,7 @@ static struct ckpt *ckpt_snapshot(struct engine *e) {
       }
       ev->ckpt_no = c->no;
       ev->refs++;
-      c->tl[c->n_tl++] = (struct ckpt_tl){ev};
+      c->tl[c->n_tl++] = ev;
     }
   }
   e->dirty_head = NULL;
@@ -459,7 +455,7 @@ static struct ckpt *ckpt_snapshot(struct engine *e) {
 
 /* Step 2: one write transaction with everything in c. Any thread; touches no engine state. */
 static int cmp_tl(const void *a, const void *b) {
-  uint64_t x = ((const struct ckpt_tl *)a)->ev->ord, y = ((const struct ckpt_tl *)b)->ev->ord;
+  uint64_t x = (*(struct evcopy *const *)a)->ord, y = (*(struct evcopy *const *)b)->ord;
   return (x > y) - (x < y);
 }
 
@@ -526,7 +522,7 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
      entry of a failed checkpoint, written again, may come after newer ones: a plain put.) */
   if (c->n_tl > 1) qsort(c->tl, c->n_tl, sizeof(*c->tl), cmp_tl);
   for (size_t i = 0; i < c->n_tl && !rc; i++) {
-    const struct evcopy *ev = c->tl[i].ev;
+    const struct evcopy *ev = c->tl[i];
     unsigned char kb[8];
     tl_key(ev->ord, kb);
     MDB_val k = {8, kb}, val = {TL_VAL_HEAD + ev->len, NULL};
@@ -619,7 +615,7 @@ static struct profile *survivor(struct profile *p) {
 }
 
 static void ckpt_free(struct ckpt *c) {
-  for (size_t i = 0; i < c->n_tl; i++) evcopy_unref(c->tl[i].ev);
+  for (size_t i = 0; i < c->n_tl; i++) evcopy_unref(c->tl[i]);
   free(c->tl);
   buf_release(&c->ops);
   buf_release(&c->outbox);
@@ -981,7 +977,7 @@ static void backfill_aggregates(struct engine *e, MDB_txn *txn) {
     return;
   }
   size_t it = 0, n_entries = 0, cap = 0;
-  uint64_t *ords = NULL;
+  MDB_val *texts = NULL; /* one chain's entries, newest first (valid in txn) */
   const struct smap_slot *s;
   while (smap_next(&e->profiles, &it, &s)) {
     struct profile *p = s->val;
@@ -992,18 +988,15 @@ static void backfill_aggregates(struct engine *e, MDB_txn *txn) {
       MDB_val val;
       for (uint64_t ord = kk ? p->merged_tl[kk - 1].head : p->tl.head;
            ord && !tl_get(txn, e->opt.store, ord, &prev, &chain, &val); ord = prev) {
-        if (n == cap) ords = xrealloc(ords, (cap = cap ? 2 * cap : 256) * sizeof(*ords));
-        ords[n++] = ord;
+        if (n == cap) texts = xrealloc(texts, (cap = cap ? 2 * cap : 256) * sizeof(*texts));
+        texts[n++] = val;
       }
-      while (n--) {
-        if (tl_get(txn, e->opt.store, ords[n], &prev, &chain, &val)) continue;
-        backfill_entry(e, p, val.mv_data, val.mv_size, fresh);
-        n_entries++;
-      }
+      n_entries += n;
+      while (n--) backfill_entry(e, p, texts[n].mv_data, texts[n].mv_size, fresh);
     }
     if (p->aggs) profile_mark_dirty(e, p);
   }
-  free(ords);
+  free(texts);
   struct jlog_line l;
   jlog_begin(&l, JLOG_INFO, "aggregates backfilled from stored timelines");
   jlog_u64(&l, "aggregates", n_fresh);

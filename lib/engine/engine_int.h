@@ -231,13 +231,6 @@ void tl_key(uint64_t ord, unsigned char out[8]);
 #define TL_VAL_HEAD 16 /* u64 prev, u64 chain id, before the JSON text */
 int tl_get(MDB_txn *txn, const struct store *st, uint64_t ord, uint64_t *prev, uint64_t *chain,
            MDB_val *json);
-/* A timeline entry copied out (a page being read, an old store being moved over). */
-struct tl_item {
-  uint64_t ord;
-  char *json;
-  size_t len;
-};
-
 /* The links of p's queued timeline entries, sorted by ord (*n gets their number). */
 struct tl_link *profile_queued_links(const struct profile *p, size_t *n);
 /* The prev of ord among links (sorted), or UINT64_MAX if it is not there. */

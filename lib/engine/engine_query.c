@@ -244,6 +244,13 @@ uint32_t engine_journey_version(struct engine *e, const char *id) {
   return v;
 }
 
+/* A timeline entry copied out for a page. */
+struct tl_item {
+  uint64_t ord;
+  char *json;
+  size_t len;
+};
+
 static int cmp_item_desc(const void *a, const void *b) {
   uint64_t x = ((const struct tl_item *)a)->ord, y = ((const struct tl_item *)b)->ord;
   return x < y ? 1 : x > y ? -1 : 0;
