@@ -433,7 +433,7 @@ static void *engine_main(void *arg) {
         e->ckpt_wanted = 1;
       if (stopping) {
         if (n == 0) { /* everything applied: the last checkpoint, written before exiting */
-          engine_checkpoint_locked(e);
+          engine_checkpoint_locked(e, 0);
           finished = 1;
         }
       } else if (e->ckpt_wanted && !e->ckpt_in_flight) {
@@ -480,7 +480,12 @@ void engine_stop(struct engine *e) {
 
 int engine_checkpoint(struct engine *e) {
   if (!e->opt.store) return 0;
-  return engine_checkpoint_locked(e);
+  return engine_checkpoint_locked(e, 0);
+}
+
+int engine_checkpoint_sliced(struct engine *e) {
+  if (!e->opt.store) return 0;
+  return engine_checkpoint_locked(e, 1);
 }
 
 

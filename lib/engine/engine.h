@@ -101,6 +101,13 @@ int engine_apply(struct engine *e, uint64_t lsn, const void *data, size_t len);
 
 /* Writes a checkpoint now (engine stopped or never started). Returns 0 or BATON_ESTORE. */
 int engine_checkpoint(struct engine *e);
+/* The same, written as the background writer writes one: in small transactions, its rows
+   staged first (engine_checkpoint.c). */
+int engine_checkpoint_sliced(struct engine *e);
+/* For tests: called at the points of a sliced checkpoint where a crash leaves the store
+   half written: "staged" (rows staged and timeline entries appended, before the commit that
+   stores the checkpoint) and "stored" (after it, before the rows are moved). */
+extern void (*engine_checkpoint_hook)(const char *point);
 
 /*
  * Returns 1 if this userId or anonymousId belongs to a customer deleted with

@@ -321,9 +321,10 @@ struct ckpt {
   /* result */
   int rc;
   int64_t took_ns, cpu_ns; /* wall and CPU time of the write */
-  int64_t rested_ns;       /* of took_ns, rests between write-back steps (store_pace) */
-  int64_t commit_ns;       /* of took_ns, the commit (what the steps left to write, the sync) */
-  unsigned steps;          /* write-back steps before the commit */
+  int64_t rested_ns;       /* of took_ns, rests between slices (store_slicer) */
+  int64_t commit_ns;       /* of took_ns, in the commits */
+  int64_t marker_ns;       /* of those, the commit that stores the checkpoint */
+  unsigned commits;        /* transactions (slices) */
 };
 
 static void op_add(struct buf *b, int db, int op, const void *k, size_t kn, const void *v,
@@ -477,17 +478,140 @@ static int64_t thread_cpu_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* paced: the background writer's checkpoints send their pages to the disk in steps (store_pace);
-   one written while callers wait (a deletion, shutdown) goes at full speed. */
+void (*engine_checkpoint_hook)(const char *point);
+
+/* One row of a table (profiles, journeys, jstats): put or deleted. */
+static int apply_op(MDB_txn *txn, const struct store *st, const struct op_ref *o) {
+  MDB_val key = {o->kn, (void *)o->k}, val = {o->vn, (void *)o->v};
+  if (o->op == OP_DEL) {
+    int rc = mdb_del(txn, op_dbi(st, o->db), &key, NULL);
+    return rc && rc != MDB_NOTFOUND ? store_fail("del profile", rc) : 0;
+  }
+  int rc = mdb_put(txn, op_dbi(st, o->db), &key, &val, 0);
+  return rc ? store_fail(o->db == DB_PROFILES ? "put profile" : "put journey", rc) : 0;
+}
+
+/*
+ * The stage: a paced checkpoint writes its rows (profiles, journeys, journey figures) in
+ * slices, appended to the stage in key order, then commits everything that has to change at
+ * once (the applied LSN, deletions, messages, the de-duplication window, and meta "staged")
+ * in one small transaction, and then moves the staged rows into their tables, in slices
+ * again. Put in place directly, a checkpoint's rows are a page per profile at random places
+ * (a checkpoint of 200,000 profiles changes most leaves of the table), and LMDB writes them
+ * all at the commit, in one burst that the event log's fdatasync waits behind; staged, the
+ * rows are appended to a few sequential pages, and each slice of the move writes about a
+ * megabyte. Timeline entries are appended to tlog in slices before the commit: those above
+ * the committed "timeline_seq" belong to no checkpoint yet.
+ * stage_settle runs before each checkpoint and at start: staged rows of a committed
+ * checkpoint ("staged" set) are moved, what a checkpoint left before its commit (staged rows,
+ * timeline entries above "timeline_seq") is dropped: the log after the committed LSN gives it
+ * all again, with the same timeline orders.
+ */
+static int stage_put(struct store_slicer *s, uint64_t seq, const struct op_ref *o) {
+  unsigned char kb[8];
+  tl_key(seq, kb); /* the same big-endian key */
+  MDB_val k = {8, kb}, v = {6 + o->kn + o->vn, NULL};
+  int rc = mdb_put(s->txn, s->st->stage, &k, &v, MDB_APPEND | MDB_RESERVE);
+  if (rc) return store_fail("stage row", rc);
+  char *w = v.mv_data;
+  w[0] = o->db;
+  w[1] = o->op;
+  memcpy(w + 2, &o->kn, 4);
+  memcpy(w + 6, o->k, o->kn);
+  if (o->vn) memcpy(w + 6 + o->kn, o->v, o->vn);
+  return store_slice_add(s, 16 + v.mv_size);
+}
+
+static int stage_apply(struct store_slicer *s) {
+  const struct store *st = s->st;
+  for (;;) {
+    MDB_cursor *cur;
+    mdb_cursor_open(s->txn, st->stage, &cur);
+    MDB_val k, v;
+    int rc = 0, r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (r == 0 && !store_slice_full(s)) {
+      struct op_ref o;
+      if (v.mv_size < 6) {
+        rc = BATON_ECORRUPT;
+        break;
+      }
+      const char *p = v.mv_data;
+      o.db = p[0];
+      o.op = p[1];
+      memcpy(&o.kn, p + 2, 4);
+      if (o.kn > v.mv_size - 6 || (o.db != DB_PROFILES && o.db != DB_JOURNEYS && o.db != DB_JSTATS)) {
+        rc = BATON_ECORRUPT;
+        break;
+      }
+      o.k = p + 6;
+      o.v = p + 6 + o.kn;
+      o.vn = (uint32_t)(v.mv_size - 6 - o.kn);
+      if ((rc = apply_op(s->txn, st, &o))) break;
+      if ((r = mdb_cursor_del(cur, 0))) {
+        rc = store_fail("unstage row", r);
+        break;
+      }
+      s->bytes += STORE_PUT_BYTES + o.vn;
+      r = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+      if (r) r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rc == BATON_ECORRUPT) jlog(JLOG_ERROR, "corrupt staged row in the store", NULL, NULL);
+    if (rc) return rc;
+    if (r == MDB_NOTFOUND) break; /* all moved */
+    if (r) return store_fail("read stage", r);
+    if ((rc = store_slice_commit(s, 1))) return rc;
+  }
+  MDB_val mk = {6, (void *)"staged"};
+  int rc = mdb_del(s->txn, st->meta, &mk, NULL);
+  return rc && rc != MDB_NOTFOUND ? store_fail("unstage", rc) : 0;
+}
+
+static int stage_settle(struct store_slicer *s) {
+  const struct store *st = s->st;
+  uint64_t staged = 0;
+  store_get_u64(s->txn, s->st, "staged", &staged);
+  if (staged) return stage_apply(s);
+  MDB_stat ms;
+  int rc = mdb_stat(s->txn, st->stage, &ms);
+  if (!rc && ms.ms_entries) rc = mdb_drop(s->txn, st->stage, 0);
+  if (rc) return store_fail("drop stage", rc);
+  uint64_t seq;
+  if (store_get_u64(s->txn, s->st, "timeline_seq", &seq)) return 0; /* no entries above it */
+  unsigned char kb[8];
+  tl_key(seq << 1, kb);
+  MDB_cursor *cur;
+  mdb_cursor_open(s->txn, st->tlog, &cur);
+  MDB_val k = {8, kb}, v;
+  size_t dropped = 0;
+  int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  while (r == 0) {
+    if ((r = mdb_cursor_del(cur, 0))) {
+      rc = store_fail("drop timeline entry", r);
+      break;
+    }
+    dropped++;
+    r = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+    if (r) r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(cur);
+  if (dropped) {
+    struct jlog_line l;
+    jlog_begin(&l, JLOG_INFO, "timeline entries of an uncommitted checkpoint dropped");
+    jlog_u64(&l, "entries", dropped);
+    jlog_end(&l);
+  }
+  return rc;
+}
+
+/* paced: the background writer's checkpoints go in slices (store_slicer, and the stage above);
+   one written while callers wait (a deletion, shutdown) is one transaction at full speed. */
 static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
   int64_t t0 = clock_mono_ns(), c0 = thread_cpu_ns();
-  struct store_pacer pc;
-  store_pacer_init(&pc, paced ? st : NULL);
-  MDB_txn *txn = store_begin(st, 0);
-  /* Deletions first: they remove what earlier checkpoints stored of deleted customers, and must
-     not remove what this one stores of a customer who came back after the deletion. */
-  int rc = engine_checkpoint_deletes(st, txn, c->deletes, c->n_deletes, c->supp_new, c->n_supp_new,
-                                     c->clock_ms);
+  struct store_slicer s;
+  store_slice_begin(&s, st, paced);
+  int rc = stage_settle(&s);
+  int64_t marker_ns = 0;
   size_t n_ops = 0, ops_cap = 0;
   struct op_ref *ops = NULL;
   for (size_t off = 0; off < c->ops.len;) {
@@ -503,20 +627,6 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     off += 10 + kn + vn;
   }
   if (n_ops > 1) qsort(ops, n_ops, sizeof(*ops), cmp_op); /* key order, as for the timeline */
-  for (size_t i = 0; i < n_ops && !rc; i++) {
-    int db = ops[i].db, op = ops[i].op;
-    MDB_val key = {ops[i].kn, (void *)ops[i].k}, val = {ops[i].vn, (void *)ops[i].v};
-    if (op == OP_DEL) {
-      rc = mdb_del(txn, op_dbi(st, db), &key, NULL);
-      if (rc == MDB_NOTFOUND) rc = 0;
-      if (rc) rc = store_fail("del profile", rc);
-    } else {
-      rc = mdb_put(txn, op_dbi(st, db), &key, &val, 0);
-      if (rc) rc = store_fail(db == DB_PROFILES ? "put profile" : "put journey", rc);
-    }
-    store_pace(&pc, STORE_PUT_BYTES + ops[i].vn);
-  }
-  free(ops);
   /* In timeline order, which is the order of the log: appended after everything stored
      before, so the pages written are new ones at the end of the tree, filled in turn. (An
      entry of a failed checkpoint, written again, may come after newer ones: a plain put.) */
@@ -526,8 +636,8 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     unsigned char kb[8];
     tl_key(ev->ord, kb);
     MDB_val k = {8, kb}, val = {TL_VAL_HEAD + ev->len, NULL};
-    rc = mdb_put(txn, st->tlog, &k, &val, MDB_APPEND | MDB_RESERVE);
-    if (rc == MDB_KEYEXIST) rc = mdb_put(txn, st->tlog, &k, &val, MDB_RESERVE);
+    rc = mdb_put(s.txn, st->tlog, &k, &val, MDB_APPEND | MDB_RESERVE);
+    if (rc == MDB_KEYEXIST) rc = mdb_put(s.txn, st->tlog, &k, &val, MDB_RESERVE);
     if (rc) {
       rc = store_fail("put timeline", rc);
       break;
@@ -535,8 +645,20 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     memcpy(val.mv_data, &ev->prev, 8);
     memcpy((char *)val.mv_data + 8, &ev->chain, 8);
     memcpy((char *)val.mv_data + TL_VAL_HEAD, ev->data, ev->len);
-    store_pace(&pc, 16 + val.mv_size); /* appended: the next bytes of the last page */
+    rc = store_slice_add(&s, 16 + val.mv_size); /* appended: the next bytes of the last page */
   }
+  /* Paced, the rows are staged (in slices) and moved after the commit below. */
+  uint64_t n_staged = 0;
+  for (size_t i = 0; paced && i < n_ops && !rc; i++) rc = stage_put(&s, n_staged++, &ops[i]);
+  /* From here on, one transaction: everything that has to change at once. Deletions first:
+     they remove what earlier checkpoints stored of deleted customers, and must not remove what
+     this one stores of a customer who came back after the deletion (rows are put after them;
+     this checkpoint's timeline entries are on chains of their own). */
+  if (!rc)
+    rc = engine_checkpoint_deletes(st, s.txn, c->deletes, c->n_deletes, c->supp_new,
+                                   c->n_supp_new, c->clock_ms);
+  for (size_t i = 0; !paced && i < n_ops && !rc; i++) rc = apply_op(s.txn, st, &ops[i]);
+  free(ops);
   for (size_t off = 0; off + 4 <= c->outbox.len && !rc;) {
     uint32_t len;
     memcpy(&len, c->outbox.ptr + off, 4);
@@ -544,8 +666,8 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     /* the id sits right after the 3-byte tag */
     MDB_val k = {OUTMSG_ID_LEN, (void *)(m + 3)}, val = {len, (void *)m}, seen;
     /* Delivery may already have settled it: then there is nothing to keep. */
-    if (mdb_get(txn, st->deliveries, &k, &seen) == MDB_NOTFOUND) {
-      rc = mdb_put(txn, st->outbox, &k, &val, 0);
+    if (mdb_get(s.txn, st->deliveries, &k, &seen) == MDB_NOTFOUND) {
+      rc = mdb_put(s.txn, st->outbox, &k, &val, 0);
       if (rc) rc = store_fail("put outbox", rc);
     }
     off += 4 + len;
@@ -557,14 +679,13 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     memcpy(vb, &c->dedup[i].hash, 8);
     memcpy(vb + 8, &c->dedup[i].time_ms, 8);
     MDB_val k = {8, kb}, val = {16, vb};
-    rc = mdb_put(txn, st->dedup, &k, &val, MDB_APPEND);
+    rc = mdb_put(s.txn, st->dedup, &k, &val, MDB_APPEND);
     if (rc) rc = store_fail("put dedup", rc);
-    store_pace(&pc, 8 + 8 + 16);
   }
   if (!rc) {
     /* Evicted de-duplication entries: every stored one below the window's first. */
     MDB_cursor *cur;
-    mdb_cursor_open(txn, st->dedup, &cur);
+    mdb_cursor_open(s.txn, st->dedup, &cur);
     MDB_val k, val;
     int r2 = mdb_cursor_get(cur, &k, &val, MDB_FIRST);
     while (r2 == 0 && k.mv_size == 8) {
@@ -572,39 +693,52 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
       for (int i = 0; i < 8; i++) seq = seq << 8 | ((const uint8_t *)k.mv_data)[i];
       if (seq >= c->dedup_first) break;
       mdb_cursor_del(cur, 0);
-      store_pace(&pc, 8 + 8 + 16); /* the leaves at the front, rewritten in turn */
       r2 = mdb_cursor_get(cur, &k, &val, MDB_GET_CURRENT);
       if (r2) r2 = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
     }
     mdb_cursor_close(cur);
   }
-  if (!rc) rc = store_put_u64(txn, st, "applied_lsn", c->lsn);
-  if (!rc) rc = store_put_u64(txn, st, "clock_ms", (uint64_t)c->clock_ms);
-  if (!rc) rc = store_put_u64(txn, st, "timeline_seq", c->tl_seq);
-  if (!rc) rc = store_put_u64(txn, st, "messages", c->n_messages);
+  if (!rc) rc = store_put_u64(s.txn, st, "applied_lsn", c->lsn);
+  if (!rc) rc = store_put_u64(s.txn, st, "clock_ms", (uint64_t)c->clock_ms);
+  if (!rc) rc = store_put_u64(s.txn, st, "timeline_seq", c->tl_seq);
+  if (!rc) rc = store_put_u64(s.txn, st, "messages", c->n_messages);
   /* Lifetime counters, like engine.events: a restart does not reset them. */
-  if (!rc) rc = store_put_u64(txn, st, "merges", c->n_merges);
-  if (!rc) rc = store_put_u64(txn, st, "duplicates", c->n_duplicates);
-  if (!rc) rc = store_put_u64(txn, st, "suppressed", c->n_suppressed);
-  if (!rc) rc = store_put_u64(txn, st, "deleted", c->n_deleted);
+  if (!rc) rc = store_put_u64(s.txn, st, "merges", c->n_merges);
+  if (!rc) rc = store_put_u64(s.txn, st, "duplicates", c->n_duplicates);
+  if (!rc) rc = store_put_u64(s.txn, st, "suppressed", c->n_suppressed);
+  if (!rc) rc = store_put_u64(s.txn, st, "deleted", c->n_deleted);
   if (!rc && c->agg_fp.len) {
     MDB_val k = {10, (void *)"aggregates"}, val = {c->agg_fp.len, c->agg_fp.ptr};
-    rc = mdb_put(txn, st->meta, &k, &val, 0);
+    rc = mdb_put(s.txn, st->meta, &k, &val, 0);
     if (rc) rc = store_fail("put aggregates", rc);
   }
-  /* What the last step left, so that the commit's sync has only the free list and the meta
-     page to write. */
-  if (!rc) store_pace(&pc, STORE_PACE_BYTES);
-  int64_t tc = clock_mono_ns();
-  if (rc)
-    mdb_txn_abort(txn);
-  else
-    rc = store_commit(txn);
-  c->commit_ns = clock_mono_ns() - tc;
+  if (!rc && n_staged) rc = store_put_u64(s.txn, st, "staged", 1);
+  if (!rc && engine_checkpoint_hook) engine_checkpoint_hook("staged");
+  if (rc) {
+    store_slice_abort(&s);
+  } else {
+    int64_t tc = clock_mono_ns();
+    rc = store_slice_commit(&s, n_staged > 0);
+    marker_ns = clock_mono_ns() - tc;
+  }
+  /* Stored. The staged rows go into their tables; if that fails, they stay staged and the
+     next checkpoint (or the next start) moves them first. */
+  if (!rc && engine_checkpoint_hook) engine_checkpoint_hook("stored");
+  if (!rc && n_staged) {
+    int r2 = stage_apply(&s);
+    if (!r2) r2 = store_slice_commit(&s, 0);
+    if (r2) {
+      store_slice_abort(&s);
+      jlog(JLOG_ERROR, "checkpoint stored, its staged rows not moved yet; moved next time", NULL,
+           NULL);
+    }
+  }
   c->rc = rc;
   c->took_ns = clock_mono_ns() - t0;
-  c->rested_ns = pc.rested_ns;
-  c->steps = pc.steps;
+  c->commit_ns = s.commit_ns;
+  c->marker_ns = marker_ns;
+  c->rested_ns = s.rested_ns;
+  c->commits = s.commits;
   c->cpu_ns = thread_cpu_ns() - c0;
   return rc;
 }
@@ -719,7 +853,8 @@ static void ckpt_finish(struct engine *e, struct ckpt *c) {
   jlog_f64(&l, "ms", (double)c->took_ns / 1e6);
   jlog_f64(&l, "rested_ms", (double)c->rested_ns / 1e6);
   jlog_f64(&l, "commit_ms", (double)c->commit_ns / 1e6);
-  jlog_u64(&l, "steps", c->steps);
+  jlog_f64(&l, "marker_ms", (double)c->marker_ns / 1e6);
+  jlog_u64(&l, "commits", c->commits);
   jlog_f64(&l, "cpu_ms", (double)c->cpu_ns / 1e6);
   jlog_end(&l);
   ckpt_free(c);
@@ -810,11 +945,11 @@ void engine_checkpoint_async(struct engine *e) {
 }
 
 /* A checkpoint written before returning (after the one in flight, if any). */
-int engine_checkpoint_locked(struct engine *e) {
+int engine_checkpoint_locked(struct engine *e, int paced) {
   engine_ckpt_poll(e, 1);
   if (!ckpt_pending(e)) return 0;
   struct ckpt *c = ckpt_snapshot(e);
-  int rc = ckpt_write(e->opt.store, c, 0);
+  int rc = ckpt_write(e->opt.store, c, paced);
   if (rc) log_failure(c);
   ckpt_finish(e, c);
   return rc;
@@ -1108,6 +1243,12 @@ static int migrate_timeline(struct engine *e) {
     memcpy((char *)tv.mv_data + TL_VAL_HEAD, all[i].json, all[i].len);
     moved++;
   }
+  /* Every stored entry is below the stored sequence, as after a checkpoint (stage_settle drops
+     entries above it). */
+  uint64_t seq = 0;
+  store_get_u64(txn, st, "timeline_seq", &seq);
+  if (!rc && n && (all[n - 1].ord >> 1) + 1 > seq)
+    rc = store_put_u64(txn, st, "timeline_seq", (all[n - 1].ord >> 1) + 1);
   free(all);
   struct buf b;
   buf_init(&b, 0);
@@ -1140,6 +1281,15 @@ static int migrate_timeline(struct engine *e) {
 
 int engine_load(struct engine *e) {
   struct store *st = e->opt.store;
+  /* What a checkpoint left half done: moved in, or dropped (see stage_settle). */
+  struct store_slicer sl;
+  store_slice_begin(&sl, st, 0);
+  int settled = stage_settle(&sl);
+  if (settled) {
+    store_slice_abort(&sl);
+    return settled;
+  }
+  if ((settled = store_slice_commit(&sl, 0))) return settled;
   MDB_txn *txn = store_begin(st, 1);
   uint64_t v;
   if (store_get_u64(txn, st, "applied_lsn", &v) == 0) e->applied_lsn = v;

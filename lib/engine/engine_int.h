@@ -295,7 +295,8 @@ void engine_free_journeys(struct engine *e);
 
 /* engine_checkpoint.c */
 int engine_load(struct engine *e);
-int engine_checkpoint_locked(struct engine *e); /* written before it returns */
+/* written before it returns; paced: as the writer thread writes one (in slices) */
+int engine_checkpoint_locked(struct engine *e, int paced);
 void engine_checkpoint_async(struct engine *e); /* handed to the writer thread */
 void engine_ckpt_writer_start(struct engine *e);
 void engine_ckpt_writer_stop(struct engine *e); /* finishes what is in flight first */

@@ -5,13 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/common.h"
 #include "util/jlog.h"
-#include "util/writeback.h"
+#include "util/clock.h"
 
 int store_fail(const char *what, int mdb_rc) {
   struct jlog_line l;
@@ -36,9 +37,10 @@ int store_open(const char *dir, uint64_t map_bytes, struct store **out) {
   mdb_env_set_maxdbs(st->env, 16);
   mdb_env_set_maxreaders(st->env, 512);
   mdb_env_set_mapsize(st->env, map_bytes ? map_bytes : (64ull << 30));
-  /* MDB_WRITEMAP: a write transaction's pages go to the file's page cache as it runs, so a long
-     one (a checkpoint) can send them to the disk in small steps (store_pace) instead of all at
-     its commit. The file is then as large as the map (sparse: only written pages take space).
+  /* MDB_WRITEMAP: a write transaction changes its pages in the map itself (no copies in
+     malloc'ed pages written with pwrite at the commit); the commit sends them all to the disk at
+     once, so long writes go in slices (store_slicer). The file is then as large as the map
+     (sparse: only written pages take space).
      MDB_NORDAHEAD (the map advised MADV_RANDOM): without it, a fault on the map reads ahead and
      the page cache keeps the file in large folios, and a checkpoint that changes one 4 KB page
      of a folio writes the whole folio back; a checkpoint of 231,000 profiles wrote 6.0 GB that
@@ -57,7 +59,7 @@ int store_open(const char *dir, uint64_t map_bytes, struct store **out) {
              {"journeys", &st->journeys},
              {"outbox", &st->outbox},     {"deliveries", &st->deliveries},
              {"dedup", &st->dedup},       {"suppressed", &st->suppressed},
-             {"jstats", &st->jstats}};
+             {"jstats", &st->jstats},     {"stage", &st->stage}};
   for (size_t i = 0; i < ARRAY_SIZE(dbs); i++) {
     rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
     if (rc) {
@@ -112,22 +114,49 @@ int store_put_u64(MDB_txn *txn, struct store *st, const char *key, uint64_t val)
   return rc ? store_fail("put", rc) : 0;
 }
 
-void store_pacer_init(struct store_pacer *p, struct store *st) {
-  *p = (struct store_pacer){.fd = -1};
-  if (st && mdb_env_get_fd(st->env, &p->fd)) p->fd = -1;
+/* Longest rest after one slice. */
+#define SLICE_MAX_REST_NS (100 * 1000000LL)
+
+void store_slice_begin(struct store_slicer *s, struct store *st, int paced) {
+  *s = (struct store_slicer){.st = st, .paced = paced};
+  s->txn = store_begin(st, 0);
 }
 
-void store_pace(struct store_pacer *p, size_t dirtied_bytes) {
-  p->bytes += dirtied_bytes;
-  if (p->bytes < STORE_PACE_BYTES || p->fd < 0) return;
-  p->bytes = 0;
-  /* What the transaction dirtied so far; the commit's own sync flushes the disk's cache, with
-     little left to write. */
-  if (writeback_step(p->fd, 0, 0, &p->written_ns, &p->rested_ns) < 0) {
-    p->fd = -1; /* not supported here: the commit writes everything, as without pacing */
-    return;
+size_t store_slice_bytes = STORE_SLICE_BYTES;
+
+int store_slice_full(const struct store_slicer *s) {
+  return s->paced && s->bytes >= store_slice_bytes;
+}
+
+int store_slice_add(struct store_slicer *s, size_t n) {
+  s->bytes += n;
+  return store_slice_full(s) ? store_slice_commit(s, 1) : 0;
+}
+
+int store_slice_commit(struct store_slicer *s, int more) {
+  int64_t t0 = clock_mono_ns();
+  int rc = store_commit(s->txn);
+  s->txn = NULL;
+  int64_t took = clock_mono_ns() - t0;
+  s->commit_ns += took;
+  s->commits++;
+  s->bytes = 0;
+  if (rc) return rc;
+  if (s->paced && more) {
+    /* The disk is left to everyone else at least as long as this commit kept it busy. */
+    if (took > SLICE_MAX_REST_NS) took = SLICE_MAX_REST_NS;
+    struct timespec ts = {0, (long)took};
+    while (took > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+    s->rested_ns += took;
   }
-  p->steps++;
+  if (more) s->txn = store_begin(s->st, 0);
+  return 0;
+}
+
+void store_slice_abort(struct store_slicer *s) {
+  if (s->txn) mdb_txn_abort(s->txn);
+  s->txn = NULL;
 }
 
 int store_compact_if_pending(const char *dir) {

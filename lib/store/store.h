@@ -22,6 +22,10 @@
  *   suppressed  SHA-256 (hex) of an identity key of a deleted customer -> i64 time_ms
  *   jstats      journey id, NUL, u32 BE version -> u64 entered, u64 completed,
  *               u32 n_steps, u64 passed[n_steps] (figures of one journey version)
+ *   stage       u64 BE sequence -> u8 table, u8 put or delete, u32 key length, key,
+ *               value: a checkpoint's rows, written in slices before it commits and
+ *               moved into their tables after (meta "staged" = 1 in between;
+ *               engine_checkpoint.c)
  *
  * LMDB allows one write transaction at a time across threads (it serialises
  * them itself) and any number of concurrent readers; read transactions here
@@ -35,7 +39,8 @@
 
 struct store {
   MDB_env *env;
-  MDB_dbi meta, profiles, timeline, tlog, journeys, outbox, deliveries, dedup, suppressed, jstats;
+  MDB_dbi meta, profiles, timeline, tlog, journeys, outbox, deliveries, dedup, suppressed, jstats,
+      stage;
 };
 
 /*
@@ -47,28 +52,43 @@ int store_open(const char *dir, uint64_t map_bytes, struct store **out);
 void store_close(struct store *st);
 
 /*
- * Paced write-back of a long write transaction: call store_pace after each
- * put with the bytes it may have dirtied (a put at a random place: a page and
- * its value; an append: about its value). Every STORE_PACE_BYTES, it sends
- * what the transaction dirtied to the disk (sync_file_range, no cache flush), waits,
- * and rests as long as that took, so that the commit has little left to write
- * and the event log's fdatasync never waits behind hundreds of megabytes.
- * Pages of an uncommitted transaction on disk are free pages of the committed
- * state (LMDB never writes over the last committed tree): a crash before the
- * commit leaves the store as it was.
+ * A long write (a checkpoint) as a run of small transactions. With MDB_WRITEMAP,
+ * LMDB writes every page a transaction dirtied at its commit, in one burst: the
+ * commit clears each dirty page's flag, so a page sent to the disk earlier is
+ * written again. The event log's fdatasync, on the same disk, waits behind that
+ * burst (a checkpoint of 200,000 profiles: 0.5-1.5 s). Paced, the slicer commits
+ * once about STORE_SLICE_BYTES were dirtied, rests as long as that commit took
+ * (at most 100 ms), and begins the next transaction: the disk gets a megabyte at
+ * a time and is left idle at least half the time. What has to change at once
+ * goes into one slice of its own (engine_checkpoint.c stages rows first and
+ * applies them after that slice). Not paced, it never commits in between: one
+ * transaction, committed by store_slice_commit.
  */
-#define STORE_PACE_BYTES ((size_t)1 << 20)
+#define STORE_SLICE_BYTES ((size_t)1 << 20)
+extern size_t store_slice_bytes; /* STORE_SLICE_BYTES; tests make slices smaller */
 #define STORE_PUT_BYTES 4096 /* what a put at a random place dirties, besides its value */
-struct store_pacer {
-  int fd;               /* data.mdb; -1: pacing off */
-  size_t bytes;         /* dirtied since the last step, roughly */
-  unsigned steps;
-  int64_t written_ns;   /* in the steps */
-  int64_t rested_ns;    /* resting after them */
+struct store_slicer {
+  struct store *st;
+  MDB_txn *txn;       /* the open transaction (NULL after a final commit or a failure) */
+  int paced;
+  size_t bytes;       /* dirtied in it, roughly */
+  unsigned commits;
+  int64_t commit_ns;  /* in the commits */
+  int64_t rested_ns;  /* resting after them */
 };
-/* st NULL: a pacer that does nothing (a transaction written at full speed). */
-void store_pacer_init(struct store_pacer *p, struct store *st);
-void store_pace(struct store_pacer *p, size_t dirtied_bytes);
+/* Begins the first transaction. */
+void store_slice_begin(struct store_slicer *s, struct store *st, int paced);
+/* Whether the open transaction has its slice's worth (never, not paced). */
+int store_slice_full(const struct store_slicer *s);
+/* Counts n more bytes dirtied (a put at a random place: STORE_PUT_BYTES and its value; an
+   append: its value) and, once the slice is full, commits and begins the next. No cursor of
+   the transaction may be open. Returns 0 or BATON_ESTORE (the transaction is then gone). */
+int store_slice_add(struct store_slicer *s, size_t n);
+/* Commits the open transaction (paced: then rests) and, with more, begins the next.
+   Returns 0 or BATON_ESTORE (logged; no transaction is open then). */
+int store_slice_commit(struct store_slicer *s, int more);
+/* Aborts the open transaction, if any. */
+void store_slice_abort(struct store_slicer *s);
 
 /* Begin a transaction; aborts the process on failure (LMDB only fails here on
    resource exhaustion, e.g. the reader table is full). */
