@@ -290,7 +290,8 @@ static size_t journey_key(char *out, size_t cap, const char *id, uint32_t versio
  *      their profiles' queues (marked with the checkpoint's number) so that
  *      queries keep seeing them until they are stored;
  *   2. write (the checkpoint writer thread, or the caller for engine_checkpoint):
- *      one LMDB write transaction, committed;
+ *      on the writer thread, small transactions (the stage, below), the
+ *      checkpoint stored by one of them; for a caller, one transaction;
  *   3. finish (engine thread, under the write lock): on success the stored
  *      entries leave their queues and profiles merged away or deleted are
  *      freed; on failure everything is marked to be written again.
@@ -494,18 +495,19 @@ static int apply_op(MDB_txn *txn, const struct store *st, const struct op_ref *o
 /*
  * The stage: a paced checkpoint writes its rows (profiles, journeys, journey figures) in
  * slices, appended to the stage in key order, then commits everything that has to change at
- * once (the applied LSN, deletions, messages, the de-duplication window, and meta "staged")
- * in one small transaction, and then moves the staged rows into their tables, in slices
- * again. Put in place directly, a checkpoint's rows are a page per profile at random places
+ * once (the applied LSN, deletions, messages, the de-duplication window's evictions, and meta
+ * "staged") in one small transaction, and then moves the staged rows into their tables, in
+ * slices again. Put in place directly, a checkpoint's rows are a page per profile at random places
  * (a checkpoint of 200,000 profiles changes most leaves of the table), and LMDB writes them
  * all at the commit, in one burst that the event log's fdatasync waits behind; staged, the
  * rows are appended to a few sequential pages, and each slice of the move writes about a
- * megabyte. Timeline entries are appended to tlog in slices before the commit: those above
- * the committed "timeline_seq" belong to no checkpoint yet.
+ * megabyte. Timeline entries and new de-duplication entries are appended to tlog and dedup in
+ * slices before the commit: those at or above the committed "timeline_seq" and "dedup_end"
+ * belong to no checkpoint yet.
  * stage_settle runs before each checkpoint and at start: staged rows of a committed
  * checkpoint ("staged" set) are moved, what a checkpoint left before its commit (staged rows,
- * timeline entries above "timeline_seq") is dropped: the log after the committed LSN gives it
- * all again, with the same timeline orders.
+ * timeline and de-duplication entries above those bounds) is dropped: the log after the
+ * committed LSN gives it all again, with the same timeline orders and sequence numbers.
  */
 static int stage_put(struct store_slicer *s, uint64_t seq, const struct op_ref *o) {
   unsigned char kb[8];
@@ -567,6 +569,61 @@ static int stage_apply(struct store_slicer *s) {
   return rc && rc != MDB_NOTFOUND ? store_fail("unstage", rc) : 0;
 }
 
+/* The key of a table keyed by u64 BE (tlog, dedup), as a number. */
+static uint64_t be64(const MDB_val *k) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < k->mv_size; i++) v = v << 8 | ((const uint8_t *)k->mv_data)[i];
+  return v;
+}
+
+/* Deletes the rows of a u64-keyed table from key `from` on; *n gets how many. */
+static int drop_from(MDB_txn *txn, MDB_dbi dbi, uint64_t from, size_t *n) {
+  unsigned char kb[8];
+  tl_key(from, kb);
+  MDB_cursor *cur;
+  mdb_cursor_open(txn, dbi, &cur);
+  MDB_val k = {8, kb}, v;
+  int rc = 0, r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  *n = 0;
+  while (r == 0) {
+    if ((r = mdb_cursor_del(cur, 0))) {
+      rc = store_fail("drop uncommitted rows", r);
+      break;
+    }
+    ++*n;
+    r = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+    if (r) r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(cur);
+  return rc;
+}
+
+/* Rows of a u64-keyed table at or above meta `bound` (its key shifted left by `shift`) were
+   written by a checkpoint that was never stored: dropped. A store without the bound yet gets
+   it: one past its last row. */
+static int drop_above(struct store_slicer *s, MDB_dbi dbi, const char *bound, int shift,
+                      const char *what) {
+  uint64_t end;
+  if (store_get_u64(s->txn, s->st, bound, &end)) {
+    MDB_cursor *cur;
+    mdb_cursor_open(s->txn, dbi, &cur);
+    MDB_val k, v;
+    end = mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 ? (be64(&k) >> shift) + 1 : 0;
+    mdb_cursor_close(cur);
+    return store_put_u64(s->txn, s->st, bound, end);
+  }
+  size_t n;
+  int rc = drop_from(s->txn, dbi, end << shift, &n);
+  if (!rc && n) {
+    struct jlog_line l;
+    jlog_begin(&l, JLOG_INFO, "rows of an unstored checkpoint dropped");
+    jlog_str(&l, "table", what);
+    jlog_u64(&l, "rows", n);
+    jlog_end(&l);
+  }
+  return rc;
+}
+
 static int stage_settle(struct store_slicer *s) {
   const struct store *st = s->st;
   uint64_t staged = 0;
@@ -576,32 +633,8 @@ static int stage_settle(struct store_slicer *s) {
   int rc = mdb_stat(s->txn, st->stage, &ms);
   if (!rc && ms.ms_entries) rc = mdb_drop(s->txn, st->stage, 0);
   if (rc) return store_fail("drop stage", rc);
-  uint64_t seq;
-  if (store_get_u64(s->txn, s->st, "timeline_seq", &seq)) return 0; /* no entries above it */
-  unsigned char kb[8];
-  tl_key(seq << 1, kb);
-  MDB_cursor *cur;
-  mdb_cursor_open(s->txn, st->tlog, &cur);
-  MDB_val k = {8, kb}, v;
-  size_t dropped = 0;
-  int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-  while (r == 0) {
-    if ((r = mdb_cursor_del(cur, 0))) {
-      rc = store_fail("drop timeline entry", r);
-      break;
-    }
-    dropped++;
-    r = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-    if (r) r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-  }
-  mdb_cursor_close(cur);
-  if (dropped) {
-    struct jlog_line l;
-    jlog_begin(&l, JLOG_INFO, "timeline entries of an uncommitted checkpoint dropped");
-    jlog_u64(&l, "entries", dropped);
-    jlog_end(&l);
-  }
-  return rc;
+  if ((rc = drop_above(s, st->tlog, "timeline_seq", 1, "tlog"))) return rc;
+  return drop_above(s, st->dedup, "dedup_end", 0, "dedup");
 }
 
 /* paced: the background writer's checkpoints go in slices (store_slicer, and the stage above);
@@ -647,6 +680,19 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     memcpy((char *)val.mv_data + TL_VAL_HEAD, ev->data, ev->len);
     rc = store_slice_add(&s, 16 + val.mv_size); /* appended: the next bytes of the last page */
   }
+  /* The de-duplication window's new entries, appended (those at or above the stored
+     "dedup_end" belong to no checkpoint yet). */
+  for (size_t i = 0; i < c->n_dedup && !rc; i++) {
+    uint64_t seq = c->dedup_from + i;
+    uint8_t kb[8], vb[16];
+    tl_key(seq, kb);
+    memcpy(vb, &c->dedup[i].hash, 8);
+    memcpy(vb + 8, &c->dedup[i].time_ms, 8);
+    MDB_val k = {8, kb}, val = {16, vb};
+    rc = mdb_put(s.txn, st->dedup, &k, &val, MDB_APPEND);
+    if (rc) rc = store_fail("put dedup", rc);
+    else rc = store_slice_add(&s, 16 + 8 + 16);
+  }
   /* Paced, the rows are staged (in slices) and moved after the commit below. */
   uint64_t n_staged = 0;
   for (size_t i = 0; paced && i < n_ops && !rc; i++) rc = stage_put(&s, n_staged++, &ops[i]);
@@ -672,16 +718,6 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     }
     off += 4 + len;
   }
-  for (size_t i = 0; i < c->n_dedup && !rc; i++) {
-    uint64_t seq = c->dedup_from + i;
-    uint8_t kb[8], vb[16];
-    for (int j = 0; j < 8; j++) kb[j] = (uint8_t)(seq >> (56 - 8 * j));
-    memcpy(vb, &c->dedup[i].hash, 8);
-    memcpy(vb + 8, &c->dedup[i].time_ms, 8);
-    MDB_val k = {8, kb}, val = {16, vb};
-    rc = mdb_put(s.txn, st->dedup, &k, &val, MDB_APPEND);
-    if (rc) rc = store_fail("put dedup", rc);
-  }
   if (!rc) {
     /* Evicted de-duplication entries: every stored one below the window's first. */
     MDB_cursor *cur;
@@ -689,9 +725,7 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     MDB_val k, val;
     int r2 = mdb_cursor_get(cur, &k, &val, MDB_FIRST);
     while (r2 == 0 && k.mv_size == 8) {
-      uint64_t seq = 0;
-      for (int i = 0; i < 8; i++) seq = seq << 8 | ((const uint8_t *)k.mv_data)[i];
-      if (seq >= c->dedup_first) break;
+      if (be64(&k) >= c->dedup_first) break;
       mdb_cursor_del(cur, 0);
       r2 = mdb_cursor_get(cur, &k, &val, MDB_GET_CURRENT);
       if (r2) r2 = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
@@ -701,6 +735,7 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
   if (!rc) rc = store_put_u64(s.txn, st, "applied_lsn", c->lsn);
   if (!rc) rc = store_put_u64(s.txn, st, "clock_ms", (uint64_t)c->clock_ms);
   if (!rc) rc = store_put_u64(s.txn, st, "timeline_seq", c->tl_seq);
+  if (!rc) rc = store_put_u64(s.txn, st, "dedup_end", c->dedup_end);
   if (!rc) rc = store_put_u64(s.txn, st, "messages", c->n_messages);
   /* Lifetime counters, like engine.events: a restart does not reset them. */
   if (!rc) rc = store_put_u64(s.txn, st, "merges", c->n_merges);
