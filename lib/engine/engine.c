@@ -16,7 +16,6 @@
 #include "util/jscan.h"
 
 #define APPLY_BATCH 1024     /* records applied per write-lock hold, at most */
-#define APPLY_HOLD_NS 250000 /* and for at most about this long: profile reads wait meanwhile */
 #define TICK_RETRY_MS 50     /* re-send a tick if the last one has not applied */
 
 
@@ -406,7 +405,7 @@ static void *engine_main(void *arg) {
     struct evlog_entry ent;
     pthread_rwlock_wrlock(&e->lock);
     int64_t held_from = clock_mono_ns();
-    while (n < APPLY_BATCH && (n % 32 || !n || clock_mono_ns() - held_from < APPLY_HOLD_NS) &&
+    while (n < APPLY_BATCH && (n % 32 || !n || clock_mono_ns() - held_from < ENGINE_HOLD_NS) &&
            (rc = evlog_reader_next(rd, &ent)) == 1) {
       if (engine_apply(e, ent.lsn, ent.data, ent.len)) {
         struct jlog_line l;

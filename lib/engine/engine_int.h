@@ -293,6 +293,10 @@ void run_free(struct engine *e, struct run *r);
 void run_arm(struct engine *e, struct run *r, int64_t due, uint64_t seq);
 void engine_free_journeys(struct engine *e);
 
+/* The engine thread holds the write lock about this long at most at a time (applying records,
+   finishing a checkpoint): profile reads wait meanwhile. */
+#define ENGINE_HOLD_NS 250000
+
 /* engine_checkpoint.c */
 int engine_load(struct engine *e);
 /* written before it returns; paced: as the writer thread writes one (in slices) */
