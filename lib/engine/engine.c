@@ -427,8 +427,9 @@ static void *engine_main(void *arg) {
       /* Checkpoints are written by the writer thread while this one goes on applying; a
          failure is logged and everything is written again by the next one. */
       int finished = engine_ckpt_poll(e, 0);
-      if (atomic_exchange(&e->checkpoint_asked, 0) ||
-          mono_ms() - e->last_checkpoint_mono_ms >= checkpoint_due_ms(e))
+      if (atomic_exchange(&e->checkpoint_asked, 0))
+        e->ckpt_wanted = 2; /* someone waits for it: written at full speed */
+      else if (!e->ckpt_wanted && mono_ms() - e->last_checkpoint_mono_ms >= checkpoint_due_ms(e))
         e->ckpt_wanted = 1;
       if (stopping) {
         if (n == 0) { /* everything applied: the last checkpoint, written before exiting */
@@ -436,7 +437,7 @@ static void *engine_main(void *arg) {
           finished = 1;
         }
       } else if (e->ckpt_wanted && !e->ckpt_in_flight) {
-        engine_checkpoint_async(e);
+        engine_checkpoint_async(e, e->ckpt_wanted == 1);
         e->ckpt_wanted = 0;
         e->last_checkpoint_mono_ms = mono_ms();
       }
@@ -489,6 +490,7 @@ int engine_checkpoint_sliced(struct engine *e) {
 
 
 void engine_request_checkpoint(struct engine *e) {
+  atomic_store(&e->ckpt_hurry, 1); /* the one in flight, if any, rests no more */
   atomic_store(&e->checkpoint_asked, 1);
   if (e->opt.log) evlog_wake(e->opt.log);
 }

@@ -303,6 +303,7 @@ struct ckpt {
   uint32_t no;             /* evcopy.ckpt_no of the entries it stores */
   uint64_t lsn;            /* applied_lsn it covers */
   uint64_t tl_seq;         /* the engine's tl_seq then */
+  uint64_t purge_lsn;      /* the engine's purge_lsn then */
   int64_t clock_ms;
   uint64_t n_messages, n_merges, n_duplicates, n_suppressed, n_deleted;
   struct buf ops;          /* {u8 db, u8 op, u32 klen, key, u32 vlen, value} */
@@ -326,6 +327,8 @@ struct ckpt {
   int64_t commit_ns;       /* of took_ns, in the commits */
   int64_t marker_ns;       /* of those, the commit that stores the checkpoint */
   unsigned commits;        /* transactions (slices) */
+  int stage_left;          /* stored, but its staged rows are not all moved */
+  int paced;               /* written in slices with rests (else one transaction) */
 };
 
 static void op_add(struct buf *b, int db, int op, const void *k, size_t kn, const void *v,
@@ -346,7 +349,7 @@ static MDB_dbi op_dbi(const struct store *st, int db) {
 
 static int ckpt_pending(const struct engine *e) {
   return e->applied_lsn != e->checkpoint_lsn || e->dirty_head || e->n_unstored ||
-         e->outbox_pending.len || e->n_deletes;
+         e->outbox_pending.len || e->n_deletes || e->stage_left;
 }
 
 /* Step 1: encodes what changed since the last checkpoint. Engine thread; takes no lock, since
@@ -356,6 +359,7 @@ static struct ckpt *ckpt_snapshot(struct engine *e) {
   c->no = ++e->ckpt_seq ? e->ckpt_seq : ++e->ckpt_seq; /* never 0: 0 means "not in flight" */
   c->lsn = e->applied_lsn;
   c->tl_seq = e->tl_seq;
+  c->purge_lsn = e->purge_lsn;
   c->clock_ms = e->clock_ms;
   c->n_messages = e->n_messages;
   c->n_merges = e->n_merges;
@@ -466,11 +470,15 @@ struct op_ref {
   uint32_t kn, vn;
   const char *k, *v;
 };
+/* Key order; for one key, the delete first: a profile merged away and a new one under the same
+   key (the customer came back after the survivor was deleted) are both in one checkpoint, and
+   the row that stays is the new one's. */
 static int cmp_op(const void *a, const void *b) {
   const struct op_ref *x = a, *y = b;
   if (x->db != y->db) return x->db - y->db;
   int r = memcmp(x->k, y->k, MIN(x->kn, y->kn));
-  return r ? r : (x->kn > y->kn) - (x->kn < y->kn);
+  if (r || x->kn != y->kn) return r ? r : (x->kn > y->kn) - (x->kn < y->kn);
+  return (x->op != OP_DEL) - (y->op != OP_DEL);
 }
 
 static int64_t thread_cpu_ns(void) {
@@ -489,7 +497,11 @@ static int apply_op(MDB_txn *txn, const struct store *st, const struct op_ref *o
     return rc && rc != MDB_NOTFOUND ? store_fail("del profile", rc) : 0;
   }
   int rc = mdb_put(txn, op_dbi(st, o->db), &key, &val, 0);
-  return rc ? store_fail(o->db == DB_PROFILES ? "put profile" : "put journey", rc) : 0;
+  return rc ? store_fail(o->db == DB_PROFILES   ? "put profile"
+                         : o->db == DB_JOURNEYS ? "put journey"
+                                                : "put journey figures",
+                         rc)
+            : 0;
 }
 
 /*
@@ -599,12 +611,13 @@ static int drop_from(MDB_txn *txn, MDB_dbi dbi, uint64_t from, size_t *n) {
 }
 
 /* Rows of a u64-keyed table at or above meta `bound` (its key shifted left by `shift`) were
-   written by a checkpoint that was never stored: dropped. A store without the bound yet gets
-   it: one past its last row. */
-static int drop_above(struct store_slicer *s, MDB_dbi dbi, const char *bound, int shift,
-                      const char *what) {
+   written by a checkpoint that was never stored: dropped. Without a valid bound (a store from
+   before the bounds, or one an older version has checkpointed since), it gets one: one past
+   its last row. */
+static int drop_above(struct store_slicer *s, int valid, MDB_dbi dbi, const char *bound,
+                      int shift, const char *what) {
   uint64_t end;
-  if (store_get_u64(s->txn, s->st, bound, &end)) {
+  if (!valid || store_get_u64(s->txn, s->st, bound, &end)) {
     MDB_cursor *cur;
     mdb_cursor_open(s->txn, dbi, &cur);
     MDB_val k, v;
@@ -624,25 +637,37 @@ static int drop_above(struct store_slicer *s, MDB_dbi dbi, const char *bound, in
   return rc;
 }
 
+/* The stage, the "staged" flag and the bounds belong to the checkpoint whose applied LSN
+   "bounds_lsn" names (written by the same transactions). An older version's checkpoints move
+   applied_lsn but not these: then they are stale, the stage is dropped and the bounds are
+   taken again from the tables. */
 static int stage_settle(struct store_slicer *s) {
   const struct store *st = s->st;
-  uint64_t staged = 0;
+  uint64_t staged = 0, applied = 0, bounds = UINT64_MAX;
+  store_get_u64(s->txn, s->st, "applied_lsn", &applied);
+  store_get_u64(s->txn, s->st, "bounds_lsn", &bounds);
+  int valid = bounds == applied;
   store_get_u64(s->txn, s->st, "staged", &staged);
-  if (staged) return stage_apply(s);
+  if (staged && valid) return stage_apply(s);
   MDB_stat ms;
   int rc = mdb_stat(s->txn, st->stage, &ms);
   if (!rc && ms.ms_entries) rc = mdb_drop(s->txn, st->stage, 0);
   if (rc) return store_fail("drop stage", rc);
-  if ((rc = drop_above(s, st->tlog, "timeline_seq", 1, "tlog"))) return rc;
-  return drop_above(s, st->dedup, "dedup_end", 0, "dedup");
+  MDB_val mk = {6, (void *)"staged"};
+  if (staged && (rc = mdb_del(s->txn, st->meta, &mk, NULL))) return store_fail("unstage", rc);
+  if ((rc = drop_above(s, valid, st->tlog, "timeline_seq", 1, "tlog"))) return rc;
+  if ((rc = drop_above(s, valid, st->dedup, "dedup_end", 0, "dedup"))) return rc;
+  return valid ? 0 : store_put_u64(s->txn, s->st, "bounds_lsn", applied);
 }
 
 /* paced: the background writer's checkpoints go in slices (store_slicer, and the stage above);
-   one written while callers wait (a deletion, shutdown) is one transaction at full speed. */
-static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
+   one written while callers wait (a deletion, shutdown) is one transaction at full speed, and
+   one in flight when someone asks for a checkpoint stops resting (hurry). */
+static int ckpt_write(struct store *st, struct ckpt *c, int paced, const atomic_int *hurry) {
   int64_t t0 = clock_mono_ns(), c0 = thread_cpu_ns();
   struct store_slicer s;
   store_slice_begin(&s, st, paced);
+  s.hurry = hurry;
   int rc = stage_settle(&s);
   int64_t marker_ns = 0;
   size_t n_ops = 0, ops_cap = 0;
@@ -661,8 +686,9 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
   }
   if (n_ops > 1) qsort(ops, n_ops, sizeof(*ops), cmp_op); /* key order, as for the timeline */
   /* In timeline order, which is the order of the log: appended after everything stored
-     before, so the pages written are new ones at the end of the tree, filled in turn. (An
-     entry of a failed checkpoint, written again, may come after newer ones: a plain put.) */
+     before, so the pages written are new ones at the end of the tree, filled in turn. (The
+     plain put is a fallback: entries of a failed checkpoint are dropped by stage_settle before
+     they are written again.) */
   if (c->n_tl > 1) qsort(c->tl, c->n_tl, sizeof(*c->tl), cmp_tl);
   for (size_t i = 0; i < c->n_tl && !rc; i++) {
     const struct evcopy *ev = c->tl[i];
@@ -736,6 +762,10 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
   if (!rc) rc = store_put_u64(s.txn, st, "clock_ms", (uint64_t)c->clock_ms);
   if (!rc) rc = store_put_u64(s.txn, st, "timeline_seq", c->tl_seq);
   if (!rc) rc = store_put_u64(s.txn, st, "dedup_end", c->dedup_end);
+  if (!rc) rc = store_put_u64(s.txn, st, "bounds_lsn", c->lsn);
+  /* The log's copies of deleted customers' events go once this is stored (evlog_purge); kept
+     here too, so that a crash before that happens does not forget it (engine_load). */
+  if (!rc && c->purge_lsn) rc = store_put_u64(s.txn, st, "purge_lsn", c->purge_lsn);
   if (!rc) rc = store_put_u64(s.txn, st, "messages", c->n_messages);
   /* Lifetime counters, like engine.events: a restart does not reset them. */
   if (!rc) rc = store_put_u64(s.txn, st, "merges", c->n_merges);
@@ -752,9 +782,8 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
   if (rc) {
     store_slice_abort(&s);
   } else {
-    int64_t tc = clock_mono_ns();
     rc = store_slice_commit(&s, n_staged > 0);
-    marker_ns = clock_mono_ns() - tc;
+    marker_ns = s.last_commit_ns;
   }
   /* Stored. The staged rows go into their tables; if that fails, they stay staged and the
      next checkpoint (or the next start) moves them first. */
@@ -764,6 +793,7 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced) {
     if (!r2) r2 = store_slice_commit(&s, 0);
     if (r2) {
       store_slice_abort(&s);
+      c->stage_left = 1;
       jlog(JLOG_ERROR, "checkpoint stored, its staged rows not moved yet; moved next time", NULL,
            NULL);
     }
@@ -880,6 +910,8 @@ static void ckpt_finish(struct engine *e, struct ckpt *c) {
   free(c->deletes);
   free(c->supp_new);
   e->checkpoint_lsn = c->lsn;
+  e->stage_left = c->stage_left; /* the next checkpoint moves them first, even with no changes */
+  if (!c->paced) atomic_store(&e->ckpt_hurry, 0);
   atomic_store(&e->checkpoint_pub, c->lsn);
   e->n_checkpoints++;
   e->dedup_stored_first = c->dedup_first;
@@ -935,7 +967,7 @@ static void *ckpt_writer_main(void *arg) {
     struct ckpt *c = e->ckpt_queued;
     e->ckpt_queued = NULL;
     pthread_mutex_unlock(&e->ckpt_mu);
-    ckpt_write(e->opt.store, c, 1);
+    ckpt_write(e->opt.store, c, c->paced, &e->ckpt_hurry);
     pthread_mutex_lock(&e->ckpt_mu);
     e->ckpt_done = c;
     pthread_cond_broadcast(&e->ckpt_cv);
@@ -984,9 +1016,10 @@ void engine_ckpt_writer_stop(struct engine *e) {
 }
 
 /* Starts a checkpoint on the writer thread unless one is in flight or nothing changed. */
-void engine_checkpoint_async(struct engine *e) {
+void engine_checkpoint_async(struct engine *e, int paced) {
   if (e->ckpt_in_flight || !ckpt_pending(e)) return;
   struct ckpt *c = ckpt_snapshot(e);
+  c->paced = paced;
   e->ckpt_in_flight = 1;
   pthread_mutex_lock(&e->ckpt_mu);
   e->ckpt_queued = c;
@@ -999,7 +1032,8 @@ int engine_checkpoint_locked(struct engine *e, int paced) {
   engine_ckpt_poll(e, 1);
   if (!ckpt_pending(e)) return 0;
   struct ckpt *c = ckpt_snapshot(e);
-  int rc = ckpt_write(e->opt.store, c, paced);
+  c->paced = paced;
+  int rc = ckpt_write(e->opt.store, c, paced, NULL);
   if (rc) log_failure(c);
   ckpt_finish(e, c);
   return rc;
@@ -1349,6 +1383,10 @@ int engine_load(struct engine *e) {
   if (store_get_u64(txn, st, "duplicates", &v) == 0) e->n_duplicates = v;
   if (store_get_u64(txn, st, "suppressed", &v) == 0) e->n_suppressed = v;
   if (store_get_u64(txn, st, "deleted", &v) == 0) e->n_deleted = v;
+  if (store_get_u64(txn, st, "purge_lsn", &v) == 0) {
+    e->purge_lsn = v;
+    if (e->opt.log) evlog_purge(e->opt.log, v); /* again: it may not have happened */
+  }
   e->checkpoint_lsn = e->applied_lsn;
   atomic_store(&e->checkpoint_pub, e->applied_lsn);
   int rc = load_journeys(e, txn);

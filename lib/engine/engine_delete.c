@@ -134,6 +134,7 @@ void engine_apply_delete(struct engine *e, const struct rec_profile *pr) {
   profile_mark_dirty(e, p); /* the checkpoint deletes its row, then frees it */
   e->n_events -= MIN(e->n_events, p->n_events);
   e->n_deleted++;
+  e->purge_lsn = MAX(e->purge_lsn, e->cur_lsn + 1);
   if (e->opt.log) evlog_purge(e->opt.log, e->cur_lsn + 1);
   struct jlog_line l;
   jlog_begin(&l, JLOG_INFO, "customer deleted on request");

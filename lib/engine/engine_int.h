@@ -157,6 +157,8 @@ struct engine {
   char (*supp_new)[65];         /* added since the last checkpoint */
   size_t n_supp_new;
   uint64_t n_suppressed, n_deleted;
+  uint64_t purge_lsn;           /* log records below it hold deleted customers' events */
+  int stage_left;               /* the last checkpoint left staged rows (engine_checkpoint.c) */
   atomic_int checkpoint_asked;
   struct expr_ctx *expr;       /* condition evaluation scratch (engine thread), made on first use */
   struct expr_arena *expr_vars; /* the variables bound for one evaluation (not the ctx's arena:
@@ -169,7 +171,9 @@ struct engine {
   uint64_t checkpoint_lsn, n_checkpoints;
   uint32_t ckpt_seq;          /* numbers checkpoints (evcopy.ckpt_no) */
   int ckpt_in_flight;         /* a snapshot is with the writer thread (engine thread's view) */
-  int ckpt_wanted;            /* a checkpoint is due; started once none is in flight */
+  int ckpt_wanted;            /* a checkpoint is due (2: asked for, written at full speed);
+                                 started once none is in flight */
+  atomic_int ckpt_hurry;      /* someone waits for a checkpoint: the writer does not rest */
   pthread_t ckpt_thread;
   int ckpt_running, ckpt_quit;
   pthread_mutex_t ckpt_mu;
@@ -301,7 +305,8 @@ void engine_free_journeys(struct engine *e);
 int engine_load(struct engine *e);
 /* written before it returns; paced: as the writer thread writes one (in slices) */
 int engine_checkpoint_locked(struct engine *e, int paced);
-void engine_checkpoint_async(struct engine *e); /* handed to the writer thread */
+/* handed to the writer thread; paced: in slices with rests (store_slicer), else at full speed */
+void engine_checkpoint_async(struct engine *e, int paced);
 void engine_ckpt_writer_start(struct engine *e);
 void engine_ckpt_writer_stop(struct engine *e); /* finishes what is in flight first */
 int engine_ckpt_poll(struct engine *e, int wait);

@@ -139,10 +139,11 @@ int store_slice_commit(struct store_slicer *s, int more) {
   s->txn = NULL;
   int64_t took = clock_mono_ns() - t0;
   s->commit_ns += took;
+  s->last_commit_ns = took;
   s->commits++;
   s->bytes = 0;
   if (rc) return rc;
-  if (s->paced && more) {
+  if (s->paced && more && !(s->hurry && atomic_load(s->hurry))) {
     /* The disk is left to everyone else at least as long as this commit kept it busy. */
     if (took > SLICE_MAX_REST_NS) took = SLICE_MAX_REST_NS;
     struct timespec ts = {0, (long)took};

@@ -35,6 +35,7 @@
 #define BATON_STORE_STORE_H
 
 #include <lmdb.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct store {
@@ -74,7 +75,9 @@ struct store_slicer {
   size_t bytes;       /* dirtied in it, roughly */
   unsigned commits;
   int64_t commit_ns;  /* in the commits */
+  int64_t last_commit_ns; /* the last one's */
   int64_t rested_ns;  /* resting after them */
+  const atomic_int *hurry; /* when set and non-zero, no rests (someone waits); NULL: none */
 };
 /* Begins the first transaction. */
 void store_slice_begin(struct store_slicer *s, struct store *st, int paced);

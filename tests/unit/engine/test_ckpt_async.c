@@ -79,10 +79,10 @@ static void test_apply_while_writing(void **state) {
   /* The test holds LMDB's write lock, so the writer waits in the middle of the checkpoint. */
   engine_ckpt_writer_start(e);
   MDB_txn *hold = store_begin(st, 0);
-  engine_checkpoint_async(e);
+  engine_checkpoint_async(e, 1);
   assert_int_equal(e->ckpt_in_flight, 1);
   apply_range(e, r, first, r->n);
-  engine_checkpoint_async(e); /* one at a time: this one is not started */
+  engine_checkpoint_async(e, 1); /* one at a time: this one is not started */
   assert_int_equal(engine_ckpt_poll(e, 0), 0);
   assert_int_equal(timeline_ns(e, "alice"), BITS(1, 2, 3, 4, 5, 7, 8));
   assert_int_equal(timeline_ns(e, "b") /* by anonymousId */, BITS(1, 2, 3, 4, 5, 7, 8));
@@ -169,7 +169,7 @@ static void test_ring_reuse(void **state) {
   apply_range(e, r, 4, 5);                   /* 5 takes 2's copy */
   engine_ckpt_writer_start(e);
   MDB_txn *hold = store_begin(st, 0); /* the writer waits with 5 in its snapshot */
-  engine_checkpoint_async(e);
+  engine_checkpoint_async(e, 1);
   assert_int_equal(e->ckpt_in_flight, 1);
   apply_range(e, r, 5, 8); /* 6 is too long for 3's copy, 7 takes 4's, 8 must not take 5's */
   recent_ns(e, "ada", got, sizeof(got));

@@ -263,6 +263,12 @@ static void make_old_layout(struct store *st) {
   }
   buf_release(&rows);
   assert_int_equal(mdb_drop(txn, st->tlog, 0), 0);
+  /* and the meta keys the old layout's versions never wrote */
+  static const char *const newer[] = {"timeline_seq", "dedup_end", "bounds_lsn"};
+  for (size_t i = 0; i < ARRAY_SIZE(newer); i++) {
+    MDB_val mk = {strlen(newer[i]), (void *)newer[i]};
+    assert_int_equal(mdb_del(txn, st->meta, &mk, NULL), 0);
+  }
   assert_int_equal(mdb_txn_commit(txn), 0);
 }
 
@@ -272,6 +278,14 @@ static size_t entries(struct store *st, MDB_dbi dbi) {
   assert_int_equal(mdb_stat(txn, dbi, &s), 0);
   mdb_txn_abort(txn);
   return s.ms_entries;
+}
+
+static uint64_t meta_u64(struct store *st, const char *key) {
+  MDB_txn *txn = store_begin(st, 1);
+  uint64_t v = 0;
+  store_get_u64(txn, st, key, &v);
+  mdb_txn_abort(txn);
+  return v;
 }
 
 static void test_old_layout_moved_over(void **state) {
@@ -324,6 +338,8 @@ static void test_old_layout_moved_over(void **state) {
   recs_release(&w.r);
   assert_int_equal(engine_checkpoint(e), 0);
   assert_int_equal(entries(st, st->tlog), n_cat);
+  /* the log's copies go up to the deletion, and the store keeps that for a restart */
+  assert_int_equal(meta_u64(st, "purge_lsn"), w.lsn + 1);
   assert_int_equal(rows_with(st, st->tlog, "\"userId\":\"ann\""), 0);
   assert_int_equal(rows_with(st, st->tlog, "\"anonymousId\":\"bee\""), 0);
   free(ann3);
@@ -351,14 +367,6 @@ static char *state_of(struct engine *e) {
   free(ann);
   free(cat);
   return buf_steal(&b, NULL);
-}
-
-static uint64_t meta_u64(struct store *st, const char *key) {
-  MDB_txn *txn = store_begin(st, 1);
-  uint64_t v = 0;
-  store_get_u64(txn, st, key, &v);
-  mdb_txn_abort(txn);
-  return v;
 }
 
 /* tlog entries at or above the stored timeline_seq: those of no committed checkpoint. */
@@ -485,12 +493,95 @@ static void test_sliced_checkpoint_crashes(void **state) {
   store_slice_bytes = saved;
 }
 
+/* bee is merged into ann, ann is deleted, and bee comes back, all before one checkpoint: it
+   holds the merged-away bee's delete and the new bee's put under one key, and the new row
+   stays (sliced and in one transaction). */
+static void test_back_after_delete(void **state) {
+  struct fixture *f = *state;
+  for (int sliced = 0; sliced < 2; sliced++) {
+    char dir[160];
+    snprintf(dir, sizeof(dir), "%s/back%d", f->root, sliced);
+    struct store *st;
+    assert_int_equal(store_open(dir, 1 << 26, &st), 0);
+    struct sink s = {0};
+    struct world w = {0};
+    struct engine *e = open_engine(&s, st);
+    track(e, &w, "ann", "", 1);
+    track(e, &w, "", "bee", 2);
+    assert_int_equal(engine_checkpoint(e), 0);
+    w.r.n = 0;
+    add_event_ids(&w.r, EV_IDENTIFY, "ann", "bee", "", T0 + 3,
+                  "{\"type\":\"identify\",\"userId\":\"ann\",\"anonymousId\":\"bee\",\"n\":3}");
+    add_profile_op(&w.r, POP_DELETE, "ann", "", T0 + 4, "{}");
+    for (size_t i = 0; i < w.r.n; i++)
+      assert_int_equal(engine_apply(e, ++w.lsn, w.r.data[i].ptr, w.r.data[i].len), 0);
+    recs_release(&w.r);
+    track(e, &w, "", "bee", 5);
+    assert_int_equal((sliced ? engine_checkpoint_sliced : engine_checkpoint)(e), 0);
+    engine_close(e);
+    e = open_engine(&s, st);
+    struct buf b;
+    buf_init(&b, 0);
+    assert_int_equal(engine_profile_json(e, "anonymousId", "bee", &b), 0);
+    assert_non_null(strstr(b.ptr, "\"n\":5"));
+    assert_null(strstr(b.ptr, "\"n\":2"));
+    buf_clear(&b);
+    assert_int_not_equal(engine_profile_json(e, NULL, "ann", &b), 0);
+    buf_release(&b);
+    engine_close(e);
+    store_close(st);
+    sink_clear(&s);
+  }
+}
+
+/* An older version checkpointed after this one (applied_lsn moved, the bounds did not, and
+   a stage was left): the stage is dropped and the bounds are taken from the tables again, so
+   nothing stored is dropped as if it were a killed checkpoint's. */
+static void test_stale_bounds(void **state) {
+  struct store *st;
+  struct sink s = {0};
+  struct world w = {0};
+  struct engine *e = build_in(*state, &st, &s, &w);
+  assert_int_equal(engine_checkpoint(e), 0);
+  char *before = state_of(e);
+  engine_close(e);
+  size_t n_dedup = entries(st, st->dedup), n_tl = entries(st, st->tlog);
+  assert_true(n_dedup > 2 && n_tl > 2);
+  MDB_txn *txn = store_begin(st, 0);
+  assert_int_equal(store_put_u64(txn, st, "dedup_end", 1), 0);
+  assert_int_equal(store_put_u64(txn, st, "timeline_seq", 1), 0);
+  assert_int_equal(store_put_u64(txn, st, "staged", 1), 0);
+  uint64_t applied = meta_u64(st, "applied_lsn");
+  assert_int_equal(store_put_u64(txn, st, "applied_lsn", applied + 1), 0);
+  unsigned char kb[8] = {0};
+  const char row[] = "\x00\x00\x05\x00\x00\x00zzzzz"; /* a put of profile "zzzzz", no value */
+  MDB_val k = {8, kb}, v = {sizeof(row) - 1, (void *)row};
+  assert_int_equal(mdb_put(txn, st->stage, &k, &v, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  e = open_engine(&s, st);
+  assert_int_equal(entries(st, st->dedup), n_dedup);
+  assert_int_equal(entries(st, st->tlog), n_tl);
+  assert_int_equal(entries(st, st->stage), 0);
+  assert_int_equal(meta_u64(st, "staged"), 0);
+  assert_int_equal(meta_u64(st, "bounds_lsn"), applied + 1);
+  assert_int_equal(meta_u64(st, "dedup_end"), n_dedup);
+  char *after = state_of(e);
+  assert_string_equal(before, after);
+  free(before);
+  free(after);
+  engine_close(e);
+  store_close(st);
+  sink_clear(&s);
+}
+
 int main(void) {
   jlog_set_level(JLOG_WARN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_chains_paging_and_restart, setup, tmpdir_teardown),
       cmocka_unit_test_setup_teardown(test_old_layout_moved_over, setup, tmpdir_teardown),
       cmocka_unit_test_setup_teardown(test_sliced_checkpoint_crashes, setup, tmpdir_teardown),
+      cmocka_unit_test_setup_teardown(test_back_after_delete, setup, tmpdir_teardown),
+      cmocka_unit_test_setup_teardown(test_stale_bounds, setup, tmpdir_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
