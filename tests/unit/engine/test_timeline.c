@@ -110,6 +110,14 @@ static struct engine *build_in(struct fixture *f, struct store **st, struct sink
   return build(*st, s, w);
 }
 
+/* build_in(), then everything stored. */
+static struct engine *build_stored(struct fixture *f, struct store **st, struct sink *s,
+                                   struct world *w) {
+  struct engine *e = build_in(f, st, s, w);
+  assert_int_equal(engine_checkpoint(e), 0);
+  return e;
+}
+
 static void test_chains_paging_and_restart(void **state) {
   struct store *st;
   struct sink s = {0};
@@ -292,8 +300,7 @@ static void test_old_layout_moved_over(void **state) {
   struct store *st;
   struct sink s = {0};
   struct world w = {0};
-  struct engine *e = build_in(*state, &st, &s, &w);
-  assert_int_equal(engine_checkpoint(e), 0);
+  struct engine *e = build_stored(*state, &st, &s, &w);
   size_t n_ann, n_cat;
   char *ann = all_pages(e, NULL, "ann", 3, &n_ann);
   char *cat = all_pages(e, "anonymousId", "cat", 3, &n_cat);
@@ -541,8 +548,7 @@ static void test_stale_bounds(void **state) {
   struct store *st;
   struct sink s = {0};
   struct world w = {0};
-  struct engine *e = build_in(*state, &st, &s, &w);
-  assert_int_equal(engine_checkpoint(e), 0);
+  struct engine *e = build_stored(*state, &st, &s, &w);
   char *before = state_of(e);
   engine_close(e);
   size_t n_dedup = entries(st, st->dedup), n_tl = entries(st, st->tlog);
