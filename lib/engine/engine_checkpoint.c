@@ -581,10 +581,10 @@ static int stage_apply(struct store_slicer *s) {
   return rc && rc != MDB_NOTFOUND ? store_fail("unstage", rc) : 0;
 }
 
-/* The key of a table keyed by u64 BE (tlog, dedup), as a number. */
-static uint64_t be64(const MDB_val *k) {
+/* 8 bytes of a u64 BE key (tlog, dedup, stage; tl_key writes them), as a number. */
+static uint64_t be64(const void *p) {
   uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < k->mv_size; i++) v = v << 8 | ((const uint8_t *)k->mv_data)[i];
+  for (int i = 0; i < 8; i++) v = v << 8 | ((const uint8_t *)p)[i];
   return v;
 }
 
@@ -621,7 +621,9 @@ static int drop_above(struct store_slicer *s, int valid, MDB_dbi dbi, const char
     MDB_cursor *cur;
     mdb_cursor_open(s->txn, dbi, &cur);
     MDB_val k, v;
-    end = mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 ? (be64(&k) >> shift) + 1 : 0;
+    end = mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8
+              ? (be64(k.mv_data) >> shift) + 1
+              : 0;
     mdb_cursor_close(cur);
     return store_put_u64(s->txn, s->st, bound, end);
   }
@@ -751,7 +753,7 @@ static int ckpt_write(struct store *st, struct ckpt *c, int paced, const atomic_
     MDB_val k, val;
     int r2 = mdb_cursor_get(cur, &k, &val, MDB_FIRST);
     while (r2 == 0 && k.mv_size == 8) {
-      if (be64(&k) >= c->dedup_first) break;
+      if (be64(k.mv_data) >= c->dedup_first) break;
       mdb_cursor_del(cur, 0);
       r2 = mdb_cursor_get(cur, &k, &val, MDB_GET_CURRENT);
       if (r2) r2 = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
@@ -1301,8 +1303,7 @@ static int migrate_timeline(struct engine *e) {
       in = smap_get(&chains, kp, pn);
     }
     if (!in) continue;
-    uint64_t old = 0;
-    for (int i = 0; i < 8; i++) old = old << 8 | ((const uint8_t *)kp)[pn + 1 + i];
+    uint64_t old = be64(kp + pn + 1);
     if (old >> 62) continue; /* no LSN that large was ever written */
     if (n == cap) all = xrealloc(all, (cap = cap ? 2 * cap : 4096) * sizeof(*all));
     /* the same order, the flag moved from bit 15 to bit 0 */
@@ -1400,12 +1401,11 @@ int engine_load(struct engine *e) {
   for (int r = mdb_cursor_get(cur, &dk, &dv, MDB_FIRST); r == 0;
        r = mdb_cursor_get(cur, &dk, &dv, MDB_NEXT)) {
     if (dk.mv_size != 8 || dv.mv_size != 16) continue;
-    uint64_t seq = 0, h;
+    uint64_t h;
     int64_t t;
-    for (int i = 0; i < 8; i++) seq = seq << 8 | ((const uint8_t *)dk.mv_data)[i];
     memcpy(&h, dv.mv_data, 8);
     memcpy(&t, (const char *)dv.mv_data + 8, 8);
-    dedup_load(&e->dedup, seq, h, t);
+    dedup_load(&e->dedup, be64(dk.mv_data), h, t);
   }
   mdb_cursor_close(cur);
   e->dedup_stored_first = e->dedup.first_seq;
@@ -1441,8 +1441,7 @@ int engine_load(struct engine *e) {
   MDB_val tk, tv;
   mdb_cursor_open(txn, st->tlog, &tc);
   if (!rc && mdb_cursor_get(tc, &tk, &tv, MDB_LAST) == 0 && tk.mv_size == 8) {
-    uint64_t last = 0;
-    for (int i = 0; i < 8; i++) last = last << 8 | ((const uint8_t *)tk.mv_data)[i];
+    uint64_t last = be64(tk.mv_data);
     if ((last >> 1) + 1 > e->tl_seq) e->tl_seq = (last >> 1) + 1;
   }
   mdb_cursor_close(tc);

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -145,11 +144,7 @@ int store_slice_commit(struct store_slicer *s, int more) {
   if (rc) return rc;
   if (s->paced && more && !(s->hurry && atomic_load(s->hurry))) {
     /* The disk is left to everyone else at least as long as this commit kept it busy. */
-    if (took > SLICE_MAX_REST_NS) took = SLICE_MAX_REST_NS;
-    struct timespec ts = {0, (long)took};
-    while (took > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-    s->rested_ns += took;
+    s->rested_ns += clock_rest_ns(took, SLICE_MAX_REST_NS);
   }
   if (more) s->txn = store_begin(s->st, 0);
   return 0;

@@ -2,10 +2,20 @@
 #include "util/clock.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "util/common.h"
+
+int64_t clock_rest_ns(int64_t ns, int64_t cap) {
+  if (ns > cap) ns = cap;
+  if (ns <= 0) return 0;
+  struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+  return ns;
+}
 
 /* Howard Hinnant's days_from_civil. */
 int64_t clock_days_from_civil(int64_t y, unsigned m, unsigned d) {

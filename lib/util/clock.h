@@ -19,6 +19,10 @@ static inline int64_t clock_mono_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Sleeps ns nanoseconds, at most cap (through signals); returns the time slept (0 if ns <= 0).
+   The rests of paced disk writers: as long as their last write kept the disk busy. */
+int64_t clock_rest_ns(int64_t ns, int64_t cap);
+
 /* Days from 1970-01-01 to y-m-d, proleptic Gregorian calendar (any year). */
 int64_t clock_days_from_civil(int64_t y, unsigned m, unsigned d);
 /* The inverse: the date of day z counted from 1970-01-01. */

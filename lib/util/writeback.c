@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <time.h>
 
 #include "util/clock.h"
 
@@ -15,11 +14,7 @@ int writeback_step(int fd, off_t off, off_t len, int64_t *busy_ns, int64_t *rest
     return -1;
   int64_t took = clock_mono_ns() - t0;
   if (busy_ns) *busy_ns += took;
-  if (took > WRITEBACK_MAX_REST_NS) took = WRITEBACK_MAX_REST_NS;
-  if (took <= 0) return 0;
-  struct timespec ts = {0, (long)took};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
+  took = clock_rest_ns(took, WRITEBACK_MAX_REST_NS);
   if (rested_ns) *rested_ns += took;
   return 0;
 }
